@@ -8,6 +8,7 @@
     │   ├── InvalidUpdate             one update breaks Stripe's rules (field + reason)
     │   └── CsvFileError              a whole CSV file is refused before anything is enqueued
     ├── NotFoundError                 exit 2: an unknown batch, migration or row
+    ├── SessionBusyError              another update of the same session holds its lock
     └── StripeError                   anything the Stripe edge reports
         ├── APIConnectionError        no (complete) answer: connect, read timeout, dropped
         ├── AuthenticationError       401
@@ -40,6 +41,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitError",
+    "SessionBusyError",
     "StripeError",
     "VsbatchError",
 ]
@@ -85,6 +87,10 @@ class NotFoundError(VsbatchError):
     """An unknown batch, migration or row was named."""
 
     exit_code: ClassVar[int] = 2
+
+
+class SessionBusyError(VsbatchError):
+    """Another update of the same session is in flight (its lock is held); try again later."""
 
 
 class StripeError(VsbatchError):
