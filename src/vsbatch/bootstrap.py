@@ -1,0 +1,112 @@
+"""The composition root: builds every long-lived dependency from one ``Settings``.
+
+Nothing else constructs Redis clients, the ledger, the limiter, the locks or Stripe clients.
+Stripe clients are per thread (httpx clients are cheap to share but costly to build, and the
+Celery threads pool runs one task per thread), everything else is shared and thread-safe.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+
+from vsbatch.config import Settings
+from vsbatch.errors import ConfigError
+from vsbatch.ledger import Ledger
+from vsbatch.locks import SessionLocks
+from vsbatch.rate_limit import RedisRateLimiter
+from vsbatch.retry_policy import RetryPolicy
+from vsbatch.stripe_client import StripeClient
+
+
+@dataclass
+class Deps:
+    """Everything the domain functions need, built once per process."""
+
+    settings: Settings
+    redis: redis.Redis
+    ledger: Ledger
+    limiter: RedisRateLimiter
+    locks: SessionLocks
+    policy: RetryPolicy
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def stripe(self) -> StripeClient:
+        """This thread's Stripe client (built on first use, then reused)."""
+        client: StripeClient | None = getattr(self._local, "stripe", None)
+        if client is None:
+            settings = self.settings
+            client = StripeClient(
+                settings.require_api_key(),
+                base_url=settings.stripe_api_base,
+                stripe_version=settings.stripe_version,
+                connect_timeout=settings.http_connect_timeout,
+                timeout=settings.http_timeout,
+            )
+            self._local.stripe = client
+        return client
+
+    def close(self) -> None:
+        """Close this thread's Stripe client and the Redis pool."""
+        client: StripeClient | None = getattr(self._local, "stripe", None)
+        if client is not None:
+            client.close()
+            self._local.stripe = None
+        self.redis.close()
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A Redis client that rides out a short server restart (bounded reconnect retries)."""
+    try:
+        return redis.Redis.from_url(
+            url,
+            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=30),
+            retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            health_check_interval=30,
+            socket_connect_timeout=5,
+            socket_timeout=30,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"invalid VSBATCH_REDIS_URL: {exc}") from None
+
+
+def check_redis(client: redis.Redis, url: str) -> None:
+    """Fail fast with a one-line ConfigError when Redis cannot be reached."""
+    try:
+        client.ping()
+    except redis.AuthenticationError:
+        raise ConfigError(f"Redis refused the credentials in VSBATCH_REDIS_URL ({_safe_url(url)})")
+    except redis.RedisError as exc:
+        raise ConfigError(f"cannot reach Redis at {_safe_url(url)}: {type(exc).__name__}") from None
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
+    """Build the process's dependencies from settings (Redis must already be configured)."""
+    if not settings.redis_url:
+        raise ConfigError("no Redis configured: set VSBATCH_REDIS_URL")
+    client = redis_client(settings.redis_url)
+    if check:
+        check_redis(client, settings.redis_url)
+    rate = settings.effective_rate_limit
+    return Deps(
+        settings=settings,
+        redis=client,
+        ledger=Ledger(client, retention_seconds=settings.ledger_retention_days * 86400),
+        limiter=RedisRateLimiter(client, rate=lambda _account: rate),
+        locks=SessionLocks(client, ttl=settings.session_lock_ttl),
+        policy=RetryPolicy.from_settings(settings),
+    )

@@ -1,0 +1,321 @@
+"""The ``vsbatch`` command line (typer + rich). The only place errors become exit codes.
+
+Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for ``verify``);
+2 usage or input errors (a refused file, rejected rows, a bad setting).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from vsbatch import reports
+from vsbatch.config import Settings, load_settings
+from vsbatch.errors import ConfigError, InputError, VsbatchError
+from vsbatch.ledger import BatchInfo, Outcome
+from vsbatch.processing import RowOptions
+from vsbatch.progress import wait_for_batch
+from vsbatch.runtime import InProcessWorker, deps_for
+from vsbatch.submit import SubmitOptions, submit_csv
+from vsbatch.tasks import enqueue_chunk
+
+cli = typer.Typer(
+    name="vsbatch",
+    help="Apply Stripe Identity VerificationSession updates to many sessions, safely.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+LiveOpt = Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, csv or html.")]
+
+
+def command(fn: F) -> F:
+    """Register a command whose VsbatchErrors print one line and exit with their code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except VsbatchError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: rows in flight keep their messages and resume later")
+            raise typer.Exit(130) from None
+
+    cli.command()(wrapper)
+    return fn
+
+
+def _settings(*, live: bool = False, need_key: bool = True, **overrides: Any) -> Settings:
+    settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    if need_key:
+        settings.require_api_key()
+        if settings.is_live_key and not (live or settings.live):
+            raise ConfigError("this is a live-mode key: add --live to update real sessions")
+    return settings
+
+
+def _exit_for(batch: BatchInfo) -> int:
+    if batch.counts.get(Outcome.FAILED, 0):
+        return 1
+    if batch.counts.get(Outcome.REJECTED, 0):
+        return 2
+    return 0
+
+
+def _row_options(read_first: bool) -> RowOptions:
+    return RowOptions(read_first=read_first)
+
+
+@command
+def run(
+    file: Annotated[Path, typer.Argument(help="CSV of sessions and the changes wanted.")],
+    name: Annotated[str | None, typer.Option(help="A name for the batch.")] = None,
+    strict: Annotated[bool, typer.Option(help="Refuse the file if any row is invalid.")] = False,
+    account: Annotated[str | None, typer.Option(help="Default Stripe-Account.")] = None,
+    read_first: Annotated[
+        bool, typer.Option(help="Read each session first; skip unchanged / not updatable.")
+    ] = False,
+    concurrency: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
+    live: LiveOpt = False,
+    report_format: FormatOpt = "table",
+) -> None:
+    """Submit FILE, work it with in-process workers, wait, and print the report."""
+    settings = _settings(live=live, concurrency=concurrency)
+    with deps_for(settings) as deps:
+        worker = InProcessWorker(deps.settings.concurrency).start()
+        try:
+            batch = submit_csv(
+                deps,
+                file,
+                enqueue_chunk,
+                SubmitOptions(name, strict, account, _row_options(read_first)),
+            )
+            err.print(f"batch {batch.id}: {batch.total} rows")
+            batch = wait_for_batch(deps.ledger, batch.id, err)
+        finally:
+            worker.stop()
+        _print_report(deps, batch, report_format)
+        raise typer.Exit(_exit_for(batch))
+
+
+@command
+def submit(
+    file: Annotated[Path, typer.Argument(help="CSV of sessions and the changes wanted.")],
+    name: Annotated[str | None, typer.Option(help="A name for the batch.")] = None,
+    strict: Annotated[bool, typer.Option(help="Refuse the file if any row is invalid.")] = False,
+    account: Annotated[str | None, typer.Option(help="Default Stripe-Account.")] = None,
+    read_first: Annotated[bool, typer.Option(help="Read each session first.")] = False,
+    live: LiveOpt = False,
+) -> None:
+    """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
+    settings = _settings(live=live)
+    with deps_for(settings) as deps:
+        batch = submit_csv(
+            deps, file, enqueue_chunk, SubmitOptions(name, strict, account, _row_options(read_first))
+        )
+    typer.echo(batch.id)
+
+
+@command
+def worker(
+    concurrency: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
+    loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    live: LiveOpt = False,
+) -> None:
+    """Run a Celery worker (threads pool) that applies queued rows."""
+    settings = _settings(live=live, concurrency=concurrency)
+    with deps_for(settings) as deps:
+        from vsbatch.worker import QUEUE, app
+
+        app.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={deps.settings.concurrency}",
+                f"--queues={QUEUE}",
+                "--without-mingle",
+                "--without-gossip",
+                f"--loglevel={loglevel}",
+            ]
+        )
+
+
+@command
+def status(
+    batch_id: Annotated[str | None, typer.Argument(help="A batch id; all batches if omitted.")] = None,
+    watch: Annotated[bool, typer.Option(help="Follow until the batch is done.")] = False,
+) -> None:
+    """Show a batch's counters, or the most recent batches."""
+    with deps_for(_settings(need_key=False)) as deps:
+        if batch_id is None:
+            for batch in deps.ledger.list_batches():
+                counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
+                out.print(f"{batch.id}  {batch.state.value:9} {batch.name}  ({counts})")
+            return
+        batch = deps.ledger.get_batch(batch_id)
+        if watch:
+            batch = wait_for_batch(deps.ledger, batch_id, err)
+        out.print(reports.summary_table(batch))
+
+
+@command
+def report(
+    batch_id: Annotated[str, typer.Argument(help="The batch.")],
+    report_format: FormatOpt = "table",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+) -> None:
+    """The reconciliation report: every row's outcome and why."""
+    with deps_for(_settings(need_key=False)) as deps:
+        batch = deps.ledger.get_batch(batch_id)
+        _print_report(deps, batch, report_format, output)
+
+
+def _print_report(deps: Any, batch: BatchInfo, fmt: str, output: Path | None = None) -> None:
+    from vsbatch.csv_io import write_report_csv
+
+    if fmt not in ("table", "json", "csv", "html"):
+        raise InputError(f"unknown format {fmt!r}: use table, json, csv or html")
+    if fmt == "table" and output is None:
+        reports.print_table(out, deps.ledger, batch)
+        return
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+    try:
+        if fmt == "json":
+            reports.write_json(deps.ledger, batch, stream)
+        elif fmt == "csv":
+            write_report_csv(deps.ledger.iter_rows(batch.id), stream)
+        elif fmt == "html":
+            from vsbatch.html_report import write_html
+
+            write_html(deps.ledger, batch, stream)
+        else:
+            Console(file=stream).print(reports.summary_table(batch))
+    finally:
+        if output:
+            stream.close()
+
+
+@command
+def failures(
+    batch_id: Annotated[str, typer.Argument(help="The batch.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+) -> None:
+    """Failed and rejected rows as a CSV in the input format (re-submittable as it is)."""
+    from vsbatch.csv_io import write_failures
+
+    with deps_for(_settings(need_key=False)) as deps:
+        deps.ledger.get_batch(batch_id)
+        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
+        try:
+            count = write_failures(
+                lambda: deps.ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED]),
+                stream,
+            )
+        finally:
+            if output:
+                stream.close()
+        err.print(f"{count} row(s)")
+
+
+@command
+def retry(
+    batch_id: Annotated[str, typer.Argument(help="The batch whose retryable failures to retry.")],
+    wait: Annotated[bool, typer.Option(help="Work and wait here (in-process workers).")] = True,
+    live: LiveOpt = False,
+) -> None:
+    """Re-submit a batch's retryable failures as a child batch (reading each session first)."""
+    from vsbatch.reconcile import retry_batch
+
+    with deps_for(_settings(live=live)) as deps:
+        child = retry_batch(deps, batch_id, enqueue_chunk)
+        typer.echo(child.id)
+        if wait and child.total:
+            worker = InProcessWorker(deps.settings.concurrency).start()
+            try:
+                child = wait_for_batch(deps.ledger, child.id, err)
+            finally:
+                worker.stop()
+            _print_report(deps, child, "table")
+            raise typer.Exit(_exit_for(child))
+
+
+@command
+def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]) -> None:
+    """Cancel a batch: rows not yet sent end skipped (batch_canceled)."""
+    with deps_for(_settings(need_key=False)) as deps:
+        batch = deps.ledger.cancel(batch_id)
+        out.print(f"batch {batch.id} canceled")
+
+
+@command
+def verify(
+    batch_id: Annotated[str, typer.Argument(help="The batch to check.")],
+    live: LiveOpt = False,
+) -> None:
+    """Read back every succeeded session and report drift from the applied update."""
+    from vsbatch.reconcile import verify_batch
+
+    with deps_for(_settings(live=live)) as deps:
+        drifted = verify_batch(deps, batch_id, out)
+        raise typer.Exit(1 if drifted else 0)
+
+
+@command
+def plan(
+    file: Annotated[Path, typer.Argument(help="CSV of sessions and the changes wanted.")],
+    account: Annotated[str | None, typer.Option(help="Default Stripe-Account.")] = None,
+    live: LiveOpt = False,
+) -> None:
+    """Dry run: read each session and show what would change. Writes nothing."""
+    from vsbatch.reconcile import plan_file
+
+    settings = _settings(live=live)
+    counts = plan_file(settings, file, out, account=account)
+    raise typer.Exit(2 if counts.get("invalid") else 0)
+
+
+@command
+def emulator(
+    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 12111,
+    sessions: Annotated[int, typer.Option(help="Sessions to seed in requires_input.")] = 0,
+    rate_limit: Annotated[float, typer.Option(help="Requests/s per account; 0 = off.")] = 25.0,
+    latency_ms: Annotated[float, typer.Option(help="Mean added latency.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed for fault injection.")] = 0,
+) -> None:
+    """Run the Stripe Identity emulator (test mode keys only)."""
+    from vsbatch.emulator.server import EmulatorConfig, serve
+
+    config = EmulatorConfig(rate_limit=rate_limit, latency_ms=latency_ms, seed=seed)
+    err.print(f"emulator on http://{host}:{port} (Ctrl-C to stop)")
+    serve(config, host=host, port=port, sessions=sessions)
+
+
+@command
+def demo(
+    concurrency: Annotated[int, typer.Option(help="Worker threads.")] = 8,
+) -> None:
+    """Run examples/ through the whole pipeline against a local emulator."""
+    from vsbatch.demo import run_demo
+
+    code = run_demo(out, err, concurrency=concurrency)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,346 @@
+"""Applying one ledger row to Stripe: the worker's domain logic, free of Celery.
+
+One row, in order: skip if the batch was canceled, the row is already final, or a newer update
+of the same session was applied; take the session's lock; optionally read the session first;
+send the update under the row's idempotency key (same key on every attempt), each attempt
+through the fleet's rate limiter; record exactly one terminal outcome.
+
+Ambiguous answers are resolved by reading the session back, never by a blind retry under a
+new key. A timeout or a dropped connection is first retried under the *same* key (Stripe then
+replays, refuses with 409 while the first request still runs, or executes it once). A stored
+500 (``Stripe-Should-Retry: false``) is a finished request, so after a read-back that shows
+the change missing it is safe to try again under a new key, which the ledger records.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import tenacity
+
+from vsbatch.bootstrap import Deps
+from vsbatch.errors import (
+    APIConnectionError,
+    IdempotencyError,
+    InvalidRequestError,
+    RateLimitError,
+    SessionBusyError,
+    StripeError,
+)
+from vsbatch.ledger import BatchState, Outcome, RowRecord, SkipReason
+from vsbatch.retry_policy import decide
+from vsbatch.stripe_client import VerificationSession
+from vsbatch.updates import SessionUpdate, parse_update
+
+log = logging.getLogger(__name__)
+
+UPDATABLE_STATUS = "requires_input"
+# A read-back that shows the change missing after a *finished* ambiguous answer earns the row a
+# fresh key; this bounds how many, so a session that keeps refusing cannot loop forever.
+MAX_KEY_GENERATIONS = 3
+
+
+@dataclass(frozen=True)
+class RowOptions:
+    """Per-batch processing choices, carried in the task message."""
+
+    read_first: bool = False  # read each session before writing: skip unchanged / not updatable
+    lock_wait: float = 5.0  # seconds to wait for a session's lock before giving the row back
+
+    def to_message(self) -> dict[str, Any]:
+        """JSON-safe form for a Celery message."""
+        return {"read_first": self.read_first, "lock_wait": self.lock_wait}
+
+    @classmethod
+    def from_message(cls, data: dict[str, Any] | None) -> RowOptions:
+        """Inverse of ``to_message`` (unknown keys ignored, for rolling upgrades)."""
+        data = data or {}
+        return cls(
+            read_first=bool(data.get("read_first", False)),
+            lock_wait=float(data.get("lock_wait", 5.0)),
+        )
+
+
+@dataclass
+class ChunkResult:
+    """What a chunk run did: rows finished, rows left for a new message, rows whose lock was busy."""
+
+    finished: list[int] = field(default_factory=list)
+    remaining: list[int] = field(default_factory=list)
+    busy: list[int] = field(default_factory=list)
+
+
+def process_chunk(
+    deps: Deps,
+    batch_id: str,
+    rows: Sequence[int],
+    *,
+    options: RowOptions,
+    budget: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ChunkResult:
+    """Process rows in order until done or until ``budget`` seconds have passed.
+
+    Stopping at the budget keeps every task far shorter than the broker's visibility timeout;
+    the caller re-enqueues ``remaining`` (and ``busy`` after a pause).
+    """
+    result = ChunkResult()
+    started = clock()
+    for index, row in enumerate(rows):
+        if clock() - started > budget:
+            result.remaining = list(rows[index:])
+            break
+        outcome = process_row(deps, batch_id, row, options=options, sleep=sleep)
+        (result.busy if outcome is None else result.finished).append(row)
+    return result
+
+
+def process_row(
+    deps: Deps,
+    batch_id: str,
+    row: int,
+    *,
+    options: RowOptions | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Outcome | None:
+    """Bring one row to a terminal outcome; None when its session's lock is busy (try later)."""
+    options = options or RowOptions()
+    ledger = deps.ledger
+    record = ledger.get_row(batch_id, row)
+    if record.is_terminal:
+        return record.outcome
+    if ledger.get_batch(batch_id).state is BatchState.CANCELED:
+        return _finish(deps, record, Outcome.SKIPPED, reason=SkipReason.CANCELED.value)
+    if record.params is None:  # cannot happen for rows the ledger queued; never send it
+        return _finish(deps, record, Outcome.REJECTED, reason="row has no update")
+    update = parse_update(record.params)
+    try:
+        with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait):
+            return _apply_locked(deps, record, update, options, sleep)
+    except SessionBusyError:
+        return None
+
+
+def _apply_locked(
+    deps: Deps,
+    record: RowRecord,
+    update: SessionUpdate,
+    options: RowOptions,
+    sleep: Callable[[float], None],
+) -> Outcome:
+    """The part of a row's work done while holding its session's lock."""
+    ledger = deps.ledger
+    # Checked under the lock: an update applied after ours was queued wins (submission order).
+    if ledger.applied_seq(record.account, record.session_id) > record.seq:
+        return _finish(deps, record, Outcome.SKIPPED, reason=SkipReason.SUPERSEDED.value)
+    attempts = record.attempts
+    if options.read_first:
+        try:
+            current = _read(deps, record, sleep)
+        except StripeError as err:
+            return _fail(deps, record, err, attempts)
+        skipped = _skip_reason(update, current)
+        if skipped is not None:
+            return _finish(
+                deps, record, Outcome.SKIPPED, reason=skipped.value, session_status=current.status
+            )
+    ledger.transition(record.batch_id, record.row, Outcome.RUNNING, attempts=attempts)
+    key = record.idempotency_key or ""
+    counter = _Counter(attempts)
+    for generation in range(1, MAX_KEY_GENERATIONS + 1):
+        try:
+            session = _send(deps, record, update, key, counter, sleep)
+        except StripeError as err:
+            attempts = counter.value
+            resolved = _resolve_error(deps, record, update, err, attempts, sleep)
+            if resolved is not None:
+                return resolved
+            # A finished ambiguous answer and a read-back without the change: new key, again.
+            key = _next_key(record, generation + 1)
+            ledger.transition(
+                record.batch_id, record.row, Outcome.RETRYING, idempotency_key=key,
+                attempts=attempts, **_error_fields(err),
+            )
+            continue
+        return _succeed(deps, record, session, counter.value)
+    return _fail(deps, record, None, counter.value, message="change still missing after read-backs")
+
+
+@dataclass
+class _Counter:
+    """Attempts made for one row, across keys (stored in the ledger as ``attempts``)."""
+
+    value: int
+
+
+def _send(
+    deps: Deps,
+    record: RowRecord,
+    update: SessionUpdate,
+    key: str,
+    counter: _Counter,
+    sleep: Callable[[float], None],
+) -> VerificationSession:
+    """Send the update with bounded retries under one key, counting attempts in ``counter``."""
+    client = deps.stripe()
+    form = update.to_form()
+
+    def attempt() -> VerificationSession:
+        counter.value += 1
+        deps.limiter.wait(record.account)
+        try:
+            return client.update(
+                record.session_id, form, idempotency_key=key, stripe_account=record.account
+            )
+        except RateLimitError as err:
+            if not err.is_lock_timeout:
+                deps.limiter.penalize(record.account)
+            raise
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        fields = _error_fields(error) if isinstance(error, StripeError) else {}
+        deps.ledger.transition(
+            record.batch_id, record.row, Outcome.RETRYING, attempts=counter.value, **fields
+        )
+        deps.locks.extend(record.account, record.session_id)
+
+    return deps.policy.retrying(sleep=sleep, before_sleep=before_sleep)(attempt)
+
+
+def _resolve_error(
+    deps: Deps,
+    record: RowRecord,
+    update: SessionUpdate,
+    err: StripeError,
+    attempts: int,
+    sleep: Callable[[float], None],
+) -> Outcome | None:
+    """Turn the last error into an outcome; None means "read back: missing; use a new key"."""
+    verdict = decide(err)
+    status_refusal = (
+        isinstance(err, InvalidRequestError)
+        and not isinstance(err, IdempotencyError)
+        and err.http_status == 400
+        and err.param is None
+    )
+    if not (verdict.ambiguous or status_refusal):
+        return _fail(deps, record, err, attempts)
+    try:
+        current = _read(deps, record, sleep)
+    except StripeError:
+        return _fail(deps, record, err, attempts, retryable=True)
+    if status_refusal:
+        if current.status != UPDATABLE_STATUS:
+            return _finish(
+                deps, record, Outcome.SKIPPED, reason=SkipReason.NOT_UPDATABLE.value,
+                session_status=current.status, attempts=attempts, **_error_fields(err),
+            )
+        return _fail(deps, record, err, attempts)
+    if update.is_satisfied_by(current.model_dump()):
+        # The change took effect although the answer said otherwise (e.g. a stored 500).
+        return _succeed(deps, record, current, attempts, reason="confirmed_by_read_back")
+    if isinstance(err, APIConnectionError):
+        # The request may still be executing at Stripe: a new key could apply it twice.
+        # Keep the key; a later retry under it is safe (replay, 409, or a first execution).
+        return _fail(deps, record, err, attempts, retryable=True)
+    return None
+
+
+def _read(
+    deps: Deps, record: RowRecord, sleep: Callable[[float], None]
+) -> VerificationSession:
+    """Retrieve the session, with the same bounded retries and the same rate limiter."""
+    client = deps.stripe()
+
+    def attempt() -> VerificationSession:
+        deps.limiter.wait(record.account)
+        return client.retrieve(record.session_id, stripe_account=record.account)
+
+    return deps.policy.retrying(sleep=sleep)(attempt)
+
+
+def _skip_reason(update: SessionUpdate, session: VerificationSession) -> SkipReason | None:
+    if session.status != UPDATABLE_STATUS:
+        return SkipReason.NOT_UPDATABLE
+    if update.is_satisfied_by(session.model_dump()):
+        return SkipReason.UNCHANGED
+    return None
+
+
+def _next_key(record: RowRecord, generation: int) -> str:
+    base = (record.idempotency_key or "").rsplit("~g", 1)[0]
+    return f"{base}~g{generation}"[:255]
+
+
+def _error_fields(err: StripeError | None) -> dict[str, Any]:
+    if err is None:
+        return {}
+    return {
+        "error_type": err.error_type,
+        "error_code": err.code,
+        "error_message": err.user_message,
+        "request_id": err.request_id,
+    }
+
+
+def _succeed(
+    deps: Deps,
+    record: RowRecord,
+    session: VerificationSession,
+    attempts: int,
+    *,
+    reason: str | None = None,
+) -> Outcome:
+    deps.ledger.mark_applied(record.account, record.session_id, record.seq)
+    meta = session.last_response
+    return _finish(
+        deps,
+        record,
+        Outcome.SUCCEEDED,
+        reason=reason,
+        attempts=attempts,
+        request_id=meta.request_id if meta else None,
+        session_status=session.status,
+    )
+
+
+def _fail(
+    deps: Deps,
+    record: RowRecord,
+    err: StripeError | None,
+    attempts: int,
+    *,
+    retryable: bool | None = None,
+    message: str | None = None,
+) -> Outcome:
+    fields = _error_fields(err)
+    if message is not None:
+        fields["error_message"] = message
+    if retryable is None:
+        retryable = decide(err).retry if err is not None else True
+    return _finish(deps, record, Outcome.FAILED, attempts=attempts, retryable=retryable, **fields)
+
+
+def _finish(deps: Deps, record: RowRecord, outcome: Outcome, **fields: Any) -> Outcome:
+    moved = deps.ledger.transition(record.batch_id, record.row, outcome, **fields)
+    if moved:
+        log.info(
+            "row %s",
+            outcome.value,
+            extra={
+                "batch": record.batch_id,
+                "row": record.row,
+                "session": record.session_id,
+                "outcome": outcome.value,
+                "reason": fields.get("reason"),
+                "attempts": fields.get("attempts", record.attempts),
+                "request_id": fields.get("request_id"),
+            },
+        )
+    return outcome

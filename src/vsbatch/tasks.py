@@ -1,0 +1,38 @@
+"""Celery tasks: thin edges that take ids and plain lists and call the domain functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vsbatch import processing
+from vsbatch.processing import RowOptions
+from vsbatch.worker import QUEUE, app, current_deps, task_budget
+
+# Rows whose session was locked by another update come back after this pause.
+BUSY_COUNTDOWN = 2.0
+
+
+@app.task(name="vsbatch.process_chunk", acks_late=True, ignore_result=True)
+def process_chunk(batch_id: str, rows: list[int], options: dict[str, Any] | None = None) -> int:
+    """Bring a chunk of a batch's rows to terminal outcomes; re-enqueue what is left."""
+    deps = current_deps()
+    row_options = RowOptions.from_message(options)
+    result = processing.process_chunk(
+        deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
+    )
+    # Enqueued before this message is acked: a crash in between runs rows twice, which the
+    # ledger and the idempotency keys make harmless.
+    if result.remaining:
+        enqueue_chunk(batch_id, result.remaining, row_options)
+    if result.busy:
+        enqueue_chunk(batch_id, result.busy, row_options, countdown=BUSY_COUNTDOWN)
+    return len(result.finished)
+
+
+def enqueue_chunk(
+    batch_id: str, rows: list[int], options: RowOptions, *, countdown: float | None = None
+) -> None:
+    """Send one chunk message (the producer's ``Enqueue``)."""
+    process_chunk.apply_async(
+        (batch_id, list(rows), options.to_message()), queue=QUEUE, countdown=countdown
+    )

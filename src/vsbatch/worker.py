@@ -1,0 +1,79 @@
+"""The Celery application and its reliability settings; nothing else knows about Celery
+except ``tasks`` (the task edge) and the CLI (which starts workers).
+
+Reliability choices: late acks with rejection on worker loss (a crashed worker's message is
+redelivered), prefetch 1 (a worker holds no more than it runs), JSON only (a pickled message
+is refused, never executed), and a broker visibility timeout far above a task's time budget
+(tasks stop at a third of it and re-enqueue what is left).
+"""
+
+from __future__ import annotations
+
+import threading
+
+from celery import Celery
+
+from vsbatch.bootstrap import Deps, bootstrap
+from vsbatch.config import Settings, load_settings
+
+QUEUE = "vsbatch"
+
+app = Celery("vsbatch", include=["vsbatch.tasks"])
+app.conf.update(
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_ignore_result=True,
+    task_default_queue=QUEUE,
+    broker_connection_retry_on_startup=True,
+    broker_connection_max_retries=None,
+    worker_hijack_root_logger=False,
+    worker_send_task_events=False,
+    task_send_sent_event=False,
+    worker_enable_remote_control=False,
+)
+
+_deps: Deps | None = None
+_deps_lock = threading.Lock()
+
+
+def configure(settings: Settings) -> Celery:
+    """Point the app at the settings' Redis (broker) with the configured visibility timeout."""
+    app.conf.update(
+        broker_url=settings.redis_url,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            "socket_connect_timeout": 5,
+        },
+        broker_pool_limit=max(10, settings.concurrency + 2),
+    )
+    return app
+
+
+def task_budget(settings: Settings) -> float:
+    """How long one task may keep taking new rows: a third of the visibility timeout."""
+    return settings.visibility_timeout / 3
+
+
+def install_deps(deps: Deps) -> None:
+    """Use these dependencies for tasks run by this process (the CLI and tests call this)."""
+    global _deps
+    with _deps_lock:
+        _deps = deps
+
+
+def current_deps() -> Deps:
+    """This process's dependencies, built from the environment on first use if not installed.
+
+    A worker started by plain ``celery -A vsbatch.worker worker`` takes this path.
+    """
+    global _deps
+    with _deps_lock:
+        if _deps is None:
+            settings = load_settings()
+            configure(settings)
+            _deps = bootstrap(settings)
+        return _deps
