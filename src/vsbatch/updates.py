@@ -348,7 +348,8 @@ class SessionUpdate(_Frozen):
         document = self.options.document if self.options is not None else None
         current = (session.get("options") or {}).get("document")
         if document == "":
-            if current:
+            # A session model dumped to a dict may carry its absent fields as None.
+            if current and any(value is not None for value in current.values()):
                 found.append(FieldChange("options.document", current, {}))
         elif isinstance(document, DocumentOptions):
             wanted = document.model_dump(mode="json", exclude_none=True)

@@ -489,7 +489,9 @@ class TestIsSatisfiedBy:
 
         assert not update.is_satisfied_by(_session())
 
-    @pytest.mark.parametrize("options", [None, {}, {"document": {}}])
+    @pytest.mark.parametrize(
+        "options", [None, {}, {"document": {}}, {"document": {"allowed_types": None}}]
+    )
     def test_unset_document_satisfied_by_empty(self, options: Any) -> None:
         """Absent or empty document options satisfy an unset."""
         update = parse_update({"options": {"document": ""}})
