@@ -331,14 +331,23 @@ class StripeClient:
             self._http.close()
 
     def retrieve(
-        self, session_id: str, *, stripe_account: str | None = None
+        self,
+        session_id: str,
+        *,
+        stripe_account: str | None = None,
+        expand: Sequence[str] = ("provided_details",),
     ) -> VerificationSession:
         """Fetch one VerificationSession.
+
+        ``provided_details`` is expandable: Stripe returns it only when asked, and vsbatch
+        compares it with updates, so it is expanded by default.
 
         Raises:
             StripeError: a subclass for every failure, APIConnectionError for transport ones.
         """
         path = f"{SESSIONS_PATH}/{validate_session_id(session_id)}"
+        if expand:
+            path += "?" + urlencode([("expand[]", field) for field in expand])
         response = self._send("GET", path, stripe_account=stripe_account)
         return self._parse_session(response, idempotency_key=None)
 

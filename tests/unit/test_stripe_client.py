@@ -167,11 +167,20 @@ class TestRequestShape:
         recorder = Recorder(ok(session_json()))
         client = make_client(recorder, base_url="http://127.0.0.1:9999/")
 
-        client.retrieve("vs_123")
+        client.retrieve("vs_123", expand=())
 
         assert "http://127.0.0.1:9999/v1/identity/verification_sessions/vs_123" == str(
             recorder.requests[0].url
         )
+
+    def test_retrieve_expands_provided_details(self) -> None:
+        """Retrieve asks for provided_details, which Stripe returns only when expanded."""
+        recorder = Recorder(ok(session_json()))
+        client = make_client(recorder)
+
+        client.retrieve("vs_123")
+
+        assert [("expand[]", "provided_details")] == list(recorder.requests[0].url.params.items())
 
 
 class TestParsing:
