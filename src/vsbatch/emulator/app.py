@@ -1,0 +1,291 @@
+"""The Starlette app: Stripe's VerificationSession routes and the ``/_emulator`` admin routes.
+
+Every ``/v1`` request goes through one pipeline: request id, API key (401), ``Stripe-Account``
+scope, rate limit (429 ``rate_limit``, nothing stored), fault draw (updates, and reads when
+``faults_on_reads``), idempotency (replay, 400 ``idempotency_error``, 409
+``idempotency_key_in_use``), validation (400, nothing stored), then execution under the session's
+lock (429 ``lock_timeout`` if busy, nothing stored). Results of executed writes (200, 404, status
+400s and injected 500s) are stored under their idempotency key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from vsbatch.emulator import operations
+from vsbatch.emulator.faults import NO_FAULT, Fault, FaultKind
+from vsbatch.emulator.operations import Result
+from vsbatch.emulator.state import PLATFORM, Emulator, SeedRequest, World
+from vsbatch.emulator.wire import (
+    MESSAGES,
+    DroppedResponse,
+    api_key_error,
+    error_body,
+    new_request_id,
+)
+
+__all__ = ["API_VERSION", "create_app"]
+
+API_VERSION = "2026-07-29.dahlia"
+_PREFIX = "/v1/identity/verification_sessions"
+_READS = frozenset({"list", "retrieve"})
+logger = logging.getLogger("vsbatch.emulator")
+
+
+@dataclass(slots=True)
+class _Call:
+    """One API request as the pipeline sees it."""
+
+    world: World
+    request_id: str
+    account: str
+    path: str
+    idempotency_key: str | None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def respond(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> Response:
+        self.world.stats.requests[str(status)] += 1
+        headers = self.headers if extra is None else {**self.headers, **extra}
+        return Response(body, status, headers, "application/json")
+
+    def error(
+        self,
+        status: int,
+        type: str,
+        message: str,
+        *,
+        code: str | None = None,
+        param: str | None = None,
+        extra: dict[str, str] | None = None,
+    ) -> Response:
+        body = error_body(self.request_id, type, message, code=code, param=param)
+        return self.respond(status, body, extra)
+
+
+class _Api:
+    """Handlers bound to one :class:`Emulator` (whose world a reset may swap at any time)."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    def _begin(self, request: Request) -> tuple[_Call, Response | None]:
+        world = self.emulator.world
+        request_id = new_request_id()
+        headers = {"Request-Id": request_id, "Stripe-Version": API_VERSION}
+        key = request.headers.get("idempotency-key")
+        if key is not None:
+            headers["Idempotency-Key"] = key
+        account = request.headers.get("stripe-account") or PLATFORM
+        call = _Call(world, request_id, account, request.url.path, key, headers)
+        refusal = api_key_error(request.headers.get("authorization"))
+        if refusal is not None:
+            return call, call.error(401, "invalid_request_error", refusal)
+        if not world.limiter.allow(account):
+            world.stats.rate_limited += 1
+            message = MESSAGES["rate_limit"]
+            return call, call.error(429, "invalid_request_error", message, code="rate_limit")
+        return call, None
+
+    async def collection(self, request: Request) -> Response:
+        """``GET`` lists, ``POST`` creates."""
+        op = "list" if request.method == "GET" else "create"
+        return await self._serve(request, op, None)
+
+    async def one(self, request: Request) -> Response:
+        """``GET`` retrieves, ``POST`` updates."""
+        op = "retrieve" if request.method == "GET" else "update"
+        return await self._serve(request, op, request.path_params["session_id"])
+
+    async def cancel(self, request: Request) -> Response:
+        """``POST .../{id}/cancel``."""
+        return await self._serve(request, "cancel", request.path_params["session_id"])
+
+    async def redact(self, request: Request) -> Response:
+        """``POST .../{id}/redact``."""
+        return await self._serve(request, "redact", request.path_params["session_id"])
+
+    async def _serve(self, request: Request, op: str, session_id: str | None) -> Response:
+        call, early = self._begin(request)
+        if early is not None:
+            return early
+        try:
+            return await self._pipeline(call, request, op, session_id)
+        except Exception:
+            logger.exception("emulator failure in %s %s", request.method, call.path)
+            message = MESSAGES["api_error"]
+            return call.error(500, "api_error", message, extra={"Stripe-Should-Retry": "true"})
+
+    async def _pipeline(
+        self, call: _Call, request: Request, op: str, session_id: str | None
+    ) -> Response:
+        world = call.world
+        config = world.config
+        if op in _READS:
+            raw = request.scope["query_string"].decode("latin-1")
+        else:
+            raw = (await request.body()).decode("utf-8", "replace")
+        pairs = parse_qsl(raw, keep_blank_values=True)
+        fault = NO_FAULT
+        if op == "update" or (op in _READS and config.faults_on_reads):
+            if op == "update":
+                world.stats.updates += 1
+            fault = world.faults.draw(call.account, request.method, call.path)
+            if fault.kind is not FaultKind.NONE:
+                world.stats.faults[fault.kind.value] += 1
+            refused = await self._refuse(call, fault)
+            if refused is not None:
+                return refused
+        key = call.idempotency_key if op not in _READS else None
+        entry = None
+        if key is not None:
+            if len(key) > 255:
+                message = "Idempotency keys can be at most 255 characters long."
+                return call.error(400, "invalid_request_error", message, param="Idempotency-Key")
+            fingerprint = (call.path, tuple(sorted(pairs)))
+            stored = world.idempotency.get(call.account, key)
+            if stored is not None:
+                if stored.fingerprint != fingerprint:
+                    world.stats.idempotency_mismatches += 1
+                    message = MESSAGES["idempotency_mismatch"].format(key=key)
+                    return call.error(400, "idempotency_error", message)
+                if not stored.done:
+                    world.stats.idempotency_conflicts += 1
+                    message = MESSAGES["idempotency_in_use"].format(key=key)
+                    return call.error(
+                        409, "idempotency_error", message, code="idempotency_key_in_use"
+                    )
+                world.stats.replayed += 1
+                extra = {**stored.headers, "Idempotent-Replayed": "true"}
+                return call.respond(stored.status, stored.body, extra)
+            entry = world.idempotency.claim(call.account, key, fingerprint)
+        try:
+            result = await operations.execute(
+                world, call.account, op, session_id, pairs, fault, call.request_id
+            )
+        except BaseException:
+            if entry is not None and key is not None:
+                world.idempotency.release(call.account, key, entry)
+            raise
+        if fault.kind is FaultKind.FAIL_500_AFTER and (result.applied or op in _READS):
+            body = error_body(call.request_id, "api_error", MESSAGES["api_error"])
+            result = Result(500, body, {"Stripe-Should-Retry": "false"}, store=True)
+        if entry is not None and key is not None:
+            if result.store:
+                entry.done = True
+                entry.status, entry.body, entry.headers = result.status, result.body, result.headers
+            else:
+                world.idempotency.release(call.account, key, entry)
+        if fault.kind is FaultKind.HANG:
+            await asyncio.sleep(config.hang_seconds)
+        if fault.kind is FaultKind.DROP:
+            world.stats.dropped += 1
+            return DroppedResponse(call.headers)
+        if result.status == 429:
+            world.stats.lock_timeouts += 1
+        return call.respond(result.status, result.body, result.headers or None)
+
+    async def _refuse(self, call: _Call, fault: Fault) -> Response | None:
+        """Faults that strike before execution (nothing applied, nothing stored)."""
+        config = call.world.config
+        retry = {"Stripe-Should-Retry": "true"}
+        if fault.kind is FaultKind.FAIL_503:
+            return call.error(503, "api_error", MESSAGES["unavailable"], extra=retry)
+        if fault.kind is FaultKind.LOCK_TIMEOUT:
+            call.world.stats.lock_timeouts += 1
+            message = MESSAGES["lock_timeout"]
+            return call.error(
+                429, "invalid_request_error", message, code="lock_timeout", extra=retry
+            )
+        if fault.kind is FaultKind.DROP and not fault.applies:
+            call.world.stats.dropped += 1
+            return DroppedResponse(call.headers)
+        if fault.kind is FaultKind.HANG and not fault.applies:
+            await asyncio.sleep(config.hang_seconds)
+            return call.error(503, "api_error", MESSAGES["unavailable"], extra=retry)
+        return None
+
+    async def unknown(self, request: Request) -> Response:
+        """Stripe's 404 for a URL or method it does not route."""
+        call = _Call(self.emulator.world, new_request_id(), PLATFORM, request.url.path, None)
+        call.headers["Request-Id"] = call.request_id
+        message = (
+            f"Unrecognized request URL ({request.method}: {request.url.path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/."
+        )
+        return call.error(404, "invalid_request_error", message)
+
+
+class _Admin:
+    """The ``/_emulator`` routes (not Stripe's): stats, seeding, config and reset."""
+
+    def __init__(self, emulator: Emulator) -> None:
+        self.emulator = emulator
+
+    async def stats(self, request: Request) -> Response:
+        """``GET /_emulator/stats``."""
+        return JSONResponse(self.emulator.stats())
+
+    async def sessions(self, request: Request) -> Response:
+        """``POST /_emulator/sessions`` with a :class:`SeedRequest` body -> ``{"ids": [...]}``."""
+        return await _admin_call(
+            request,
+            lambda body: {"ids": self.emulator.world.seed(SeedRequest.model_validate(body))},
+        )
+
+    async def config(self, request: Request) -> Response:
+        """``GET`` the config in force, or ``POST`` some fields to change it."""
+        if request.method == "GET":
+            return JSONResponse(self.emulator.config.model_dump())
+        return await _admin_call(request, lambda body: self.emulator.configure(**body).model_dump())
+
+    async def reset(self, request: Request) -> Response:
+        """``POST /_emulator/reset``: start-up state and config."""
+        self.emulator.reset()
+        return JSONResponse({"reset": True, "config": self.emulator.config.model_dump()})
+
+
+async def _admin_call(request: Request, action: Callable[[dict[str, Any]], object]) -> Response:
+    try:
+        body = json.loads(await request.body() or b"{}")
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a JSON object")
+        return JSONResponse(action(body))
+    except ValidationError as exc:
+        message = str(exc.errors(include_url=False, include_context=False))
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+    return JSONResponse({"error": {"type": "invalid_request_error", "message": message}}, 400)
+
+
+def create_app(emulator: Emulator | None = None) -> Starlette:
+    """Build the ASGI app around an emulator (a fresh default one when None)."""
+    emulator = emulator or Emulator()
+    api = _Api(emulator)
+    admin = _Admin(emulator)
+    everything = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+    routes = [
+        Route(_PREFIX, api.collection, methods=["GET", "POST"]),
+        Route(_PREFIX + "/{session_id}", api.one, methods=["GET", "POST"]),
+        Route(_PREFIX + "/{session_id}/cancel", api.cancel, methods=["POST"]),
+        Route(_PREFIX + "/{session_id}/redact", api.redact, methods=["POST"]),
+        Route("/_emulator/stats", admin.stats, methods=["GET"]),
+        Route("/_emulator/sessions", admin.sessions, methods=["POST"]),
+        Route("/_emulator/config", admin.config, methods=["GET", "POST"]),
+        Route("/_emulator/reset", admin.reset, methods=["POST"]),
+    ]
+    routes.append(Route("/{path:path}", api.unknown, methods=everything))
+    app = Starlette(routes=routes)
+    app.state.emulator = emulator
+    return app

@@ -1,0 +1,408 @@
+"""The emulator's state in plain Python: sessions, idempotency keys, the rate limiter and stats.
+
+Everything here runs on the server's event loop thread, so no thread locks are needed; the
+per-session :class:`asyncio.Lock` only serialises writes across ``await`` points. A reset swaps in
+a new :class:`World`, so a request still sleeping from before the reset writes to the old world
+and never leaks into the next test's stats.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import string
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from vsbatch.emulator.config import EmulatorConfig
+from vsbatch.emulator.faults import FaultPlan
+
+__all__ = [
+    "PLATFORM",
+    "STATUSES",
+    "Emulator",
+    "IdempotencyEntry",
+    "IdempotencyStore",
+    "RateLimiter",
+    "SeedRequest",
+    "Session",
+    "SessionStore",
+    "Stats",
+    "World",
+]
+
+PLATFORM = ""
+"""Account key of requests without a ``Stripe-Account`` header."""
+
+STATUSES = ("requires_input", "processing", "verified", "canceled")
+_BASE62 = string.digits + string.ascii_letters
+Clock = Callable[[], float]
+
+
+class SeedRequest(BaseModel):
+    """Body of ``POST /_emulator/sessions``: sessions to create directly, in any status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    count: int = Field(default=1, ge=0, le=1_000_000)
+    status: Literal["requires_input", "processing", "verified", "canceled"] = "requires_input"
+    metadata: dict[str, str] = Field(default_factory=dict)
+    type: Literal["document", "id_number"] = "document"
+    account: str | None = None
+    ids: list[str] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    provided_details: dict[str, str] | None = None
+    redacted: bool = False
+    created: int | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Session:
+    """One VerificationSession: its JSON object plus the emulator's bookkeeping."""
+
+    obj: dict[str, Any]
+    account: str
+    pos: int
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def id(self) -> str:
+        """The session's ``vs_`` id."""
+        return str(self.obj["id"])
+
+
+def _token(rng: random.Random, length: int) -> str:
+    return "".join(rng.choices(_BASE62, k=length))
+
+
+class SessionStore:
+    """Sessions by id, plus each account's sessions in creation order (for listing)."""
+
+    def __init__(self, rng: random.Random, wall_clock: Clock = time.time) -> None:
+        self._rng = rng
+        self._wall_clock = wall_clock
+        self._by_id: dict[str, Session] = {}
+        self._order: dict[str, list[Session]] = {}
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def __contains__(self, session_id: object) -> bool:
+        return session_id in self._by_id
+
+    def get(self, account: str, session_id: str) -> Session | None:
+        """The session with this id if it belongs to the account, else None."""
+        session = self._by_id.get(session_id)
+        if session is None or session.account != account:
+            return None
+        return session
+
+    def new_id(self) -> str:
+        """A fresh id: ``vs_`` and 24 base62 characters (drawn from the seeded id generator)."""
+        while True:
+            candidate = "vs_" + _token(self._rng, 24)
+            if candidate not in self._by_id:
+                return candidate
+
+    def create(
+        self,
+        account: str,
+        *,
+        session_id: str | None = None,
+        status: str = "requires_input",
+        type: str = "document",
+        metadata: dict[str, str] | None = None,
+        options: dict[str, Any] | None = None,
+        provided_details: dict[str, str] | None = None,
+        created: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Session:
+        """Store a new session and return it.
+
+        Raises:
+            ValueError: ``session_id`` is already taken.
+        """
+        sid = session_id or self.new_id()
+        if sid in self._by_id:
+            raise ValueError(f"session id already exists: {sid}")
+        open_ = status == "requires_input"
+        obj: dict[str, Any] = {
+            "id": sid,
+            "object": "identity.verification_session",
+            "client_reference_id": None,
+            "client_secret": f"{sid}_secret_{_token(self._rng, 24)}" if open_ else None,
+            "created": int(self._wall_clock()) if created is None else created,
+            "last_error": None,
+            "last_verification_report": (
+                "vr_" + _token(self._rng, 24) if status == "verified" else None
+            ),
+            "livemode": False,
+            "metadata": dict(metadata or {}),
+            "options": dict(options or {}),
+            "provided_details": dict(provided_details) if provided_details else None,
+            "redaction": None,
+            "related_customer": None,
+            "related_customer_account": None,
+            "status": status,
+            "type": type,
+            "url": f"https://verify.stripe.com/start/test_{_token(self._rng, 32)}"
+            if open_
+            else None,
+            "verified_outputs": None,
+        }
+        if extra:
+            obj.update(extra)
+        order = self._order.setdefault(account, [])
+        session = Session(obj=obj, account=account, pos=len(order))
+        order.append(session)
+        self._by_id[sid] = session
+        return session
+
+    def page(
+        self,
+        account: str,
+        *,
+        limit: int,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> tuple[list[Session], bool]:
+        """One page of the account's sessions, newest first, and whether more follow.
+
+        Raises:
+            LookupError: The cursor names no session of this account.
+        """
+        order = self._order.get(account, [])
+        cursor_id = starting_after or ending_before
+        step = -1
+        index = len(order) - 1
+        if cursor_id is not None:
+            cursor = self.get(account, cursor_id)
+            if cursor is None:
+                raise LookupError(cursor_id)
+            step = -1 if starting_after else 1
+            index = cursor.pos + step
+        found: list[Session] = []
+        while 0 <= index < len(order) and len(found) <= limit:
+            candidate = order[index]
+            if match is None or match(candidate.obj):
+                found.append(candidate)
+            index += step
+        has_more = len(found) > limit
+        found = found[:limit]
+        if step == 1:
+            found.reverse()
+        return found, has_more
+
+
+@dataclass(slots=True)
+class IdempotencyEntry:
+    """A key's first request: its parameters and, once finished, the stored response."""
+
+    fingerprint: tuple[Any, ...]
+    created: float
+    done: bool = False
+    status: int = 0
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class IdempotencyStore:
+    """Idempotency keys per (account, key), kept ``ttl`` seconds (monotonic clock)."""
+
+    def __init__(self, ttl: float, clock: Clock = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._entries: dict[tuple[str, str], IdempotencyEntry] = {}
+
+    def get(self, account: str, key: str) -> IdempotencyEntry | None:
+        """The live entry for the key, or None (an expired entry is pruned)."""
+        entry = self._entries.get((account, key))
+        if entry is not None and self._clock() - entry.created > self.ttl:
+            del self._entries[(account, key)]
+            return None
+        return entry
+
+    def claim(self, account: str, key: str, fingerprint: tuple[Any, ...]) -> IdempotencyEntry:
+        """Mark the key as executing for a request with these parameters."""
+        entry = IdempotencyEntry(fingerprint=fingerprint, created=self._clock())
+        self._entries[(account, key)] = entry
+        return entry
+
+    def release(self, account: str, key: str, entry: IdempotencyEntry) -> None:
+        """Forget an unfinished claim (nothing is stored for requests refused mid-way)."""
+        if self._entries.get((account, key)) is entry and not entry.done:
+            del self._entries[(account, key)]
+
+
+class RateLimiter:
+    """Sliding-window log: at most ``limit`` admitted requests per account per ``window`` s."""
+
+    def __init__(self, limit: int, window: float = 1.0, clock: Clock = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._log: dict[str, deque[float]] = {}
+
+    def allow(self, account: str) -> bool:
+        """Admit and record one request, or say it is over the limit (a limit of 0 is off)."""
+        if self.limit <= 0:
+            return True
+        now = self._clock()
+        log = self._log.get(account)
+        if log is None:
+            log = self._log[account] = deque()
+        horizon = now - self.window
+        while log and log[0] <= horizon:
+            log.popleft()
+        if len(log) >= self.limit:
+            return False
+        log.append(now)
+        return True
+
+
+@dataclass
+class Stats:
+    """Counters served by ``GET /_emulator/stats``."""
+
+    applied: Counter[str] = field(default_factory=Counter)
+    requests: Counter[str] = field(default_factory=Counter)
+    faults: Counter[str] = field(default_factory=Counter)
+    updates: int = 0
+    rate_limited: int = 0
+    lock_timeouts: int = 0
+    replayed: int = 0
+    idempotency_conflicts: int = 0
+    idempotency_mismatches: int = 0
+    dropped: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy."""
+        return {
+            "applied": dict(self.applied),
+            "applied_total": sum(self.applied.values()),
+            "requests": dict(self.requests),
+            "faults": dict(self.faults),
+            "updates": self.updates,
+            "rate_limited": self.rate_limited,
+            "lock_timeouts": self.lock_timeouts,
+            "replayed": self.replayed,
+            "idempotency_conflicts": self.idempotency_conflicts,
+            "idempotency_mismatches": self.idempotency_mismatches,
+            "dropped": self.dropped,
+        }
+
+
+class World:
+    """Everything a reset throws away: sessions, keys, limiter, stats and fault counters."""
+
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.sessions = SessionStore(random.Random(f"ids:{config.seed}"))
+        self.idempotency = IdempotencyStore(config.idempotency_ttl_seconds)
+        self.limiter = RateLimiter(config.rate_limit, config.rate_window_seconds)
+        self.stats = Stats()
+        self.faults = FaultPlan(config)
+
+    def configure(self, config: EmulatorConfig) -> None:
+        """Apply a new config to this world, keeping its sessions, keys and counters."""
+        self.config = config
+        self.idempotency.ttl = config.idempotency_ttl_seconds
+        self.limiter.limit = config.rate_limit
+        self.limiter.window = config.rate_window_seconds
+        self.faults.config = config
+
+    def seed(self, request: SeedRequest) -> list[str]:
+        """Create sessions directly (the admin seeding route) and return their ids.
+
+        Raises:
+            ValueError: An explicit id is taken, repeated or malformed (``ids`` wins over
+                ``count``).
+        """
+        account = request.account or PLATFORM
+        ids: list[str | None] = [None] * request.count
+        if request.ids is not None:
+            ids = list(request.ids)
+            if len(set(ids)) != len(ids):
+                raise ValueError("ids must be distinct")
+        for sid in ids:
+            if sid is not None and (not sid.startswith("vs_") or sid in self.sessions):
+                raise ValueError(f"invalid or existing session id: {sid}")
+        created: list[str] = []
+        for sid in ids:
+            session = self.sessions.create(
+                account,
+                session_id=sid,
+                status=request.status,
+                type=request.type,
+                metadata=request.metadata,
+                options=request.options,
+                provided_details=request.provided_details,
+                created=request.created,
+            )
+            if request.redacted:
+                redact(session)
+            created.append(session.id)
+        return created
+
+
+def cancel(session: Session) -> None:
+    """Move a session to ``canceled`` (its client secret and URL stop working)."""
+    session.obj.update(status="canceled", client_secret=None, url=None)
+
+
+def redact(session: Session) -> None:
+    """Redact a session: personal data and metadata erased; a requires_input session is canceled."""
+    obj = session.obj
+    if obj["status"] == "requires_input":
+        cancel(session)
+    obj.update(redaction={"status": "redacted"}, metadata={}, provided_details=None)
+    obj.update(verified_outputs=None, client_reference_id=None)
+
+
+class Emulator:
+    """The in-process handle: current world, start-up config and start-up sessions."""
+
+    def __init__(self, config: EmulatorConfig | None = None, *, sessions: int = 0) -> None:
+        self.startup_config = config or EmulatorConfig()
+        self.startup_sessions = sessions
+        self.world = self._fresh(self.startup_config)
+
+    def _fresh(self, config: EmulatorConfig) -> World:
+        world = World(config)
+        if self.startup_sessions:
+            world.seed(SeedRequest(count=self.startup_sessions))
+        return world
+
+    @property
+    def config(self) -> EmulatorConfig:
+        """The config in force."""
+        return self.world.config
+
+    def reset(self, config: EmulatorConfig | None = None) -> None:
+        """Start a new world: start-up sessions, no keys, zero stats, given or start-up config."""
+        self.world = self._fresh(config or self.startup_config)
+
+    def configure(self, **fields: Any) -> EmulatorConfig:
+        """Change some config fields now and return the new config.
+
+        Raises:
+            pydantic.ValidationError: An unknown field or a value out of range.
+        """
+        merged = {**self.world.config.model_dump(), **fields}
+        config = EmulatorConfig.model_validate(merged)
+        self.world.configure(config)
+        return config
+
+    def seed(self, **fields: Any) -> list[str]:
+        """Create sessions directly; the fields are those of :class:`SeedRequest`."""
+        return self.world.seed(SeedRequest.model_validate(fields))
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-ready copy of the current stats."""
+        return self.world.stats.as_dict()
