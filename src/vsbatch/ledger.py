@@ -1,19 +1,24 @@
 """The ledger: vsbatch's results backend in Redis (batches, row records, outcomes, counters).
 
-INTERFACE STUB: the signatures and docstrings below are the contract the pipeline codes
-against; the bodies are being written. Keep every name and signature.
+It owns every row's record and outcome, the per-batch counters, batch states, the global
+submission sequence and the per-session "applied" markers, and (in ``Keys``) the name of
+every Redis key vsbatch writes, the rate limiter's and the session locks' included.
 
 Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in ``Keys``):
 
 - ``b:{bid}``          hash: the batch's fields (id, name, kind, source, digest, account,
-                        created_at, finished_at, state, total, parent_id)
+                        created_at, finished_at, state, total, parent_id, min_row, max_row)
 - ``b:{bid}:counts``   hash: outcome -> number of rows in it (moves only on real transitions)
-- ``b:{bid}:rows``     hash: row number -> JSON row record (compact; see ``RowRecord``)
+- ``b:{bid}:rows``     hash: row number -> JSON row record (compact; see ``ROW_KEYS``)
 - ``b:{bid}:sessions`` hash: "{account}:{session_id}" -> first row number (duplicate detection)
 - ``b:{bid}:events``   stream: one entry per transition (history; capped approximately)
 - ``batches``          sorted set: batch id by created_at
-- ``seq``              counter: global submission sequence (per-session order)
+- ``seq``              counter: global submission sequence (per-session order); never expires
 - ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
+
+Every write refreshes the retention TTL of the keys it touches, in the same script. Row
+numbers are the user's (header = row 1) and may have gaps; readers page with HMGET over
+``min_row..max_row`` in blocks, so memory stays bounded and rows come out in order.
 
 Transitions run in one Lua script: check the row's current outcome, apply the patch, move the
 counters, refresh the TTL, append the event, mark the batch done when terminal == total. A row
@@ -22,13 +27,19 @@ already in a terminal outcome never moves again, so a redelivered message moves 
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from importlib import resources
+from typing import Any, cast
 
 import redis
+
+from vsbatch.errors import InputError, NotFoundError
 
 
 class Outcome(StrEnum):
@@ -136,8 +147,169 @@ class BatchInfo:
         return sum(n for o, n in self.counts.items() if o in TERMINAL)
 
 
+def lua_script(name: str) -> str:
+    """The text of one of vsbatch's Lua scripts (package data in ``vsbatch.lua``)."""
+    return resources.files("vsbatch.lua").joinpath(name).read_text(encoding="utf-8")
+
+
+class Keys:
+    """The name of every Redis key vsbatch writes, under one namespace prefix."""
+
+    def __init__(self, prefix: str = "vsbatch") -> None:
+        self.prefix = prefix
+
+    @property
+    def batches(self) -> str:
+        """Sorted set of batch ids scored by created_at."""
+        return f"{self.prefix}:batches"
+
+    @property
+    def seq(self) -> str:
+        """The global submission sequence counter."""
+        return f"{self.prefix}:seq"
+
+    def batch(self, batch_id: str) -> str:
+        """The batch's own hash."""
+        return f"{self.prefix}:b:{batch_id}"
+
+    def counts(self, batch_id: str) -> str:
+        """Outcome -> number of rows."""
+        return f"{self.batch(batch_id)}:counts"
+
+    def rows(self, batch_id: str) -> str:
+        """Row number -> compact JSON record."""
+        return f"{self.batch(batch_id)}:rows"
+
+    def sessions(self, batch_id: str) -> str:
+        """Session key -> first row number, for duplicate detection."""
+        return f"{self.batch(batch_id)}:sessions"
+
+    def events(self, batch_id: str) -> str:
+        """The batch's transition history (a stream)."""
+        return f"{self.batch(batch_id)}:events"
+
+    def batch_keys(self, batch_id: str) -> list[str]:
+        """Every key of one batch: batch, counts, rows, sessions, events."""
+        return [
+            self.batch(batch_id),
+            self.counts(batch_id),
+            self.rows(batch_id),
+            self.sessions(batch_id),
+            self.events(batch_id),
+        ]
+
+    @staticmethod
+    def session_field(account: str | None, session_id: str) -> str:
+        """A session's identity across accounts: ``"{account or ''}:{session_id}"``."""
+        return f"{account or ''}:{session_id}"
+
+    def applied(self, account: str | None, session_id: str) -> str:
+        """Highest seq applied to one session."""
+        return f"{self.prefix}:applied:{self.session_field(account, session_id)}"
+
+    def rate(self, account: str | None) -> str:
+        """The rate limiter's state for one Stripe account (None: the platform account)."""
+        return f"{self.prefix}:rl:{account or 'platform'}"
+
+    def lock(self, account: str | None, session_id: str) -> str:
+        """The per-session lock."""
+        return f"{self.prefix}:lock:{self.session_field(account, session_id)}"
+
+
+# RowRecord attribute -> short key in the stored JSON. Defaults (None, 0, {}) are not stored.
+# ``params`` and ``extra`` are stored as JSON *strings* so that the Lua transition script,
+# which decodes and re-encodes the record with cjson, never reorders or reshapes them.
+ROW_KEYS: dict[str, str] = {
+    "session_id": "s",
+    "account": "a",
+    "params": "p",
+    "idempotency_key": "k",
+    "seq": "q",
+    "outcome": "o",
+    "reason": "r",
+    "column": "c",
+    "attempts": "n",
+    "retryable": "y",
+    "error_type": "et",
+    "error_code": "ec",
+    "error_message": "em",
+    "request_id": "rq",
+    "session_status": "ss",
+    "created_at": "ca",
+    "updated_at": "ua",
+    "extra": "x",
+}
+_FROM_SHORT = {v: k for k, v in ROW_KEYS.items()}
+# Fields a transition may set: everything but identity, order, outcome and timestamps.
+_PATCHABLE = frozenset(ROW_KEYS) - {"seq", "outcome", "created_at", "updated_at"}
+_TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
+_BLOCK = 1000  # rows per HMGET page and per add_rows script call
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _stored(name: str, value: Any) -> Any:
+    """The stored form of one RowRecord field, or None when it is the default."""
+    if value is None or (name == "attempts" and value == 0) or (name == "extra" and not value):
+        return None
+    if name in ("params", "extra"):
+        return _dumps(value)
+    if name in ("created_at", "updated_at"):
+        return round(float(value), 3)
+    return value
+
+
+def _decode_row(batch_id: str, row: int, raw: bytes | str) -> RowRecord:
+    data = {_FROM_SHORT[k]: v for k, v in json.loads(raw).items() if k in _FROM_SHORT}
+    for name in ("params", "extra"):
+        if name in data:
+            data[name] = json.loads(data[name])
+    return RowRecord(
+        batch_id=batch_id,
+        row=row,
+        session_id=data.pop("session_id", ""),
+        account=data.pop("account", None),
+        params=data.pop("params", None),
+        idempotency_key=data.pop("idempotency_key", None),
+        seq=int(data.pop("seq", 0)),
+        outcome=Outcome(data.pop("outcome")),
+        created_at=float(data.pop("created_at", 0.0)),
+        updated_at=float(data.pop("updated_at", 0.0)),
+        **data,
+    )
+
+
+def new_batch_id(now: float) -> str:
+    """``b_`` + milliseconds in 9 base-36 digits + 6 random base-36 digits: sortable, unique."""
+    return "b_" + _base36(int(now * 1000), 9) + _base36(int.from_bytes(os.urandom(4)), 6)
+
+
+def _base36(n: int, width: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out.rjust(width, "0")[-width:]
+
+
 class Ledger:
-    """Batches and their row records in Redis, with atomic idempotent transitions."""
+    """Batches and their row records in Redis, with atomic idempotent transitions.
+
+    Args:
+        client: A redis-py client (bytes or decoded responses both work).
+        prefix: Namespace of every key.
+        retention_seconds: TTL of every batch key, refreshed on each write
+            (``Settings.ledger_retention_days * 86400``).
+        clock: Wall-clock seconds, for created_at/updated_at/finished_at.
+        events_maxlen: Approximate cap of each batch's event stream.
+    """
 
     def __init__(
         self,
@@ -146,8 +318,20 @@ class Ledger:
         prefix: str = "vsbatch",
         retention_seconds: float = 30 * 86400,
         clock: Callable[[], float] = time.time,
+        events_maxlen: int = 100_000,
     ) -> None:
-        raise NotImplementedError
+        self._r = client
+        self.keys = Keys(prefix)
+        self._ttl = max(1, int(retention_seconds))
+        self._clock = clock
+        self._maxlen = events_maxlen
+        self._add = client.register_script(lua_script("add_rows.lua"))
+        self._transition = client.register_script(lua_script("transition.lua"))
+        self._state = client.register_script(lua_script("batch_state.lua"))
+        self._max_seq = client.register_script(lua_script("max_seq.lua"))
+
+    def _now(self) -> float:
+        return round(self._clock(), 3)
 
     # -- producer side ---------------------------------------------------------------------
     def create_batch(
@@ -161,70 +345,297 @@ class Ledger:
         parent_id: str | None = None,
     ) -> BatchInfo:
         """Create a batch in state STAGING (its rows are written, nothing is enqueued yet)."""
-        raise NotImplementedError
+        now = self._now()
+        bid = new_batch_id(now)
+        fields = {
+            "id": bid,
+            "name": name,
+            "kind": kind,
+            "source": source,
+            "digest": digest,
+            "account": account,
+            "parent_id": parent_id,
+            "created_at": repr(now),
+            "state": BatchState.STAGING.value,
+            "total": "0",
+        }
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self.keys.batch(bid), mapping={k: v for k, v in fields.items() if v is not None})
+        pipe.expire(self.keys.batch(bid), self._ttl)
+        pipe.zadd(self.keys.batches, {bid: now})
+        pipe.expire(self.keys.batches, self._ttl)
+        pipe.execute()
+        self._prune_index()
+        return self.get_batch(bid)
+
+    def _prune_index(self) -> None:
+        """Drop a few expired batch ids from the oldest end of the index (bounded work)."""
+        oldest = [_text(b) for b in cast(list[bytes], self._r.zrange(self.keys.batches, 0, 99))]
+        pipe = self._r.pipeline(transaction=False)
+        for bid in oldest:
+            pipe.exists(self.keys.batch(bid))
+        gone = [bid for bid, n in zip(oldest, pipe.execute(), strict=True) if not n]
+        if gone:
+            self._r.zrem(self.keys.batches, *gone)
 
     def add_rows(self, batch_id: str, rows: Iterable[NewRow]) -> int:
         """Write rows (pipelined, in chunks): valid rows QUEUED, rejected rows REJECTED.
 
         A second row for the same (account, session) in the batch becomes REJECTED with
         column ``id`` and reason "duplicate of row N". Each valid row gets the next global
-        ``seq``. Returns the number of rows written. Memory stays bounded for any input size.
+        ``seq``. A row number already in the batch is left alone (so re-adding after a crash
+        is safe). Memory stays bounded for any input size: rows are consumed lazily, 1000
+        per script call, a few calls per pipeline round trip.
+
+        Args:
+            batch_id: A STAGING or OPEN batch.
+            rows: Any iterable of rows, consumed once.
+
+        Returns:
+            The number of rows written.
+
+        Raises:
+            NotFoundError: The batch is unknown.
+            InputError: The batch is DONE or CANCELED.
         """
-        raise NotImplementedError
+        keys = [*self.keys.batch_keys(batch_id)[:4], self.keys.seq, self.keys.events(batch_id)]
+        it = iter(rows)
+        written = 0
+        while True:
+            pipe = self._r.pipeline(transaction=False)
+            calls = 0
+            for _ in range(4):
+                chunk = list(itertools.islice(it, _BLOCK))
+                if not chunk:
+                    break
+                args: list[str | int] = [self._ttl, repr(self._now())]
+                for new in chunk:
+                    args.extend(self._encode_new(new))
+                self._add(keys=keys, args=args, client=pipe)
+                calls += 1
+            if not calls:
+                return written
+            written += sum(int(n) for n in self._run(pipe, batch_id))
+            if calls < 4:
+                return written
+
+    def _encode_new(self, new: NewRow) -> tuple[str, str, str, str]:
+        if new.row < 1:
+            raise ValueError(f"row numbers start at 1, got {new.row}")
+        record = {
+            "s": new.session_id or None,
+            "a": new.account,
+            "p": _stored("params", new.params),
+            "k": new.idempotency_key,
+            "ca": self._now(),
+        }
+        body = _dumps({k: v for k, v in record.items() if v is not None})[:-1]
+        tail = ""
+        if new.rejection is not None:
+            column, reason = new.rejection
+            tail = _dumps({"c": column, "r": reason} if column else {"r": reason})[1:-1]
+        return str(new.row), Keys.session_field(new.account, new.session_id), body, tail
+
+    def _run(self, pipe: Any, batch_id: str) -> list[Any]:
+        """Execute a pipeline of scripts, mapping their error replies to vsbatch errors."""
+        try:
+            return cast(list[Any], pipe.execute())
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
+
+    def _mapped(self, exc: redis.ResponseError, batch_id: str) -> Exception:
+        text = str(exc)
+        if "NOBATCH" in text:
+            return NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        if "BATCHSTATE" in text:
+            state = text.split("BATCHSTATE", 1)[1].split()[0]
+            return InputError(f"batch {batch_id} is {state}")
+        if "NOROW" in text:
+            return NotFoundError(f"batch {batch_id} has no such row")
+        return exc
+
+    def _batch_op(self, batch_id: str, op: str) -> str:
+        keys = [*self.keys.batch_keys(batch_id), self.keys.batches]
+        args: list[str | int] = [op, repr(self._now()), self._ttl, batch_id]
+        try:
+            return _text(cast(bytes, self._state(keys=keys, args=args)))
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
 
     def open_batch(self, batch_id: str) -> BatchInfo:
-        """STAGING -> OPEN (or DONE at once when every row is already terminal)."""
-        raise NotImplementedError
+        """STAGING -> OPEN (or DONE at once when every row is already terminal).
+
+        Other states are left as they are, so opening twice is harmless.
+
+        Raises:
+            NotFoundError: The batch is unknown.
+        """
+        self._batch_op(batch_id, "open")
+        return self.get_batch(batch_id)
 
     def discard_batch(self, batch_id: str) -> None:
-        """Delete a STAGING batch and all its keys (a refused file leaves nothing behind)."""
-        raise NotImplementedError
+        """Delete a STAGING batch and all its keys (a refused file leaves nothing behind).
+
+        Raises:
+            NotFoundError: The batch is unknown.
+            InputError: The batch is not STAGING (its rows may already be enqueued).
+        """
+        self._batch_op(batch_id, "discard")
 
     def pending_chunks(self, batch_id: str, size: int) -> Iterator[list[int]]:
         """Row numbers of the batch's non-terminal rows, in order, ``size`` at a time."""
-        raise NotImplementedError
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        chunk: list[int] = []
+        for row, raw in self._scan(batch_id):
+            if json.loads(raw)["o"] not in _TERMINAL_NAMES:
+                chunk.append(row)
+                if len(chunk) == size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
+        """(row, raw record) in row order: HMGET pages over min_row..max_row."""
+        fields = cast(
+            list[bytes | None],
+            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
+        )
+        if fields[2] is None:
+            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        if fields[0] is None or fields[1] is None:
+            return
+        lo, hi, total = int(fields[0]), int(fields[1]), int(fields[2])
+        seen = 0
+        for start in range(lo, hi + 1, _BLOCK):
+            numbers = range(start, min(start + _BLOCK, hi + 1))
+            values = cast(
+                list[bytes | None],
+                self._r.hmget(self.keys.rows(batch_id), [str(n) for n in numbers]),
+            )
+            for n, raw in zip(numbers, values, strict=True):
+                if raw is not None:
+                    seen += 1
+                    yield n, raw
+            if seen >= total:  # rows added to an open batch after we began are not awaited
+                return
 
     # -- worker side -----------------------------------------------------------------------
     def get_row(self, batch_id: str, row: int) -> RowRecord:
-        """One row's record (NotFoundError if absent)."""
-        raise NotImplementedError
+        """One row's record.
+
+        Raises:
+            NotFoundError: The batch or the row is unknown.
+        """
+        raw = cast(bytes | None, self._r.hget(self.keys.rows(batch_id), str(row)))
+        if raw is None:
+            raise NotFoundError(f"batch {batch_id} has no row {row}")
+        return _decode_row(batch_id, row, raw)
 
     def transition(self, batch_id: str, row: int, to: Outcome, **fields: Any) -> bool:
         """Move a non-terminal row to ``to`` and set ``fields`` (RowRecord attribute names).
 
         Atomic (one Lua script). Returns False, changing nothing, when the row is already
-        terminal. ``attempts`` in fields replaces the count. Counters move once per real
-        transition; moving to the same non-terminal outcome just updates the fields.
+        terminal. ``attempts`` in fields replaces the count; a field set to its default
+        (None, 0, {}) is removed. Counters move once per real transition; moving to the same
+        non-terminal outcome just updates the fields. The batch becomes DONE when this was
+        its last non-terminal row.
+
+        Raises:
+            NotFoundError: The row does not exist.
+            TypeError: A field is not a patchable RowRecord attribute.
         """
-        raise NotImplementedError
+        unknown = set(fields) - _PATCHABLE
+        if unknown:
+            raise TypeError(f"transition cannot set {sorted(unknown)}")
+        patch = {ROW_KEYS[k]: _stored(k, v) for k, v in fields.items()}
+        keys = [
+            self.keys.batch(batch_id),
+            self.keys.counts(batch_id),
+            self.keys.rows(batch_id),
+            self.keys.events(batch_id),
+            self.keys.sessions(batch_id),
+        ]
+        args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
+        try:
+            return bool(self._transition(keys=keys, args=[*args, self._maxlen]))
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
 
     def cancel(self, batch_id: str) -> BatchInfo:
-        """Mark the batch CANCELED; workers then skip its remaining rows (batch_canceled)."""
-        raise NotImplementedError
+        """Mark the batch CANCELED; workers then skip its remaining rows (batch_canceled).
+
+        DONE batches stay DONE. Raises NotFoundError for an unknown batch.
+        """
+        self._batch_op(batch_id, "cancel")
+        return self.get_batch(batch_id)
 
     def next_seq(self) -> int:
         """A new global submission sequence number (for application updates)."""
-        raise NotImplementedError
+        return self._r.incr(self.keys.seq)
 
     def mark_applied(self, account: str | None, session_id: str, seq: int) -> None:
         """Record that update ``seq`` was applied to the session (keeps the maximum)."""
-        raise NotImplementedError
+        self._max_seq(keys=[self.keys.applied(account, session_id)], args=[seq, self._ttl])
 
     def applied_seq(self, account: str | None, session_id: str) -> int:
         """The highest ``seq`` applied to the session, 0 if none."""
-        raise NotImplementedError
+        value = cast(bytes | None, self._r.get(self.keys.applied(account, session_id)))
+        return int(value) if value is not None else 0
 
     # -- readers ---------------------------------------------------------------------------
     def get_batch(self, batch_id: str) -> BatchInfo:
         """The batch and its counters (NotFoundError if unknown or expired)."""
-        raise NotImplementedError
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hgetall(self.keys.batch(batch_id))
+        pipe.hgetall(self.keys.counts(batch_id))
+        raw_batch, raw_counts = pipe.execute()
+        if not raw_batch:
+            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        return _batch_info(raw_batch, raw_counts)
 
     def list_batches(self, limit: int = 50) -> list[BatchInfo]:
-        """The newest batches first."""
-        raise NotImplementedError
+        """The newest batches first (expired ones are left out)."""
+        ids = cast(list[bytes], self._r.zrevrange(self.keys.batches, 0, limit - 1))
+        pipe = self._r.pipeline(transaction=False)
+        for bid in ids:
+            pipe.hgetall(self.keys.batch(_text(bid)))
+            pipe.hgetall(self.keys.counts(_text(bid)))
+        found = pipe.execute()
+        return [_batch_info(b, c) for b, c in zip(found[::2], found[1::2], strict=True) if b]
 
     def iter_rows(
         self, batch_id: str, outcomes: Iterable[Outcome] | None = None
     ) -> Iterator[RowRecord]:
-        """Every row record in row order (HSCAN in pages, sorted), optionally filtered."""
-        raise NotImplementedError
+        """Every row record in row order, optionally only those in ``outcomes``.
+
+        Pages with HMGET over ``min_row..max_row``, 1000 row numbers at a time, so memory
+        stays bounded and nothing is sorted. Raises NotFoundError for an unknown batch.
+        """
+        wanted = None if outcomes is None else {Outcome(o).value for o in outcomes}
+        for row, raw in self._scan(batch_id):
+            record = _decode_row(batch_id, row, raw)
+            if wanted is None or record.outcome.value in wanted:
+                yield record
+
+
+def _batch_info(raw_batch: dict[Any, Any], raw_counts: dict[Any, Any]) -> BatchInfo:
+    b = {_text(k): _text(v) for k, v in raw_batch.items()}
+    counts = {o: 0 for o in Outcome}
+    for k, v in raw_counts.items():
+        counts[Outcome(_text(k))] = int(v)
+    return BatchInfo(
+        id=b["id"],
+        name=b.get("name", ""),
+        kind=b.get("kind", ""),
+        source=b.get("source", ""),
+        digest=b.get("digest"),
+        account=b.get("account"),
+        created_at=float(b["created_at"]),
+        state=BatchState(b["state"]),
+        total=int(b.get("total", 0)),
+        counts=counts,
+        parent_id=b.get("parent_id"),
+        finished_at=float(b["finished_at"]) if "finished_at" in b else None,
+    )

@@ -1,0 +1,77 @@
+-- add_rows.lua: write one chunk of new rows into a STAGING or OPEN batch.
+--
+-- KEYS[1]  batch hash           <prefix>:b:<bid>  (total, min_row, max_row, state)
+-- KEYS[2]  counts hash          <prefix>:b:<bid>:counts
+-- KEYS[3]  rows hash            <prefix>:b:<bid>:rows
+-- KEYS[4]  sessions hash        <prefix>:b:<bid>:sessions ("<account>:<session_id>" -> row)
+-- KEYS[5]  global sequence      <prefix>:seq (INCR; never expires)
+-- KEYS[6]  events stream        <prefix>:b:<bid>:events (only its TTL is refreshed)
+-- ARGV[1]  retention TTL, whole seconds
+-- ARGV[2]  now, seconds since the epoch (the caller's clock), for finished_at
+-- ARGV[3..] four values per row:
+--   row number (decimal string); session key "<account or ''>:<session_id>";
+--   the record's JSON object WITHOUT its closing brace (never "o"/"q"/"c"/"r");
+--   "" for a valid row, or the rejection's JSON members ('"c":"col","r":"reason"').
+--
+-- A row number already present is left alone (re-adding a chunk after a crash writes
+-- nothing twice). A valid row claims its session with HSETNX: the first row gets the next
+-- global seq and "queued"; a later row of the same session becomes "rejected" with column
+-- "id" and reason "duplicate of row N". Rejected rows do not claim their session.
+-- Returns the number of rows written; error replies "NOBATCH" or "BATCHSTATE <state>".
+
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then
+  return redis.error_reply('NOBATCH ' .. KEYS[1])
+end
+if state ~= 'staging' and state ~= 'open' then
+  return redis.error_reply('BATCHSTATE ' .. state)
+end
+
+local written, lo, hi = 0, nil, nil
+local delta = {}
+for i = 3, #ARGV, 4 do
+  local row = ARGV[i]
+  if redis.call('HEXISTS', KEYS[3], row) == 0 then
+    local body, rejection = ARGV[i + 2], ARGV[i + 3]
+    local outcome, tail
+    if rejection ~= '' then
+      outcome, tail = 'rejected', rejection
+    elseif redis.call('HSETNX', KEYS[4], ARGV[i + 1], row) == 0 then
+      local first = redis.call('HGET', KEYS[4], ARGV[i + 1])
+      outcome = 'rejected'
+      tail = '"c":"id","r":' .. cjson.encode('duplicate of row ' .. first)
+    else
+      outcome = 'queued'
+      tail = '"q":' .. redis.call('INCR', KEYS[5])
+    end
+    local sep = ','
+    if body == '{' then sep = '' end
+    redis.call('HSET', KEYS[3], row,
+      body .. sep .. '"o":"' .. outcome .. '",' .. tail .. '}')
+    delta[outcome] = (delta[outcome] or 0) + 1
+    written = written + 1
+    local n = tonumber(row)
+    if lo == nil or n < lo then lo = n end
+    if hi == nil or n > hi then hi = n end
+  end
+end
+
+if written > 0 then
+  for outcome, n in pairs(delta) do redis.call('HINCRBY', KEYS[2], outcome, n) end
+  local total = redis.call('HINCRBY', KEYS[1], 'total', written)
+  local b = redis.call('HMGET', KEYS[1], 'min_row', 'max_row')
+  if not b[1] or lo < tonumber(b[1]) then redis.call('HSET', KEYS[1], 'min_row', lo) end
+  if not b[2] or hi > tonumber(b[2]) then redis.call('HSET', KEYS[1], 'max_row', hi) end
+  if state == 'open' then
+    -- Rows added to an open batch may all be rejected: the batch may be complete now.
+    local c = redis.call('HMGET', KEYS[2], 'succeeded', 'skipped', 'failed', 'rejected')
+    local done = 0
+    for _, n in ipairs(c) do done = done + (tonumber(n) or 0) end
+    if done == total then
+      redis.call('HSET', KEYS[1], 'state', 'done', 'finished_at', ARGV[2])
+    end
+  end
+end
+
+for _, i in ipairs({1, 2, 3, 4, 6}) do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+return written

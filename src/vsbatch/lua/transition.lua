@@ -1,0 +1,62 @@
+-- transition.lua: move one ledger row to a new outcome, atomically and idempotently.
+--
+-- KEYS[1]  batch hash           <prefix>:b:<bid>
+-- KEYS[2]  counts hash          <prefix>:b:<bid>:counts   (outcome -> rows)
+-- KEYS[3]  rows hash            <prefix>:b:<bid>:rows     (row number -> compact JSON)
+-- KEYS[4]  events stream        <prefix>:b:<bid>:events
+-- KEYS[5]  sessions hash        <prefix>:b:<bid>:sessions (only its TTL is refreshed)
+-- ARGV[1]  row number (decimal string, the field in KEYS[3])
+-- ARGV[2]  new outcome ("succeeded", "running", ...)
+-- ARGV[3]  patch: JSON object of short record keys -> value; null removes the key
+-- ARGV[4]  now, seconds since the epoch (the caller's injected clock, not server time)
+-- ARGV[5]  retention TTL, whole seconds, applied to every key of the batch
+-- ARGV[6]  approximate MAXLEN of the events stream
+--
+-- Returns 1 when the row was written, 0 (writing nothing) when the row is already terminal,
+-- and an error reply "NOROW ..." when the row does not exist.
+-- Counters move only when the outcome really changes, so a redelivered message that repeats
+-- a transition moves nothing. When the last row becomes terminal an OPEN batch becomes DONE;
+-- a CANCELED batch keeps its state but gets finished_at.
+
+local TERMINAL = {succeeded = true, skipped = true, failed = true, rejected = true}
+
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if not raw then
+  return redis.error_reply('NOROW row ' .. ARGV[1] .. ' not in ' .. KEYS[3])
+end
+local rec = cjson.decode(raw)
+local from = rec.o
+if TERMINAL[from] then
+  return 0
+end
+local to = ARGV[2]
+for k, v in pairs(cjson.decode(ARGV[3])) do
+  if v == cjson.null then rec[k] = nil else rec[k] = v end
+end
+rec.o = to
+rec.ua = tonumber(ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(rec))
+
+if from ~= to then
+  redis.call('HINCRBY', KEYS[2], from, -1)
+  redis.call('HINCRBY', KEYS[2], to, 1)
+end
+redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*',
+  'row', ARGV[1], 'from', from, 'to', to, 'at', ARGV[4])
+
+if from ~= to and TERMINAL[to] then
+  local c = redis.call('HMGET', KEYS[2], 'succeeded', 'skipped', 'failed', 'rejected')
+  local done = 0
+  for _, n in ipairs(c) do done = done + (tonumber(n) or 0) end
+  local b = redis.call('HMGET', KEYS[1], 'total', 'state', 'finished_at')
+  if done == tonumber(b[1]) then
+    if b[2] == 'open' then
+      redis.call('HSET', KEYS[1], 'state', 'done', 'finished_at', ARGV[4])
+    elseif b[2] == 'canceled' and not b[3] then
+      redis.call('HSET', KEYS[1], 'finished_at', ARGV[4])
+    end
+  end
+end
+
+for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+return 1
