@@ -283,7 +283,8 @@ def _checked_lines(text: io.TextIOWrapper, counter: _Counter) -> Iterator[str]:
         if bad is not None:
             byte = ord(bad.group()) - 0xDC00
             before = line[max(0, bad.start() - 20) : bad.start()]
-            reason = f"not valid UTF-8 (byte 0x{byte:02X} after {before!r})"
+            where = f"after {before!r}" if before else "at the start of a line"
+            reason = f"not valid UTF-8 (byte 0x{byte:02X} {where})"
             raise _refuse(reason + "; save the file as CSV UTF-8", row)
         yield line
 
@@ -317,6 +318,9 @@ class _Header:
         self.names = [cell.strip() for cell in cells]
         if not any(self.names):
             raise _refuse("the header row is empty; row 1 must name the columns", 1)
+        if len(self.names) == 1 and (";" in self.names[0] or "\t" in self.names[0]):
+            reason = "the header is a single column: the file seems to use ';' or tabs as"
+            raise _refuse(reason + " separator; vsbatch reads comma-separated files", 1)
         seen: dict[str, int] = {}
         unknown: list[str] = []
         for index, name in enumerate(self.names, start=1):
@@ -335,10 +339,7 @@ class _Header:
             reason = f"unknown column{'s' if len(unknown) > 1 else ''} {listed}"
             raise _refuse(reason + "; see docs/csv-format.md", 1, unknown[0])
         if ID_COLUMN not in seen:
-            reason = "no id column: the header must name the session column 'id'"
-            if len(self.names) == 1 and (";" in self.names[0] or "\t" in self.names[0]):
-                reason += " (the file seems to use ';' or tabs; vsbatch reads comma-separated)"
-            raise _refuse(reason, 1)
+            raise _refuse("no id column: the header must name the session column 'id'", 1)
 
     def parse(self, row: int, cells: list[str]) -> ParsedRow:
         cells = cells + [""] * (len(self.names) - len(cells))  # short rows: missing = empty
@@ -359,7 +360,7 @@ def _check_metadata_key(name: str) -> None:
     try:
         parse_update({"metadata": {key: "x"}})
     except InvalidUpdate as exc:
-        raise _refuse(f"invalid metadata key: {exc.reason}", 1, name) from exc
+        raise _refuse(exc.reason, 1, name) from exc
 
 
 def _describe_unknown(name: str) -> str:
@@ -380,6 +381,8 @@ def _closest(name: str) -> str | None:
             candidates.setdefault(f"metadata.{key}".lower(), f"metadata.{key}")
     if lowered in candidates:
         return candidates[lowered]
+    if "session" in lowered:
+        return ID_COLUMN
     by_last_part = [c for c in _FIXED_COLUMNS if c.rsplit(".", 1)[-1] == lowered]
     if by_last_part:
         return by_last_part[0]
@@ -403,12 +406,12 @@ def _value(cell: str, *, trim: bool = True) -> str:
 
 def _update_from_cells(session_id: str, account: str | None, raw: dict[str, str]) -> SessionUpdate:
     if not session_id:
-        raise _RowProblem(ID_COLUMN, "missing session id")
+        raise _RowProblem(ID_COLUMN, "Missing session id.")
     if len(session_id) > _MAX_ID_CHARS or not _ID_RE.fullmatch(session_id):
-        reason = f"not a VerificationSession id: {session_id!r} (expected vs_ and letters/digits)"
+        reason = f"Not a VerificationSession id: {session_id!r} (expected vs_ and letters/digits)."
         raise _RowProblem(ID_COLUMN, reason)
     if account is not None and not _ACCOUNT_RE.fullmatch(account):
-        reason = f"not a Stripe account id: {account!r} (expected acct_ and letters/digits)"
+        reason = f"Not a Stripe account id: {account!r} (expected acct_ and letters/digits)."
         raise _RowProblem(ACCOUNT_COLUMN, reason)
     data: dict[str, Any] = {}
     metadata: dict[str, str] = {}
@@ -429,7 +432,7 @@ def _update_from_cells(session_id: str, account: str | None, raw: dict[str, str]
                 unset_metadata = unset_metadata or column == "metadata"
                 unset_document = unset_document or column == _DOC
             else:
-                reason = f"{UNSET} is only allowed in metadata and options.document columns"
+                reason = f"{UNSET} is only allowed in metadata and options.document columns."
                 raise _RowProblem(column, reason)
             continue
         if _ESCAPED_UNSET.fullmatch(value.strip()):
@@ -437,37 +440,37 @@ def _update_from_cells(session_id: str, account: str | None, raw: dict[str, str]
         if is_metadata:
             metadata[column[len("metadata.") :]] = value
         elif column in ("metadata", _DOC):
-            reason = f"this column only takes {UNSET}; set fields in {column}.<name> columns"
+            reason = f"This column only takes {UNSET}; set fields in {column}.<name> columns."
             raise _RowProblem(column, reason)
         elif column == "type":
             data["type"] = value.lower()
         elif column == f"{_DOC}.allowed_types":
             items = [item.strip().lower() for item in value.split(LIST_SEPARATOR)]
             if not all(items):
-                raise _RowProblem(
-                    column, f"empty item in the list (separate items with {LIST_SEPARATOR})"
-                )
+                reason = f"Empty item in the list (separate items with {LIST_SEPARATOR})."
+                raise _RowProblem(column, reason)
             document["allowed_types"] = items
         elif column in _BOOLEAN_COLUMNS:
             if value.lower() not in _BOOLEANS:
-                raise _RowProblem(column, f"expected true or false (or yes/no, 1/0), got {value!r}")
+                reason = f"Expected true or false (or yes/no, 1/0), got {value!r}."
+                raise _RowProblem(column, reason)
             document[column.rsplit(".", 1)[1]] = _BOOLEANS[value.lower()]
         else:
             details[column.rsplit(".", 1)[1]] = value
-    if unset_metadata and metadata:
-        raise _RowProblem(
-            "metadata", f"{UNSET} of all metadata conflicts with metadata.<key> cells"
-        )
+    if unset_metadata and any(metadata.values()):
+        reason = "Unsetting all metadata conflicts with setting metadata.<key> in the same row."
+        raise _RowProblem("metadata", reason)
     if unset_document and document:
-        raise _RowProblem(_DOC, f"{UNSET} of {_DOC} conflicts with {_DOC}.<option> cells")
-    if unset_metadata or metadata:
+        reason = f"Unsetting {_DOC} conflicts with setting {_DOC}.<option> in the same row."
+        raise _RowProblem(_DOC, reason)
+    if unset_metadata or metadata:  # unsetting all metadata covers unsetting some keys
         data["metadata"] = "" if unset_metadata else metadata
     if unset_document or document:
         data["options"] = {"document": "" if unset_document else document}
     if details:
         data["provided_details"] = details
     if not data:
-        raise _RowProblem(None, "nothing to update: every update column is empty")
+        raise _RowProblem(None, "Nothing to update: every update column is empty.")
     try:
         return parse_update(data)
     except InvalidUpdate as exc:
