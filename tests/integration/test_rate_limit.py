@@ -1,0 +1,204 @@
+"""The rate limiter contract, run against the Redis limiter (real server) and its twin."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis
+
+from vsbatch.rate_limit import MemoryRateLimiter, RateLimitBusy, RateLimiter, RedisRateLimiter
+
+Make = Callable[..., RateLimiter]
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Harness:
+    """Builds limiters of one kind and moves their time forward."""
+
+    def __init__(self, kind: str, client: redis.Redis | None) -> None:
+        self.kind = kind
+        self.client = client
+        self.clock = FakeClock()
+        self.slept: list[float] = []
+
+    def make(self, rate: Any, **kwargs: Any) -> RateLimiter:
+        kwargs.setdefault("sleep", self.slept.append)
+        if self.client is not None:
+            return RedisRateLimiter(self.client, rate=rate, **kwargs)
+        return MemoryRateLimiter(rate, clock=self.clock, **kwargs)
+
+    def advance(self, seconds: float) -> None:
+        if self.client is not None:
+            time.sleep(seconds)  # Redis server time is real: keep these short
+        else:
+            self.clock.now += seconds
+
+
+@pytest.fixture(params=["memory", "redis"])
+def harness(request: pytest.FixtureRequest) -> Harness:
+    if request.param == "redis":
+        return Harness("redis", request.getfixturevalue("redis_client"))
+    return Harness("memory", None)
+
+
+def approx(values: list[float]) -> Any:
+    # Real time passes between calls to Redis: a few milliseconds of slack.
+    return pytest.approx(values, abs=0.01)
+
+
+class TestReservations:
+    def test_first_reservation_is_free(self, harness: Harness) -> None:
+        """An idle account's first slot is now."""
+        assert 0.0 == harness.make(10).reserve("acct_1")
+
+    def test_reservations_spaced_by_interval(self, harness: Harness) -> None:
+        """Back-to-back reservations are 1/rate apart."""
+        limiter = harness.make(10)
+
+        waits = [limiter.reserve("acct_1") for _ in range(4)]
+
+        assert approx([0.0, 0.1, 0.2, 0.3]) == waits
+
+    def test_burst_goes_at_once(self, harness: Harness) -> None:
+        """``burst`` requests go at once after an idle spell, the next waits one interval."""
+        limiter = harness.make(10, burst=3)
+
+        waits = [limiter.reserve("acct_1") for _ in range(5)]
+
+        assert approx([0.0, 0.0, 0.0, 0.1, 0.2]) == waits
+
+    def test_accounts_are_independent(self, harness: Harness) -> None:
+        """One account's reservations do not delay another's, the platform's included."""
+        limiter = harness.make(10)
+        for _ in range(3):
+            limiter.reserve("acct_a")
+
+        assert [0.0, 0.0] == [limiter.reserve("acct_b"), limiter.reserve(None)]
+
+    def test_rate_per_account(self, harness: Harness) -> None:
+        """A rate function gives each account its own spacing."""
+        limiter = harness.make(lambda account: 5.0 if account == "acct_slow" else 20.0)
+
+        slow = [limiter.reserve("acct_slow") for _ in range(2)]
+        fast = [limiter.reserve("acct_fast") for _ in range(2)]
+
+        assert approx([0.0, 0.2, 0.0, 0.05]) == slow + fast
+
+    def test_max_wait_refuses_without_reserving(self, harness: Harness) -> None:
+        """A slot beyond max_wait is refused with retry_after, and nothing is reserved."""
+        limiter = harness.make(10, max_wait=0.25)
+        for _ in range(3):
+            limiter.reserve("acct_1")
+
+        refusals = []
+        for _ in range(2):
+            with pytest.raises(RateLimitBusy) as caught:
+                limiter.reserve("acct_1")
+            refusals.append(caught.value.retry_after)
+
+        assert approx([0.3, 0.3]) == refusals
+
+    def test_wait_sleeps_the_reserved_time(self, harness: Harness) -> None:
+        """wait() sleeps with the injected sleep for as long as reserve said."""
+        limiter = harness.make(10)
+
+        returned = [limiter.wait("acct_1"), limiter.wait("acct_1")]
+
+        assert (approx([0.0, 0.1]), approx([0.1])) == (returned, harness.slept)
+
+
+class TestAdaptation:
+    def test_penalize_halves_rate(self, harness: Harness) -> None:
+        """A 429 halves the account's effective rate."""
+        limiter = harness.make(10)
+
+        limiter.penalize("acct_1")
+
+        assert pytest.approx(5.0, abs=0.1) == limiter.current_rate("acct_1")
+
+    def test_penalize_spaces_reservations_wider(self, harness: Harness) -> None:
+        """After a penalty, reservations are spaced by the lower rate."""
+        limiter = harness.make(10, recovery=60)
+        limiter.penalize("acct_1")
+
+        waits = [limiter.reserve("acct_1") for _ in range(3)]
+
+        assert approx([0.0, 0.2, 0.4]) == waits
+
+    def test_penalty_touches_one_account(self, harness: Harness) -> None:
+        """A penalty slows only the account that got the 429."""
+        limiter = harness.make(10)
+
+        limiter.penalize("acct_1")
+
+        assert 10.0 == limiter.current_rate("acct_2")
+
+    def test_rate_recovers(self, harness: Harness) -> None:
+        """Without further 429s the rate is back to the configured one after recovery."""
+        limiter = harness.make(10, recovery=0.2)
+        limiter.penalize("acct_1")
+
+        harness.advance(0.25)
+
+        assert 10.0 == limiter.current_rate("acct_1")
+
+    def test_penalties_within_cooldown_cut_once(self, harness: Harness) -> None:
+        """429s of requests already in flight (within the cooldown) cut the rate once."""
+        limiter = harness.make(10, recovery=60, penalty_cooldown=5)
+
+        for _ in range(4):
+            limiter.penalize("acct_1")
+
+        assert pytest.approx(5.0, abs=0.1) == limiter.current_rate("acct_1")
+
+    def test_rate_never_below_floor(self, harness: Harness) -> None:
+        """Repeated penalties stop at min_rate."""
+        limiter = harness.make(10, recovery=60, penalty_cooldown=0, min_rate=2)
+
+        for _ in range(6):
+            limiter.penalize("acct_1")
+
+        assert pytest.approx(2.0, abs=0.01) == limiter.current_rate("acct_1")
+
+
+class TestFleet:
+    def test_threads_share_the_rate(self, redis_url: str) -> None:
+        """8 threads waiting on one Redis limiter at 50/s send at 50/s, never 52 in a second."""
+        rate, burst, threads, duration = 50.0, 1, 8, 2.0
+        sends: list[float] = []
+        lock = threading.Lock()
+        deadline = time.monotonic() + duration
+
+        def worker() -> None:
+            limiter = RedisRateLimiter(redis.Redis.from_url(redis_url), rate=rate, burst=burst)
+            while time.monotonic() < deadline:
+                limiter.wait("acct_fleet")
+                with lock:
+                    sends.append(time.monotonic())
+
+        pool = [threading.Thread(target=worker) for _ in range(threads)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+
+        sends.sort()
+        measured = (len(sends) - 1) / (sends[-1] - sends[0])
+        busiest = max(sum(1 for s in sends[i:] if s < start + 1.0) for i, start in enumerate(sends))
+        assert (True, True) == (
+            abs(measured - rate) <= 0.05 * rate,
+            busiest <= rate + burst,
+        ), (measured, busiest)
