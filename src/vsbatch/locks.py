@@ -1,0 +1,114 @@
+"""Per-session mutual exclusion across the fleet (Redis locks with a token and a TTL).
+
+Two updates of one session must never run at once (Stripe answers 429 ``lock_timeout``),
+so a worker holds ``<prefix>:lock:<account>:<session_id>`` while it reads, sends and
+records. The lock is ``SET NX PX`` with a random token; only the token's holder may
+release or extend it (``lua/lock.lua``), and a lock whose holder died expires after ``ttl``.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from vsbatch.errors import SessionBusyError
+from vsbatch.ledger import Keys, lua_script
+
+if TYPE_CHECKING:
+    import redis
+
+__all__ = ["SessionLocks"]
+
+_FIRST_BACKOFF = 0.01  # seconds; doubles up to _MAX_BACKOFF while waiting for a lock
+_MAX_BACKOFF = 0.2
+
+
+class SessionLocks:
+    """Locks on single sessions, shared by every worker through Redis.
+
+    Args:
+        client: A redis-py client.
+        prefix: Namespace of the keys.
+        ttl: Seconds a lock lives unless extended; longer than one send with its retries.
+        sleep: How to sleep between attempts (injected for tests).
+        clock: Monotonic seconds, for the wait deadline.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "vsbatch",
+        ttl: float = 120.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._r = client
+        self.keys = Keys(prefix)
+        self.ttl = ttl
+        self._sleep = sleep
+        self._clock = clock
+        self._script = client.register_script(lua_script("lock.lua"))
+
+    def acquire(self, account: str | None, session_id: str, *, wait: float = 0.0) -> str | None:
+        """Take the session's lock, waiting up to ``wait`` seconds for it.
+
+        Returns:
+            The token that proves ownership, or None if the lock stayed held.
+        """
+        key = self.keys.lock(account, session_id)
+        token = secrets.token_hex(16)
+        deadline = self._clock() + wait
+        backoff = _FIRST_BACKOFF
+        while True:
+            if self._r.set(key, token, nx=True, px=max(1, int(self.ttl * 1000))):
+                return token
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                return None
+            # Jittered exponential backoff: waiters on one session do not retry in step.
+            self._sleep(min(remaining, backoff * random.uniform(0.5, 1.0)))
+            backoff = min(backoff * 2, _MAX_BACKOFF)
+
+    def release(self, account: str | None, session_id: str, token: str) -> bool:
+        """Release the lock if ``token`` still holds it.
+
+        Returns:
+            True if it was released; False if it had expired or belongs to someone else.
+        """
+        key = self.keys.lock(account, session_id)
+        return bool(self._script(keys=[key], args=["release", token]))
+
+    def extend(
+        self, account: str | None, session_id: str, token: str, ttl: float | None = None
+    ) -> bool:
+        """Reset the lock's time to live to ``ttl`` (default: the configured ttl) seconds.
+
+        Returns:
+            True if ``token`` still held the lock; False if it was lost.
+        """
+        ms = max(1, int((self.ttl if ttl is None else ttl) * 1000))
+        key = self.keys.lock(account, session_id)
+        return bool(self._script(keys=[key], args=["extend", token, ms]))
+
+    @contextmanager
+    def hold(self, account: str | None, session_id: str, *, wait: float = 0.0) -> Iterator[str]:
+        """Hold the session's lock for the ``with`` block; released in ``finally``.
+
+        Yields:
+            The lock's token (for :meth:`extend`).
+
+        Raises:
+            SessionBusyError: The lock stayed held by another worker for ``wait`` seconds.
+        """
+        token = self.acquire(account, session_id, wait=wait)
+        if token is None:
+            raise SessionBusyError(f"session {session_id} is being updated by another worker")
+        try:
+            yield token
+        finally:
+            self.release(account, session_id, token)
