@@ -53,6 +53,9 @@ class SessionLocks:
         self._sleep = sleep
         self._clock = clock
         self._script = client.register_script(lua_script("lock.lua"))
+        # Tokens this instance acquired and has not released, by key, so that ``extend``
+        # can be called without the token. Threads of one process never hold one key at once.
+        self._held: dict[str, str] = {}
 
     def acquire(self, account: str | None, session_id: str, *, wait: float = 0.0) -> str | None:
         """Take the session's lock, waiting up to ``wait`` seconds for it.
@@ -66,6 +69,7 @@ class SessionLocks:
         backoff = _FIRST_BACKOFF
         while True:
             if self._r.set(key, token, nx=True, px=max(1, int(self.ttl * 1000))):
+                self._held[key] = token
                 return token
             remaining = deadline - self._clock()
             if remaining <= 0:
@@ -81,18 +85,33 @@ class SessionLocks:
             True if it was released; False if it had expired or belongs to someone else.
         """
         key = self.keys.lock(account, session_id)
+        if self._held.get(key) == token:
+            del self._held[key]
         return bool(self._script(keys=[key], args=["release", token]))
 
     def extend(
-        self, account: str | None, session_id: str, token: str, ttl: float | None = None
+        self,
+        account: str | None,
+        session_id: str,
+        token: str | None = None,
+        ttl: float | None = None,
     ) -> bool:
         """Reset the lock's time to live to ``ttl`` (default: the configured ttl) seconds.
 
+        Args:
+            account: The session's Stripe account.
+            session_id: The session.
+            token: The holder's token; by default the one this instance acquired.
+            ttl: New time to live in seconds; by default the configured ``ttl``.
+
         Returns:
-            True if ``token`` still held the lock; False if it was lost.
+            True if the token still held the lock; False if it was lost (or never held).
         """
         ms = max(1, int((self.ttl if ttl is None else ttl) * 1000))
         key = self.keys.lock(account, session_id)
+        token = token if token is not None else self._held.get(key)
+        if token is None:
+            return False
         return bool(self._script(keys=[key], args=["extend", token, ms]))
 
     @contextmanager

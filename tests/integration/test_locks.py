@@ -97,6 +97,24 @@ class TestSessionLocks:
 
         assert (True, True) == (extended, redis_client.pttl(locks.keys.lock(None, "vs_1")) > 5000)
 
+    def test_extend_without_token_uses_own(
+        self, locks: SessionLocks, redis_client: redis.Redis
+    ) -> None:
+        """Inside hold, extend without a token extends the lock this instance holds."""
+        with locks.hold(None, "vs_1"):
+            extended = locks.extend(None, "vs_1", ttl=60)
+            pttl = redis_client.pttl(locks.keys.lock(None, "vs_1"))
+
+        assert (True, True) == (extended, pttl > 5000)
+
+    def test_extend_without_token_by_other_instance_refused(
+        self, locks: SessionLocks, redis_client: redis.Redis
+    ) -> None:
+        """Another instance (another worker) cannot extend a lock it does not hold."""
+        locks.acquire(None, "vs_1")
+
+        assert False is SessionLocks(redis_client).extend(None, "vs_1")
+
     def test_extend_by_non_holder_refused(self, locks: SessionLocks) -> None:
         """A wrong token cannot extend the lock."""
         locks.acquire(None, "vs_1")
