@@ -408,9 +408,10 @@ class Ledger:
                 chunk = list(itertools.islice(it, _BLOCK))
                 if not chunk:
                     break
-                args: list[str | int] = [self._ttl, repr(self._now())]
+                now = self._now()
+                args: list[str | int] = [self._ttl, repr(now)]
                 for new in chunk:
-                    args.extend(self._encode_new(new))
+                    args.extend(self._encode_new(new, now))
                 self._add(keys=keys, args=args, client=pipe)
                 calls += 1
             if not calls:
@@ -419,21 +420,25 @@ class Ledger:
             if calls < 4:
                 return written
 
-    def _encode_new(self, new: NewRow) -> tuple[str, str, str, str]:
+    @staticmethod
+    def _encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
         if new.row < 1:
             raise ValueError(f"row numbers start at 1, got {new.row}")
-        record = {
-            "s": new.session_id or None,
-            "a": new.account,
-            "p": _stored("params", new.params),
-            "k": new.idempotency_key,
-            "ca": self._now(),
-        }
-        body = _dumps({k: v for k, v in record.items() if v is not None})[:-1]
+        record: dict[str, Any] = {}
+        if new.session_id:
+            record["s"] = new.session_id
+        if new.account is not None:
+            record["a"] = new.account
+        if new.params is not None:
+            record["p"] = _dumps(new.params)
+        if new.idempotency_key is not None:
+            record["k"] = new.idempotency_key
+        record["ca"] = now
         tail = ""
         if new.rejection is not None:
             column, reason = new.rejection
             tail = _dumps({"c": column, "r": reason} if column else {"r": reason})[1:-1]
+        body = _dumps(record)[:-1]
         return str(new.row), Keys.session_field(new.account, new.session_id), body, tail
 
     def _run(self, pipe: Any, batch_id: str) -> list[Any]:

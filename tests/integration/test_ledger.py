@@ -168,16 +168,25 @@ class TestBatches:
         ledger.transition(batch.id, 2, Outcome.SUCCEEDED)
         ledger.mark_applied(None, sid(2), 1)
 
+        keys = Keys()
         ttls = {
-            k.decode(): redis_client.ttl(k)
-            for k in redis_client.keys("*")
-            if k != Keys().seq.encode()
+            k.decode(): redis_client.ttl(k) for k in redis_client.keys("*") if k != b"vsbatch:seq"
         }
 
-        assert (6, True) == (
-            len([k for k in ttls if "b:" in k]) + 1,
+        assert ({*keys.batch_keys(batch.id), keys.batches, keys.applied(None, sid(2))}, True) == (
+            set(ttls),
             all(0 < t <= RETENTION for t in ttls.values()),
         )
+
+    def test_list_batches_leaves_out_expired(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """A batch whose keys expired is not listed."""
+        gone = ledger.create_batch(name="n", kind="csv", source="s")
+        kept = ledger.create_batch(name="n", kind="csv", source="s")
+        redis_client.delete(Keys().batch(gone.id))
+
+        assert [kept.id] == [b.id for b in ledger.list_batches()]
 
 
 class TestRows:
@@ -304,23 +313,39 @@ class TestRows:
             [n for c in chunks for n in c],
         )
 
-    def test_add_rows_consumes_a_generator_lazily(self, ledger: Ledger) -> None:
-        """add_rows takes 100,000 rows from a generator, pulling at most a few chunks ahead."""
-        pulled = 0
+    def test_iter_rows_pages_in_blocks(self, ledger: Ledger, redis_client: redis.Redis) -> None:
+        """iter_rows reads 1000 row numbers per HMGET, never the whole hash at once."""
+        batch = staged(ledger, [row(n) for n in range(2, 2502)])
+        redis_client.config_resetstat()
+
+        rows = sum(1 for _ in ledger.iter_rows(batch.id))
+
+        stats = redis_client.info("commandstats")
+        assert (2500, 1 + 3, False) == (
+            rows,
+            stats["cmdstat_hmget"]["calls"],
+            "cmdstat_hgetall" in stats or "cmdstat_hscan" in stats,
+        )
+
+    def test_add_rows_streams_a_large_generator(self, ledger: Ledger) -> None:
+        """100,000 rows from a generator are written as they come, not after it ends."""
+        batch = ledger.create_batch(name="big", kind="csv", source="big.csv")
+        written_when_half_read: list[int] = []
 
         def rows() -> Iterator[NewRow]:
-            nonlocal pulled
             for n in range(2, 100_002):
-                pulled += 1
+                if n == 50_002:
+                    written_when_half_read.append(ledger.get_batch(batch.id).total)
                 yield row(n)
 
-        batch = ledger.create_batch(name="big", kind="csv", source="big.csv")
         written = ledger.add_rows(batch.id, rows())
 
-        assert (100_000, 100_000, 100_000) == (
+        info = ledger.get_batch(batch.id)
+        assert (100_000, 100_000, 100_000, True) == (
             written,
-            ledger.get_batch(batch.id).counts[Outcome.QUEUED],
-            pulled,
+            info.total,
+            info.counts[Outcome.QUEUED],
+            45_000 <= written_when_half_read[0] < 50_000,
         )
 
 

@@ -4,7 +4,7 @@
 -- KEYS[2]  counts hash          <prefix>:b:<bid>:counts
 -- KEYS[3]  rows hash            <prefix>:b:<bid>:rows
 -- KEYS[4]  sessions hash        <prefix>:b:<bid>:sessions ("<account>:<session_id>" -> row)
--- KEYS[5]  global sequence      <prefix>:seq (INCR; never expires)
+-- KEYS[5]  global sequence      <prefix>:seq (INCRBY; never expires)
 -- KEYS[6]  events stream        <prefix>:b:<bid>:events (only its TTL is refreshed)
 -- ARGV[1]  retention TTL, whole seconds
 -- ARGV[2]  now, seconds since the epoch (the caller's clock), for finished_at
@@ -29,6 +29,10 @@ end
 
 local written, lo, hi = 0, nil, nil
 local delta = {}
+-- Sequence numbers are taken from a local counter and the key moved once at the end:
+-- the script is atomic, so nobody else can INCR in between.
+local seq = tonumber(redis.call('GET', KEYS[5]) or '0')
+local first_seq = seq
 for i = 3, #ARGV, 4 do
   local row = ARGV[i]
   if redis.call('HEXISTS', KEYS[3], row) == 0 then
@@ -42,7 +46,8 @@ for i = 3, #ARGV, 4 do
       tail = '"c":"id","r":' .. cjson.encode('duplicate of row ' .. first)
     else
       outcome = 'queued'
-      tail = '"q":' .. redis.call('INCR', KEYS[5])
+      seq = seq + 1
+      tail = '"q":' .. string.format('%d', seq)
     end
     local sep = ','
     if body == '{' then sep = '' end
@@ -56,6 +61,7 @@ for i = 3, #ARGV, 4 do
   end
 end
 
+if seq > first_seq then redis.call('INCRBY', KEYS[5], seq - first_seq) end
 if written > 0 then
   for outcome, n in pairs(delta) do redis.call('HINCRBY', KEYS[2], outcome, n) end
   local total = redis.call('HINCRBY', KEYS[1], 'total', written)
