@@ -240,8 +240,15 @@ ROW_KEYS: dict[str, str] = {
     "extra": "x",
 }
 _FROM_SHORT = {v: k for k, v in ROW_KEYS.items()}
-# Fields a transition may set: everything but identity, order, outcome and timestamps.
-_PATCHABLE = frozenset(ROW_KEYS) - {"seq", "outcome", "created_at", "updated_at"}
+# Fields a transition may set: everything but the session, order, outcome and timestamps.
+_PATCHABLE = frozenset(ROW_KEYS) - {
+    "session_id",
+    "account",
+    "seq",
+    "outcome",
+    "created_at",
+    "updated_at",
+}
 _TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
 _BLOCK = 1000  # rows per HMGET page and per add_rows script call
 
