@@ -21,7 +21,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TextIO
@@ -548,62 +548,70 @@ def _text(value: object) -> str:
     return str(value)
 
 
-def write_failures(rows: Iterable[RowRecord], out: TextIO) -> int:
+def write_failures(
+    rows: Iterable[RowRecord] | Callable[[], Iterable[RowRecord]], out: TextIO
+) -> int:
     """Write rows as a CSV in the input format plus error columns, re-submittable as it is.
 
-    The header depends on every row's params, so rows are spooled once (to memory, then to a
-    temporary file past 4 MiB) while the column names are collected; memory stays bounded
-    by the number of distinct columns. A rejected row (no params) gets back the input cells
-    stored in ``record.extra["raw"]`` when the pipeline kept them.
+    The header depends on every row's params, so rows are read once and spooled (in memory,
+    then in a temporary file past 4 MiB) while the column names are collected; memory stays
+    bounded by the number of distinct columns. A rejected row (no params) gets back the input
+    cells stored in ``record.extra["raw"]`` when the pipeline kept them, else only its id.
 
     Args:
-        rows: The records to write (the caller picks which outcomes), in row order.
+        rows: The records to write (the caller picks which outcomes), in row order, or a
+            function returning them (called once).
         out: A text stream opened with ``newline=""``.
 
     Returns:
         The number of rows written.
     """
+    records = rows() if callable(rows) else rows
     columns: set[str] = set()
     written = 0
     with tempfile.SpooledTemporaryFile(max_size=4 << 20, mode="w+", encoding="utf-8") as spool:
-        for record in rows:
-            if record.params is not None:
-                cells = {k: neutralise(v) for k, v in columns_from_params(record.params).items()}
-            else:
-                raw = record.extra.get("raw") or {}
-                cells = {
-                    k: f"'{v}" if v[:1] and v[0] in _FORMULA_START else v
-                    for k, v in raw.items()
-                    if (k in _FIXED_COLUMNS or k.startswith("metadata.")) and v.strip()
-                }
-            cells.pop(ID_COLUMN, None)
-            cells.pop(ACCOUNT_COLUMN, None)
+        for record in records:
+            cells = _failure_cells(record)
             columns.update(cells)
-            if record.account:
-                columns.add(ACCOUNT_COLUMN)
-            errors = {
-                "row": record.row,
-                "outcome": record.outcome,
-                "reason": record.reason,
-                "error_column": record.column,
-                "error_type": record.error_type,
-                "error_code": record.error_code,
-                "error_message": record.error_message,
-                "retryable": record.retryable,
-                "request_id": record.request_id,
-            }
-            cells.update({k: neutralise(_text(v)) for k, v in errors.items()})
-            cells[ID_COLUMN] = neutralise(record.session_id)
-            cells[ACCOUNT_COLUMN] = neutralise(record.account or "")
             spool.write(json.dumps(cells) + "\n")
             written += 1
         spool.seek(0)
+        columns -= {ID_COLUMN, *FAILURE_COLUMNS}
         header = [ID_COLUMN, *sorted(columns, key=_column_order), *FAILURE_COLUMNS]
-        writer = csv.DictWriter(out, header, extrasaction="ignore")
+        writer = csv.DictWriter(out, header)
         writer.writeheader()
         for line in spool:
             writer.writerow(json.loads(line))
     return written
+
+
+def _failure_cells(record: RowRecord) -> dict[str, str]:
+    """One failures line: id, account (when set), input cells, error cells; neutralised."""
+    if record.params is not None:
+        cells = {k: neutralise(v) for k, v in columns_from_params(record.params).items()}
+    else:
+        raw: Mapping[str, str] = record.extra.get("raw") or {}
+        cells = {  # raw cells are already in file form: only a bare formula needs a '
+            k: f"'{v}" if v[:1] and v[0] in _FORMULA_START else v
+            for k, v in raw.items()
+            if (k in UPDATE_COLUMNS or k.startswith("metadata.")) and v.strip()
+        }
+    cells[ID_COLUMN] = neutralise(record.session_id)
+    if record.account:
+        cells[ACCOUNT_COLUMN] = neutralise(record.account)
+    errors = (
+        record.row,
+        record.outcome,
+        record.reason,
+        record.column,
+        record.error_type,
+        record.error_code,
+        record.error_message,
+        record.retryable,
+        record.request_id,
+    )
+    cells.update(zip(FAILURE_COLUMNS, (neutralise(_text(v)) for v in errors), strict=True))
+    return cells
 
 
 def write_report_csv(rows: Iterable[RowRecord], out: TextIO) -> int:
