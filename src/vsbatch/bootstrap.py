@@ -81,7 +81,9 @@ def check_redis(client: redis.Redis, url: str) -> None:
     try:
         client.ping()
     except redis.AuthenticationError:
-        raise ConfigError(f"Redis refused the credentials in VSBATCH_REDIS_URL ({_safe_url(url)})")
+        raise ConfigError(
+            f"Redis refused the credentials in VSBATCH_REDIS_URL ({_safe_url(url)})"
+        ) from None
     except redis.RedisError as exc:
         raise ConfigError(f"cannot reach Redis at {_safe_url(url)}: {type(exc).__name__}") from None
 

@@ -38,7 +38,7 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 LiveOpt = Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, csv or html.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")]
 
 
 def command(fn: F) -> F:
@@ -125,7 +125,10 @@ def submit(
     settings = _settings(live=live)
     with deps_for(settings) as deps:
         batch = submit_csv(
-            deps, file, enqueue_chunk, SubmitOptions(name, strict, account, _row_options(read_first))
+            deps,
+            file,
+            enqueue_chunk,
+            SubmitOptions(name, strict, account, _row_options(read_first)),
         )
     typer.echo(batch.id)
 
@@ -156,7 +159,9 @@ def worker(
 
 @command
 def status(
-    batch_id: Annotated[str | None, typer.Argument(help="A batch id; all batches if omitted.")] = None,
+    batch_id: Annotated[
+        str | None, typer.Argument(help="A batch id; all batches if omitted.")
+    ] = None,
     watch: Annotated[bool, typer.Option(help="Follow until the batch is done.")] = False,
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
@@ -187,8 +192,8 @@ def report(
 def _print_report(deps: Any, batch: BatchInfo, fmt: str, output: Path | None = None) -> None:
     from vsbatch.csv_io import write_report_csv
 
-    if fmt not in ("table", "json", "csv", "html"):
-        raise InputError(f"unknown format {fmt!r}: use table, json, csv or html")
+    if fmt not in ("table", "json", "csv"):
+        raise InputError(f"unknown format {fmt!r}: use table, json or csv")
     if fmt == "table" and output is None:
         reports.print_table(out, deps.ledger, batch)
         return
@@ -198,10 +203,6 @@ def _print_report(deps: Any, batch: BatchInfo, fmt: str, output: Path | None = N
             reports.write_json(deps.ledger, batch, stream)
         elif fmt == "csv":
             write_report_csv(deps.ledger.iter_rows(batch.id), stream)
-        elif fmt == "html":
-            from vsbatch.html_report import write_html
-
-            write_html(deps.ledger, batch, stream)
         else:
             Console(file=stream).print(reports.summary_table(batch))
     finally:
@@ -221,10 +222,8 @@ def failures(
         deps.ledger.get_batch(batch_id)
         stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
         try:
-            count = write_failures(
-                lambda: deps.ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED]),
-                stream,
-            )
+            rows = deps.ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
+            count = write_failures(rows, stream)
         finally:
             if output:
                 stream.close()

@@ -9,6 +9,7 @@
     │   └── CsvFileError              a whole CSV file is refused before anything is enqueued
     ├── NotFoundError                 exit 2: an unknown batch, migration or row
     ├── SessionBusyError              another update of the same session holds its lock
+    ├── RateLimitBusy                 the fleet's rate limiter has no slot soon enough
     └── StripeError                   anything the Stripe edge reports
         ├── APIConnectionError        no (complete) answer: connect, read timeout, dropped
         ├── AuthenticationError       401
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidUpdate",
     "NotFoundError",
     "PermissionDeniedError",
+    "RateLimitBusy",
     "RateLimitError",
     "SessionBusyError",
     "StripeError",
@@ -91,6 +93,20 @@ class NotFoundError(VsbatchError):
 
 class SessionBusyError(VsbatchError):
     """Another update of the same session is in flight (its lock is held); try again later."""
+
+
+class RateLimitBusy(VsbatchError):
+    """The next free slot is further away than ``max_wait``: requeue and try later.
+
+    Attributes:
+        account: The Stripe account (None: the platform account).
+        retry_after: Seconds until a slot would have been free.
+    """
+
+    def __init__(self, account: str | None, retry_after: float) -> None:
+        super().__init__(f"rate limit for {account or 'platform'}: next slot in {retry_after:.1f}s")
+        self.account = account
+        self.retry_after = retry_after
 
 
 class StripeError(VsbatchError):

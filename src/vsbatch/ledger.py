@@ -91,6 +91,7 @@ class NewRow:
     params: dict[str, Any] | None
     idempotency_key: str | None = None
     rejection: tuple[str | None, str] | None = None
+    extra: dict[str, Any] | None = None  # e.g. a rejected row's input cells, for ``failures``
 
 
 @dataclass
@@ -440,6 +441,8 @@ class Ledger:
             record["p"] = _dumps(new.params)
         if new.idempotency_key is not None:
             record["k"] = new.idempotency_key
+        if new.extra:
+            record["x"] = _dumps(new.extra)
         record["ca"] = now
         tail = ""
         if new.rejection is not None:

@@ -27,6 +27,7 @@ from vsbatch.errors import (
     APIConnectionError,
     IdempotencyError,
     InvalidRequestError,
+    RateLimitBusy,
     RateLimitError,
     SessionBusyError,
     StripeError,
@@ -67,7 +68,7 @@ class RowOptions:
 
 @dataclass
 class ChunkResult:
-    """What a chunk run did: rows finished, rows left for a new message, rows whose lock was busy."""
+    """A chunk run: rows finished, rows left for a new message, rows to retry later (busy)."""
 
     finished: list[int] = field(default_factory=list)
     remaining: list[int] = field(default_factory=list)
@@ -120,9 +121,11 @@ def process_row(
         return _finish(deps, record, Outcome.REJECTED, reason="row has no update")
     update = parse_update(record.params)
     try:
-        with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait):
-            return _apply_locked(deps, record, update, options, sleep)
-    except SessionBusyError:
+        with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
+            return _apply_locked(deps, record, update, options, token, sleep)
+    except (SessionBusyError, RateLimitBusy):
+        # Another update holds the session, or the account's rate is booked far ahead: the
+        # row stays in flight (same key) and comes back in a later message.
         return None
 
 
@@ -131,9 +134,10 @@ def _apply_locked(
     record: RowRecord,
     update: SessionUpdate,
     options: RowOptions,
+    token: str,
     sleep: Callable[[float], None],
 ) -> Outcome:
-    """The part of a row's work done while holding its session's lock."""
+    """The part of a row's work done while holding its session's lock (``token``)."""
     ledger = deps.ledger
     # Checked under the lock: an update applied after ours was queued wins (submission order).
     if ledger.applied_seq(record.account, record.session_id) > record.seq:
@@ -154,7 +158,7 @@ def _apply_locked(
     counter = _Counter(attempts)
     for generation in range(1, MAX_KEY_GENERATIONS + 1):
         try:
-            session = _send(deps, record, update, key, counter, sleep)
+            session = _send(deps, record, update, key, counter, token, sleep)
         except StripeError as err:
             attempts = counter.value
             resolved = _resolve_error(deps, record, update, err, attempts, sleep)
@@ -163,8 +167,12 @@ def _apply_locked(
             # A finished ambiguous answer and a read-back without the change: new key, again.
             key = _next_key(record, generation + 1)
             ledger.transition(
-                record.batch_id, record.row, Outcome.RETRYING, idempotency_key=key,
-                attempts=attempts, **_error_fields(err),
+                record.batch_id,
+                record.row,
+                Outcome.RETRYING,
+                idempotency_key=key,
+                attempts=attempts,
+                **_error_fields(err),
             )
             continue
         return _succeed(deps, record, session, counter.value)
@@ -184,6 +192,7 @@ def _send(
     update: SessionUpdate,
     key: str,
     counter: _Counter,
+    token: str,
     sleep: Callable[[float], None],
 ) -> VerificationSession:
     """Send the update with bounded retries under one key, counting attempts in ``counter``."""
@@ -208,7 +217,7 @@ def _send(
         deps.ledger.transition(
             record.batch_id, record.row, Outcome.RETRYING, attempts=counter.value, **fields
         )
-        deps.locks.extend(record.account, record.session_id)
+        deps.locks.extend(record.account, record.session_id, token)
 
     return deps.policy.retrying(sleep=sleep, before_sleep=before_sleep)(attempt)
 
@@ -238,8 +247,13 @@ def _resolve_error(
     if status_refusal:
         if current.status != UPDATABLE_STATUS:
             return _finish(
-                deps, record, Outcome.SKIPPED, reason=SkipReason.NOT_UPDATABLE.value,
-                session_status=current.status, attempts=attempts, **_error_fields(err),
+                deps,
+                record,
+                Outcome.SKIPPED,
+                reason=SkipReason.NOT_UPDATABLE.value,
+                session_status=current.status,
+                attempts=attempts,
+                **_error_fields(err),
             )
         return _fail(deps, record, err, attempts)
     if update.is_satisfied_by(current.model_dump()):
@@ -252,9 +266,7 @@ def _resolve_error(
     return None
 
 
-def _read(
-    deps: Deps, record: RowRecord, sleep: Callable[[float], None]
-) -> VerificationSession:
+def _read(deps: Deps, record: RowRecord, sleep: Callable[[float], None]) -> VerificationSession:
     """Retrieve the session, with the same bounded retries and the same rate limiter."""
     client = deps.stripe()
 

@@ -19,7 +19,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 
-from vsbatch.errors import VsbatchError
+from vsbatch.errors import RateLimitBusy
+
+__all__ = ["MemoryRateLimiter", "RateLimitBusy", "RateLimiter", "RedisRateLimiter"]
 from vsbatch.ledger import Keys, lua_script
 
 if TYPE_CHECKING:
@@ -30,20 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["MemoryRateLimiter", "RateLimitBusy", "RateLimiter", "RedisRateLimiter"]
 
 Rate = float | Callable[[str | None], float]
-
-
-class RateLimitBusy(VsbatchError):
-    """The next free slot is further away than ``max_wait``: requeue and try later.
-
-    Attributes:
-        account: The Stripe account (None: the platform account).
-        retry_after: Seconds until a slot would have been free.
-    """
-
-    def __init__(self, account: str | None, retry_after: float) -> None:
-        super().__init__(f"rate limit for {account or 'platform'}: next slot in {retry_after:.1f}s")
-        self.account = account
-        self.retry_after = retry_after
 
 
 class RateLimiter(ABC):

@@ -86,7 +86,10 @@ def verify_batch(deps: Deps, batch_id: str, console: Console) -> int:
             drifted += 1
             for change in changes:
                 table.add_row(
-                    str(record.row), record.session_id, change.field, str(change.after),
+                    str(record.row),
+                    record.session_id,
+                    change.field,
+                    str(change.after),
                     str(change.before),
                 )
     if drifted:
@@ -133,12 +136,15 @@ def plan_file(
     for name in ("row", "id", "plan", "detail"):
         table.add_column(name)
     counts: Counter[str] = Counter()
-    with StripeClient(
-        settings.require_api_key(),
-        base_url=settings.stripe_api_base,
-        stripe_version=settings.stripe_version,
-        timeout=settings.http_timeout,
-    ) as client, ThreadPoolExecutor(PLAN_THREADS) as pool:
+    with (
+        StripeClient(
+            settings.require_api_key(),
+            base_url=settings.stripe_api_base,
+            stripe_version=settings.stripe_version,
+            timeout=settings.http_timeout,
+        ) as client,
+        ThreadPoolExecutor(PLAN_THREADS) as pool,
+    ):
         rows = (
             ParsedRow(p.row, p.session_id, p.account or account, p.update, p.error, p.raw)
             for p in read_updates(path)

@@ -9,7 +9,7 @@ Messages carry chunks of row numbers, never the rows: a million-row batch is abo
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from vsbatch.bootstrap import Deps
@@ -29,7 +29,7 @@ class SubmitOptions:
     name: str | None = None
     strict: bool = False  # refuse the whole file when any row is invalid
     account: str | None = None  # default Stripe-Account for rows without one
-    row_options: RowOptions = RowOptions()
+    row_options: RowOptions = field(default_factory=RowOptions)
 
 
 def submit_csv(
@@ -82,7 +82,15 @@ def _new_rows(
         if item.update is None or item.error is not None:
             reason = item.error.reason if item.error else "invalid row"
             column = item.error.column if item.error else None
-            yield NewRow(item.row, item.session_id, account, None, rejection=(column, reason))
+            # The input cells are kept so that ``failures`` gives the row back as it was.
+            yield NewRow(
+                item.row,
+                item.session_id,
+                account,
+                None,
+                rejection=(column, reason),
+                extra={"raw": dict(item.raw)},
+            )
             continue
         yield NewRow(
             row=item.row,

@@ -33,6 +33,7 @@ def enqueue_chunk(
     batch_id: str, rows: list[int], options: RowOptions, *, countdown: float | None = None
 ) -> None:
     """Send one chunk message (the producer's ``Enqueue``)."""
+    # countdown 0 sends a plain message (no ETA).
     process_chunk.apply_async(
-        (batch_id, list(rows), options.to_message()), queue=QUEUE, countdown=countdown
+        (batch_id, list(rows), options.to_message()), queue=QUEUE, countdown=countdown or 0.0
     )

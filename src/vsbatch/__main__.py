@@ -1,0 +1,5 @@
+"""``python -m vsbatch``: the same as the ``vsbatch`` command."""
+
+from vsbatch.cli import main
+
+main()

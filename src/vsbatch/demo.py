@@ -1,0 +1,71 @@
+"""``vsbatch demo``: the whole pipeline on the example file, against a private emulator.
+
+Starts the emulator on a free loopback port, seeds the example's sessions (most awaiting
+input, a few in statuses that cannot be updated, one left missing), then runs
+``examples/updates.csv`` exactly as ``vsbatch run`` would, with an embedded Redis and
+in-process workers, and prints the reconciliation report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from vsbatch import reports
+from vsbatch.config import load_settings
+from vsbatch.csv_io import read_updates
+from vsbatch.errors import InputError
+from vsbatch.ledger import Outcome
+from vsbatch.progress import wait_for_batch
+from vsbatch.runtime import InProcessWorker, deps_for
+from vsbatch.submit import SubmitOptions, submit_csv
+from vsbatch.tasks import enqueue_chunk
+
+EXAMPLE = Path("examples") / "updates.csv"
+DEMO_KEY = "sk_test_vsbatch_demo_key"
+# Sessions the demo seeds in other statuses (or not at all), to show every kind of outcome.
+SPECIAL = {
+    "vs_demo00000000000000000010": "verified",
+    "vs_demo00000000000000000011": "canceled",
+    "vs_demo00000000000000000012": "missing",
+}
+
+
+def run_demo(out: Console, err: Console, *, concurrency: int = 8, example: Path = EXAMPLE) -> int:
+    """Run the example through the pipeline; return the exit code ``vsbatch run`` would."""
+    from vsbatch.emulator.server import EmulatorConfig, EmulatorServer
+
+    if not example.is_file():
+        raise InputError(f"{example} not found: run the demo from the project's folder")
+    emulator = EmulatorServer(EmulatorConfig(rate_limit=25, latency_ms=80, latency_jitter_ms=40))
+    emulator.start()
+    try:
+        ids = sorted({row.session_id for row in read_updates(example) if row.session_id})
+        for session_id in ids:
+            status = SPECIAL.get(session_id, "requires_input")
+            if status != "missing":
+                emulator.seed(count=1, ids=[session_id], status=status)
+        err.print(f"emulator on {emulator.url} with {len(ids)} sessions")
+        settings = load_settings(
+            stripe_api_key=DEMO_KEY,
+            stripe_api_base=emulator.url,
+            concurrency=concurrency,
+            rate_limit=20,
+        )
+        with deps_for(settings) as deps:
+            worker = InProcessWorker(deps.settings.concurrency).start()
+            try:
+                batch = submit_csv(deps, example, enqueue_chunk, SubmitOptions(name="demo"))
+                batch = wait_for_batch(deps.ledger, batch.id, err)
+            finally:
+                worker.stop()
+            reports.print_table(out, deps.ledger, batch)
+            out.print(
+                f"\nNext: [bold]vsbatch report {batch.id} --format json[/bold], "
+                f"[bold]vsbatch failures {batch.id}[/bold]"
+            )
+            failed = batch.counts.get(Outcome.FAILED, 0)
+            return 1 if failed > 1 else 0  # the missing session's row is the expected failure
+    finally:
+        emulator.stop()
