@@ -677,3 +677,16 @@ class TestWriteReport:
         ]
         assert 2 == written
         assert expected == list(csv.reader(io.StringIO(out.getvalue())))
+
+
+class TestExampleFile:
+    def test_example_parses_with_one_rejected_row(self) -> None:
+        """examples/updates.csv gives 13 rows; only row 14 (a bad boolean) is rejected."""
+        example = Path(__file__).parent.parent.parent / "examples" / "updates.csv"
+
+        rows = list(read_updates(example))
+
+        assert 13 == len(rows)
+        assert [(14, "options.document.require_id_number")] == [
+            (row.row, row.error.column) for row in rows if row.error is not None
+        ]
