@@ -204,7 +204,10 @@ def _refuse(reason: str, row: int | None = None, column: str | None = None) -> C
 
 
 class _Counter:
-    records = 0  # records the csv reader has produced; the one being read is records + 1
+    """Records the csv reader has produced; the one being read is ``records + 1``."""
+
+    def __init__(self) -> None:
+        self.records = 0
 
 
 def _parse(binary: IO[bytes], strict: bool) -> Iterator[ParsedRow]:

@@ -301,6 +301,12 @@ class TestFileRefusals:
         assert row.error is not None
         assert "metadata.k" == row.error.column
 
+    def test_bom_only_file(self) -> None:
+        """A file holding only a byte order mark has no header row."""
+        error = refusal(b"\xef\xbb\xbf")
+
+        assert ("the file has no header row", None) == (str(error), error.row)
+
     def test_rows_before_a_late_error_were_yielded(self) -> None:
         """Rows before a late file error come out first, so callers must stage them."""
         data = f"id,type\n{ID1},document\n".encode() + b"vs_x,\x00\n"
