@@ -2,9 +2,31 @@
 
 It serves Stripe's VerificationSession routes (list, create, retrieve, update, cancel, redact)
 with Stripe's form encoding, errors, idempotency, per-account rate limits and lock timeouts, plus
-seeded fault injection and an ``/_emulator`` admin API. Behaviour FACTS.md marks UNVERIFIED is
-documented where it is implemented (:mod:`vsbatch.emulator.operations`, :mod:`.faults`,
-:mod:`.wire`) and switchable in :class:`EmulatorConfig`.
+seeded fault injection and an ``/_emulator`` admin API (stats, seeding, config, reset).
+
+Assumptions about behaviour FACTS.md marks UNVERIFIED (switchable in :class:`EmulatorConfig`
+where a client could care):
+
+- Update, cancel or redact refused for the session's status: 400 ``invalid_request_error``, code
+  ``session_invalid_status``, param ``status``; stored under the idempotency key (the request
+  executed). ``allow_update_any_status`` / ``allow_metadata_update_any_status`` (both off) accept
+  updates in other statuses; a redacted session is never updated.
+- 409 ``idempotency_key_in_use`` has type ``idempotency_error``. A 404 for an unknown session is
+  stored under its key; validation 400s, 401s, 429s and injected 503s are not.
+- ``options[document]=""`` leaves ``options`` as ``{}``. Redaction is immediate
+  (``redaction.status`` ``redacted``), erases metadata and provided details, and cancels a
+  ``requires_input`` session; redacting twice answers 200.
+- Per-type validation codes (``parameter_invalid_string``, ``_boolean``, ``_integer``,
+  ``_object``, ``_array``) are the emulator's; Stripe documents ``parameter_unknown``,
+  ``parameter_missing``, ``parameter_invalid_empty``, ``rate_limit`` and ``lock_timeout``.
+- The rate limit is a sliding window over every ``/v1`` request of an account (reads included).
+  A write to a busy session waits ``lock_wait_ms`` (0) before 429 ``lock_timeout``.
+- Faults: an injected 503 is refused before execution; a hung request that does not apply answers
+  503 after ``hang_seconds``; ``drop_applies`` and ``hang_applies`` default to true (the worst case
+  for a client: no answer, yet the change took effect). Draws are keyed on
+  ``(seed, account, method, path, n)`` so runs repeat regardless of interleaving.
+- Test mode only: live keys get 401. Request ids are ``req_`` + 14 base62 characters; session ids
+  ``vs_`` + 24, drawn from a generator seeded with ``seed`` (reset gives the same ids again).
 """
 
 from __future__ import annotations

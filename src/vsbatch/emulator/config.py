@@ -20,7 +20,8 @@ class EmulatorConfig(BaseModel):
     """Limits, seeded faults and policy switches of one emulator instance.
 
     Args:
-        rate_limit: Requests per ``rate_window_seconds`` per account (0 turns the limiter off).
+        rate_limit: Requests per ``rate_window_seconds`` per account (0 turns the limiter off; a
+            fractional limit admits its ceiling per window).
         rate_window_seconds: Length of the sliding rate-limit window, in seconds.
         lock_wait_ms: How long a write waits for a busy session before 429 ``lock_timeout``.
         allow_update_any_status: Accept updates outside ``requires_input`` (never when redacted).
@@ -42,7 +43,7 @@ class EmulatorConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rate_limit: int = Field(default=25, ge=0)
+    rate_limit: float = Field(default=25.0, ge=0)
     rate_window_seconds: float = Field(default=1.0, gt=0)
     lock_wait_ms: float = Field(default=0.0, ge=0)
     allow_update_any_status: bool = False

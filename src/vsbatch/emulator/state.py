@@ -243,7 +243,7 @@ class IdempotencyStore:
 class RateLimiter:
     """Sliding-window log: at most ``limit`` admitted requests per account per ``window`` s."""
 
-    def __init__(self, limit: int, window: float = 1.0, clock: Clock = time.monotonic) -> None:
+    def __init__(self, limit: float, window: float = 1.0, clock: Clock = time.monotonic) -> None:
         self.limit = limit
         self.window = window
         self._clock = clock
