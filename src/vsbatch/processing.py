@@ -40,6 +40,7 @@ from vsbatch.updates import SessionUpdate, parse_update
 log = logging.getLogger(__name__)
 
 UPDATABLE_STATUS = "requires_input"
+UPDATE_PARAMS = ("metadata", "options", "provided_details", "type")
 # A read-back that shows the change missing after a *finished* ambiguous answer earns the row a
 # fresh key; this bounds how many, so a session that keeps refusing cannot loop forever.
 MAX_KEY_GENERATIONS = 3
@@ -232,11 +233,13 @@ def _resolve_error(
 ) -> Outcome | None:
     """Turn the last error into an outcome; None means "read back: missing; use a new key"."""
     verdict = decide(err)
+    # Stripe's code for "not in requires_input" is unpublished: any 400 that does not name one
+    # of the update's own parameters may be it, and a read-back tells for sure.
     status_refusal = (
         isinstance(err, InvalidRequestError)
         and not isinstance(err, IdempotencyError)
         and err.http_status == 400
-        and err.param is None
+        and not (err.param or "").startswith(UPDATE_PARAMS)
     )
     if not (verdict.ambiguous or status_refusal):
         return _fail(deps, record, err, attempts)

@@ -46,6 +46,11 @@ def configure(settings: Settings) -> Celery:
         broker_url=settings.redis_url,
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout,
+            # Kombu sweeps for messages of dead workers every interval x throttle seconds
+            # (100 s by default); sweep at a quarter of the visibility timeout instead, so a
+            # crashed worker's chunk is back on the queue soon after it becomes visible.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+            "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
         },
         broker_pool_limit=max(10, settings.concurrency + 2),

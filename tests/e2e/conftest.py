@@ -48,13 +48,13 @@ class Workers:
 
     def start(self, concurrency: int = 8, **extra_env: str) -> subprocess.Popen[bytes]:
         env = {**self.env, **extra_env, "VSBATCH_CONCURRENCY": str(concurrency)}
-        log = (self.log_dir / f"worker{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "vsbatch", "worker", "--loglevel", "WARNING"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with (self.log_dir / f"worker{len(self.procs)}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "vsbatch", "worker", "--loglevel", "WARNING"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         self.procs.append(proc)
         return proc
 
