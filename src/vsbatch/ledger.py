@@ -341,6 +341,10 @@ class Ledger:
     def _now(self) -> float:
         return round(self._clock(), 3)
 
+    def now(self) -> float:
+        """The ledger's wall clock (the one its timestamps use)."""
+        return self._now()
+
     # -- producer side ---------------------------------------------------------------------
     def create_batch(
         self,

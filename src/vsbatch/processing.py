@@ -46,16 +46,30 @@ UPDATE_PARAMS = ("metadata", "options", "provided_details", "type")
 MAX_KEY_GENERATIONS = 3
 
 
+# A session locked by another update: how soon to look again.
+BUSY_DELAY = 2.0
+# Parked rows (see ``RowOptions.park_hours``) come back after a growing pause, capped here.
+MAX_PARK_DELAY = 300.0
+
+
 @dataclass(frozen=True)
 class RowOptions:
     """Per-batch processing choices, carried in the task message."""
 
     read_first: bool = False  # read each session before writing: skip unchanged / not updatable
     lock_wait: float = 5.0  # seconds to wait for a session's lock before giving the row back
+    # Application updates: a row whose retries ran out on a retryable error is parked (kept
+    # RETRYING, re-enqueued later) instead of failing, until this many hours after it was
+    # submitted (Stripe keeps idempotency keys at least 24 h). 0 = fail at once (CSV batches).
+    park_hours: float = 0.0
 
     def to_message(self) -> dict[str, Any]:
         """JSON-safe form for a Celery message."""
-        return {"read_first": self.read_first, "lock_wait": self.lock_wait}
+        return {
+            "read_first": self.read_first,
+            "lock_wait": self.lock_wait,
+            "park_hours": self.park_hours,
+        }
 
     @classmethod
     def from_message(cls, data: dict[str, Any] | None) -> RowOptions:
@@ -64,16 +78,24 @@ class RowOptions:
         return cls(
             read_first=bool(data.get("read_first", False)),
             lock_wait=float(data.get("lock_wait", 5.0)),
+            park_hours=float(data.get("park_hours", 0.0)),
         )
+
+
+@dataclass(frozen=True)
+class Later:
+    """The row is not finished: send it again after ``delay`` seconds."""
+
+    delay: float
 
 
 @dataclass
 class ChunkResult:
-    """A chunk run: rows finished, rows left for a new message, rows to retry later (busy)."""
+    """A chunk run: rows finished, rows left for a new message, rows to retry after a pause."""
 
     finished: list[int] = field(default_factory=list)
     remaining: list[int] = field(default_factory=list)
-    busy: list[int] = field(default_factory=list)
+    later: dict[float, list[int]] = field(default_factory=dict)
 
 
 def process_chunk(
@@ -89,7 +111,7 @@ def process_chunk(
     """Process rows in order until done or until ``budget`` seconds have passed.
 
     Stopping at the budget keeps every task far shorter than the broker's visibility timeout;
-    the caller re-enqueues ``remaining`` (and ``busy`` after a pause).
+    the caller re-enqueues ``remaining``, and each group of ``later`` after its pause.
     """
     result = ChunkResult()
     started = clock()
@@ -98,7 +120,10 @@ def process_chunk(
             result.remaining = list(rows[index:])
             break
         outcome = process_row(deps, batch_id, row, options=options, sleep=sleep)
-        (result.busy if outcome is None else result.finished).append(row)
+        if isinstance(outcome, Later):
+            result.later.setdefault(outcome.delay, []).append(row)
+        else:
+            result.finished.append(row)
     return result
 
 
@@ -109,8 +134,8 @@ def process_row(
     *,
     options: RowOptions | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> Outcome | None:
-    """Bring one row to a terminal outcome; None when its session's lock is busy (try later)."""
+) -> Outcome | Later:
+    """Bring one row to a terminal outcome, or say when to try it again (``Later``)."""
     options = options or RowOptions()
     ledger = deps.ledger
     record = ledger.get_row(batch_id, row)
@@ -124,10 +149,12 @@ def process_row(
     try:
         with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
             return _apply_locked(deps, record, update, options, token, sleep)
-    except (SessionBusyError, RateLimitBusy):
-        # Another update holds the session, or the account's rate is booked far ahead: the
-        # row stays in flight (same key) and comes back in a later message.
-        return None
+    except SessionBusyError:
+        # Another update holds the session: the row stays in flight and comes back soon.
+        return Later(BUSY_DELAY)
+    except RateLimitBusy as busy:
+        # The account's rate is booked far ahead: come back when a slot is near.
+        return Later(max(BUSY_DELAY, busy.retry_after))
 
 
 def _apply_locked(
@@ -137,7 +164,7 @@ def _apply_locked(
     options: RowOptions,
     token: str,
     sleep: Callable[[float], None],
-) -> Outcome:
+) -> Outcome | Later:
     """The part of a row's work done while holding its session's lock (``token``)."""
     ledger = deps.ledger
     # Checked under the lock: an update applied after ours was queued wins (submission order).
@@ -148,7 +175,7 @@ def _apply_locked(
         try:
             current = _read(deps, record, sleep)
         except StripeError as err:
-            return _fail(deps, record, err, attempts)
+            return _fail(deps, record, options, err, attempts)
         skipped = _skip_reason(update, current)
         if skipped is not None:
             return _finish(
@@ -162,7 +189,7 @@ def _apply_locked(
             session = _send(deps, record, update, key, counter, token, sleep)
         except StripeError as err:
             attempts = counter.value
-            resolved = _resolve_error(deps, record, update, err, attempts, sleep)
+            resolved = _resolve_error(deps, record, options, update, err, attempts, sleep)
             if resolved is not None:
                 return resolved
             # A finished ambiguous answer and a read-back without the change: new key, again.
@@ -177,7 +204,9 @@ def _apply_locked(
             )
             continue
         return _succeed(deps, record, session, counter.value)
-    return _fail(deps, record, None, counter.value, message="change still missing after read-backs")
+    return _fail(
+        deps, record, options, None, counter.value, message="change still missing after read-backs"
+    )
 
 
 @dataclass
@@ -226,11 +255,12 @@ def _send(
 def _resolve_error(
     deps: Deps,
     record: RowRecord,
+    options: RowOptions,
     update: SessionUpdate,
     err: StripeError,
     attempts: int,
     sleep: Callable[[float], None],
-) -> Outcome | None:
+) -> Outcome | Later | None:
     """Turn the last error into an outcome; None means "read back: missing; use a new key"."""
     verdict = decide(err)
     # Stripe's code for "not in requires_input" is unpublished: any 400 that does not name one
@@ -242,11 +272,11 @@ def _resolve_error(
         and not (err.param or "").startswith(UPDATE_PARAMS)
     )
     if not (verdict.ambiguous or status_refusal):
-        return _fail(deps, record, err, attempts)
+        return _fail(deps, record, options, err, attempts)
     try:
         current = _read(deps, record, sleep)
     except StripeError:
-        return _fail(deps, record, err, attempts, retryable=True)
+        return _fail(deps, record, options, err, attempts, retryable=True)
     if status_refusal:
         if current.status != UPDATABLE_STATUS:
             return _finish(
@@ -258,14 +288,14 @@ def _resolve_error(
                 attempts=attempts,
                 **_error_fields(err),
             )
-        return _fail(deps, record, err, attempts)
+        return _fail(deps, record, options, err, attempts)
     if update.is_satisfied_by(current.model_dump()):
         # The change took effect although the answer said otherwise (e.g. a stored 500).
         return _succeed(deps, record, current, attempts, reason="confirmed_by_read_back")
     if isinstance(err, APIConnectionError):
         # The request may still be executing at Stripe: a new key could apply it twice.
         # Keep the key; a later retry under it is safe (replay, 409, or a first execution).
-        return _fail(deps, record, err, attempts, retryable=True)
+        return _fail(deps, record, options, err, attempts, retryable=True)
     return None
 
 
@@ -328,17 +358,28 @@ def _succeed(
 def _fail(
     deps: Deps,
     record: RowRecord,
+    options: RowOptions,
     err: StripeError | None,
     attempts: int,
     *,
     retryable: bool | None = None,
     message: str | None = None,
-) -> Outcome:
+) -> Outcome | Later:
+    """Record a failure, or park a retryable one when the batch asks for it."""
     fields = _error_fields(err)
     if message is not None:
         fields["error_message"] = message
     if retryable is None:
         retryable = decide(err).retry if err is not None else True
+    parked_until = record.created_at + options.park_hours * 3600
+    if retryable and options.park_hours and deps.ledger.now() < parked_until:
+        # Long waits happen outside the task: the row keeps its key and comes back later.
+        deps.ledger.transition(
+            record.batch_id, record.row, Outcome.RETRYING, attempts=attempts, **fields
+        )
+        rounds = attempts // max(1, deps.policy.max_attempts)
+        cap = min(MAX_PARK_DELAY, deps.settings.visibility_timeout / 2)
+        return Later(min(cap, 2.0**rounds))
     return _finish(deps, record, Outcome.FAILED, attempts=attempts, retryable=retryable, **fields)
 
 

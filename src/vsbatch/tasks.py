@@ -8,9 +8,6 @@ from vsbatch import processing
 from vsbatch.processing import RowOptions
 from vsbatch.worker import QUEUE, app, current_deps, task_budget
 
-# Rows whose session was locked by another update come back after this pause.
-BUSY_COUNTDOWN = 2.0
-
 
 @app.task(name="vsbatch.process_chunk", acks_late=True, ignore_result=True)
 def process_chunk(batch_id: str, rows: list[int], options: dict[str, Any] | None = None) -> int:
@@ -24,8 +21,8 @@ def process_chunk(batch_id: str, rows: list[int], options: dict[str, Any] | None
     # ledger and the idempotency keys make harmless.
     if result.remaining:
         enqueue_chunk(batch_id, result.remaining, row_options)
-    if result.busy:
-        enqueue_chunk(batch_id, result.busy, row_options, countdown=BUSY_COUNTDOWN)
+    for delay, rows_later in result.later.items():
+        enqueue_chunk(batch_id, rows_later, row_options, countdown=delay)
     return len(result.finished)
 
 

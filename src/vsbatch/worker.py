@@ -42,6 +42,15 @@ _deps_lock = threading.Lock()
 
 def configure(settings: Settings) -> Celery:
     """Point the app at the settings' Redis (broker) with the configured visibility timeout."""
+    previous = app.conf.broker_url
+    if previous and previous != settings.redis_url:
+        # Celery keeps its connection and producer pools from the first send; a process that
+        # moves to another Redis (tests, the demo after a run) must drop them or it would
+        # keep publishing to the old server.
+        app._pool = None  # type: ignore[attr-defined]
+        amqp = app.__dict__.get("amqp")
+        if amqp is not None:
+            amqp._producer_pool = None
     app.conf.update(
         broker_url=settings.redis_url,
         broker_transport_options={
