@@ -7,7 +7,11 @@ bottleneck (httpx's AsyncClient is several times slower per request than its syn
 Prints updates/s and p50/p99 latency. On a 2-core machine the client shares the cores with the
 server, so the figure is a lower bound.
 
-    uv run python bench/emulator_throughput.py --updates 20000 --threads 4 --procs 2
+    uv run python bench/emulator_throughput.py --updates 20000 --threads 2 --procs 2
+    uv run python bench/emulator_throughput.py --updates 20000 --threads 2 --procs 2 --client stdlib
+
+Measured on the 2-core dev VM: httpx client 1,186 updates/s (p50 2.9 ms, p99 9.8 ms), bound by
+the httpx client; stdlib client 3,644 updates/s (p50 0.9 ms, p99 3.2 ms).
 """
 
 from __future__ import annotations
