@@ -1,0 +1,166 @@
+"""The ``vsbatch`` command line as a user runs it: real processes, exit codes, outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_API_KEY
+
+
+def _env(emulator: Any, data_dir: Path, **extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
+    return {
+        **base,
+        "VSBATCH_STRIPE_API_BASE": emulator.url,
+        "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
+        "VSBATCH_DATA_DIR": str(data_dir),
+        "VSBATCH_RATE_LIMIT": "200",
+        "VSBATCH_CONCURRENCY": "4",
+        "VSBATCH_HTTP_TIMEOUT": "2",
+        **extra,
+    }
+
+
+def vsbatch(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m vsbatch ARGS`` and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "vsbatch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture
+def sessions(emulator: Any) -> dict[str, str]:
+    """Two updatable sessions and a verified one."""
+    ready = emulator.seed(count=2)
+    done = emulator.seed(count=1, status="verified")
+    return {"a": ready[0], "b": ready[1], "verified": done[0]}
+
+
+class TestRun:
+    def test_run_applies_and_reports_json(
+        self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
+    ) -> None:
+        """``run`` works a file on the embedded Redis and prints a JSON report; exit 0."""
+        path = tmp_path / "in.csv"
+        path.write_text(
+            f"id,metadata.tier\n{sessions['a']},gold\n{sessions['verified']},gold\n",
+            encoding="utf-8",
+        )
+
+        result = vsbatch(_env(emulator, data_dir), "run", str(path), "--format", "json")
+
+        assert 0 == result.returncode, result.stderr
+        report = json.loads(result.stdout)
+        assert {"succeeded": 1, "skipped": 1} == {k: v for k, v in report["counts"].items() if v}
+        rows = {r["row"]: r for r in report["rows"]}
+        assert ("succeeded", sessions["a"]) == (rows[2]["outcome"], rows[2]["id"])
+        assert ("skipped", "not_requires_input") == (rows[3]["outcome"], rows[3]["reason"])
+
+    def test_failures_exit_1_and_rejections_exit_2(
+        self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
+    ) -> None:
+        """A failed row makes ``run`` exit 1; a rejected row alone makes it exit 2."""
+        failing = tmp_path / "failing.csv"
+        failing.write_text(f"id,metadata.k\n{'vs_' + 'X' * 24},v\n", encoding="utf-8")
+        rejected = tmp_path / "rejected.csv"
+        rejected.write_text(f"id,type\n{sessions['b']},selfie\n", encoding="utf-8")
+        env = _env(emulator, data_dir)
+
+        assert 1 == vsbatch(env, "run", str(failing)).returncode
+        assert 2 == vsbatch(env, "run", str(rejected)).returncode
+
+    def test_refused_file_is_one_line_exit_2_and_enqueues_nothing(
+        self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
+    ) -> None:
+        """An unknown column refuses the file with one line naming it; no batch is left."""
+        path = tmp_path / "bad.csv"
+        path.write_text(f"id,metdata.k\n{sessions['a']},v\n", encoding="utf-8")
+        env = _env(emulator, data_dir)
+
+        result = vsbatch(env, "run", str(path))
+        listing = vsbatch(env, "status")
+
+        assert 2 == result.returncode
+        assert "metdata.k" in result.stderr and "Traceback" not in result.stderr
+        assert "" == listing.stdout.strip()
+        assert {} == emulator.stats()["applied"]
+
+    def test_live_key_needs_live_flag(self, emulator: Any, data_dir: Path, tmp_path: Path) -> None:
+        """A live-mode key is refused without --live, with exit 2 and one line."""
+        path = tmp_path / "in.csv"
+        path.write_text("id,metadata.k\nvs_123,v\n", encoding="utf-8")
+        env = _env(emulator, data_dir, VSBATCH_STRIPE_API_KEY="sk_live_" + "z" * 24)
+
+        result = vsbatch(env, "run", str(path))
+
+        assert 2 == result.returncode
+        assert 1 == len(result.stderr.strip().splitlines())
+        assert "--live" in result.stderr
+        assert "zzzz" not in result.stderr
+
+
+class TestReconcile:
+    def test_submit_prints_id_then_report_failures_verify(
+        self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
+    ) -> None:
+        """``submit`` prints the batch id alone; a worker applies it; the readers agree."""
+        # Given a file submitted for workers, and a worker on the same data directory
+        path = tmp_path / "in.csv"
+        missing = "vs_" + "Q" * 24
+        path.write_text(
+            f"id,metadata.tier\n{sessions['a']},gold\n{missing},gold\n", encoding="utf-8"
+        )
+        env = _env(emulator, data_dir)
+        submitted = vsbatch(env, "submit", str(path))
+        assert 0 == submitted.returncode, submitted.stderr
+        batch_id = submitted.stdout.strip()
+        assert batch_id.startswith("b_") and "\n" not in batch_id
+
+        # When a `run` of an empty-update-free file drains the queue (in-process workers)
+        drain = tmp_path / "drain.csv"
+        drain.write_text(f"id,metadata.x\n{sessions['b']},1\n", encoding="utf-8")
+        vsbatch(env, "run", str(drain))
+
+        # Then the first batch is done too, and every reader tells the same story
+        report = json.loads(vsbatch(env, "report", batch_id, "--format", "json").stdout)
+        assert {"succeeded": 1, "failed": 1} == {k: v for k, v in report["counts"].items() if v}
+        rows = list(csv.DictReader(io.StringIO(vsbatch(env, "failures", batch_id).stdout)))
+        assert [missing] == [r["id"] for r in rows]
+        verified = vsbatch(env, "verify", batch_id)
+        assert 0 == verified.returncode, verified.stdout + verified.stderr
+        assert "1 succeeded row(s): 0 drifted" in verified.stdout
+
+    def test_plan_reads_and_writes_nothing(
+        self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
+    ) -> None:
+        """``plan`` classifies each row and applies nothing."""
+        emulator.seed(count=1, ids=["vs_" + "P" * 24], metadata={"tier": "gold"})
+        path = tmp_path / "in.csv"
+        path.write_text(
+            "id,metadata.tier\n"
+            f"{sessions['a']},gold\n{sessions['verified']},gold\n{'vs_' + 'P' * 24},gold\n",
+            encoding="utf-8",
+        )
+
+        result = vsbatch(_env(emulator, data_dir), "plan", str(path))
+
+        assert 0 == result.returncode, result.stderr
+        assert "already so: 1, cannot update: 1, would change: 1" in result.stdout
+        assert {} == emulator.stats()["applied"]
+        assert not (data_dir / "redis").exists()
