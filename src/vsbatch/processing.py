@@ -1,9 +1,10 @@
 """Applying one ledger row to Stripe: the worker's domain logic, free of Celery.
 
 One row, in order: skip if the batch was canceled, the row is already final, or a newer update
-of the same session was applied; take the session's lock; optionally read the session first;
-send the update under the row's idempotency key (same key on every attempt), each attempt
-through the fleet's rate limiter; record exactly one terminal outcome.
+of the same session was applied; wait (``Later``) while an older update of the same session is
+unfinished (per-session FIFO, kept by the ledger); take the session's lock; optionally read
+the session first; send the update under the row's idempotency key (same key on every
+attempt), each attempt through the fleet's rate limiter; record exactly one terminal outcome.
 
 Ambiguous answers are resolved by reading the session back, never by a blind retry under a
 new key. A timeout or a dropped connection is first retried under the *same* key (Stripe then
@@ -22,6 +23,7 @@ from typing import Any
 
 import tenacity
 
+from vsbatch import metrics
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import (
     APIConnectionError,
@@ -48,6 +50,9 @@ MAX_KEY_GENERATIONS = 3
 
 # A session locked by another update: how soon to look again.
 BUSY_DELAY = 2.0
+# An older update of the same session is queued or running: it usually ends within a request's
+# time, so look again soon. (Behind a parked older update, the row waits BUSY_DELAY.)
+ORDER_DELAY = 0.5
 # Parked rows (see ``RowOptions.park_hours``) come back after a growing pause, capped here.
 MAX_PARK_DELAY = 300.0
 
@@ -145,6 +150,10 @@ def process_row(
         return _finish(deps, record, Outcome.SKIPPED, reason=SkipReason.CANCELED.value)
     if record.params is None:  # cannot happen for rows the ledger queued; never send it
         return _finish(deps, record, Outcome.REJECTED, reason="row has no update")
+    # Per-session FIFO: only the oldest unfinished update of a session may be sent.
+    older = ledger.older_pending(record)
+    if older is not None:
+        return Later(ORDER_DELAY if older is not Outcome.RETRYING else BUSY_DELAY)
     update = parse_update(record.params)
     try:
         with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
@@ -231,25 +240,32 @@ def _send(
 
     def attempt() -> VerificationSession:
         counter.value += 1
-        deps.limiter.wait(record.account)
+        metrics.observe_limiter_wait(deps.limiter.wait(record.account), record.account)
+        started = time.monotonic()
         try:
-            return client.update(
+            session = client.update(
                 record.session_id, form, idempotency_key=key, stripe_account=record.account
             )
-        except RateLimitError as err:
-            if not err.is_lock_timeout:
+        except StripeError as err:
+            elapsed = time.monotonic() - started
+            metrics.observe_attempt(decide(err).reason, err.http_status, elapsed, record.account)
+            if isinstance(err, RateLimitError) and not err.is_lock_timeout:
                 deps.limiter.penalize(record.account)
             raise
+        metrics.observe_attempt("ok", 200, time.monotonic() - started, record.account)
+        return session
 
     def before_sleep(state: tenacity.RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         fields = _error_fields(error) if isinstance(error, StripeError) else {}
+        metrics.observe_retry(decide(error).reason if error else "internal", record.account)
         deps.ledger.transition(
             record.batch_id, record.row, Outcome.RETRYING, attempts=counter.value, **fields
         )
         deps.locks.extend(record.account, record.session_id, token)
 
-    return deps.policy.retrying(sleep=sleep, before_sleep=before_sleep)(attempt)
+    with metrics.in_flight(record.account):
+        return deps.policy.retrying(sleep=sleep, before_sleep=before_sleep)(attempt)
 
 
 def _resolve_error(
@@ -292,9 +308,10 @@ def _resolve_error(
     if update.is_satisfied_by(current.model_dump()):
         # The change took effect although the answer said otherwise (e.g. a stored 500).
         return _succeed(deps, record, current, attempts, reason="confirmed_by_read_back")
-    if isinstance(err, APIConnectionError):
-        # The request may still be executing at Stripe: a new key could apply it twice.
-        # Keep the key; a later retry under it is safe (replay, 409, or a first execution).
+    if isinstance(err, APIConnectionError) or err.http_status == 409:
+        # The request may still be executing at Stripe (a timeout, a dropped connection, or
+        # 409 "in use"): a new key could apply it twice. Keep the key; a later retry under it
+        # is safe (Stripe replays the stored answer, says 409 again, or executes it once).
         return _fail(deps, record, options, err, attempts, retryable=True)
     return None
 
@@ -304,7 +321,7 @@ def _read(deps: Deps, record: RowRecord, sleep: Callable[[float], None]) -> Veri
     client = deps.stripe()
 
     def attempt() -> VerificationSession:
-        deps.limiter.wait(record.account)
+        metrics.observe_limiter_wait(deps.limiter.wait(record.account), record.account)
         return client.retrieve(record.session_id, stripe_account=record.account)
 
     return deps.policy.retrying(sleep=sleep)(attempt)
@@ -386,6 +403,7 @@ def _fail(
 def _finish(deps: Deps, record: RowRecord, outcome: Outcome, **fields: Any) -> Outcome:
     moved = deps.ledger.transition(record.batch_id, record.row, outcome, **fields)
     if moved:
+        metrics.observe_row(outcome.value, fields.get("reason"), record.account)
         log.info(
             "row %s",
             outcome.value,

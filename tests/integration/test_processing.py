@@ -1,0 +1,212 @@
+"""One row at a time, without Celery: every path of ``process_row`` against the real emulator."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_API_KEY
+from vsbatch.bootstrap import Deps, bootstrap
+from vsbatch.config import Settings
+from vsbatch.ledger import NewRow, Outcome, RowRecord
+from vsbatch.processing import Later, RowOptions, process_row
+from vsbatch.updates import idempotency_key, parse_update
+
+UPDATE = {"metadata": {"tier": "gold"}}
+
+
+def no_sleep(_seconds: float) -> None:
+    """Retries in these tests never really wait."""
+
+
+@pytest.fixture
+def deps(redis_url: str, redis_client: Any, emulator: Any) -> Iterator[Deps]:
+    """Dependencies on the test Redis and the emulator, with short timeouts and 3 attempts."""
+    settings = Settings(
+        _env_file=None,
+        redis_url=redis_url,
+        stripe_api_key=TEST_API_KEY,
+        stripe_api_base=emulator.url,
+        max_attempts=3,
+        retry_initial_wait=0,
+        http_timeout=0.5,
+        rate_limit=1000,
+    )
+    built = bootstrap(settings)
+    try:
+        yield built
+    finally:
+        built.close()
+
+
+def submit(deps: Deps, session_id: str, params: dict[str, Any] = UPDATE) -> str:
+    """A one-row open batch for ``session_id``; returns the batch id (row 2)."""
+    batch = deps.ledger.create_batch(name="t", kind="csv", source="test")
+    key = idempotency_key(f"{batch.id}:2", parse_update(params))
+    deps.ledger.add_rows(batch.id, [NewRow(2, session_id, None, params, idempotency_key=key)])
+    deps.ledger.open_batch(batch.id)
+    return batch.id
+
+
+def run(deps: Deps, batch_id: str, **options: Any) -> tuple[Outcome | Later, RowRecord]:
+    outcome = process_row(deps, batch_id, 2, options=RowOptions(**options), sleep=no_sleep)
+    return outcome, deps.ledger.get_row(batch_id, 2)
+
+
+class TestOutcomes:
+    def test_success_records_request_id_and_status(self, deps: Deps, emulator: Any) -> None:
+        """An applied update ends succeeded with Stripe's request id and the session's status."""
+        (sid,) = emulator.seed(count=1)
+
+        outcome, record = run(deps, submit(deps, sid))
+
+        assert Outcome.SUCCEEDED == outcome
+        assert ("requires_input", 1) == (record.session_status, record.attempts)
+        assert record.request_id is not None and record.request_id.startswith("req_")
+        assert {sid: 1} == emulator.stats()["applied"]
+
+    def test_applied_then_500_is_confirmed_by_read_back(self, deps: Deps, emulator: Any) -> None:
+        """A stored 500 after the update took effect ends succeeded, applied once."""
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(fail_500_after_rate=1.0)
+
+        outcome, record = run(deps, submit(deps, sid))
+
+        assert (Outcome.SUCCEEDED, "confirmed_by_read_back") == (outcome, record.reason)
+        assert {sid: 1} == emulator.stats()["applied"]
+
+    def test_unknown_session_fails_for_good(self, deps: Deps) -> None:
+        """A 404 is a failure no retry can fix."""
+        outcome, record = run(deps, submit(deps, "vs_" + "N" * 24))
+
+        assert Outcome.FAILED == outcome
+        assert (False, "resource_missing", 1) == (
+            record.retryable,
+            record.error_code,
+            record.attempts,
+        )
+
+    def test_session_not_awaiting_input_is_skipped(self, deps: Deps, emulator: Any) -> None:
+        """A refusal for the session's status, confirmed by a read-back, is a skip."""
+        (sid,) = emulator.seed(count=1, status="verified")
+
+        outcome, record = run(deps, submit(deps, sid))
+
+        assert (Outcome.SKIPPED, "not_requires_input", "verified") == (
+            outcome,
+            record.reason,
+            record.session_status,
+        )
+
+    def test_outage_fails_retryable_after_bounded_attempts(self, deps: Deps, emulator: Any) -> None:
+        """503 on every attempt: failed, retryable, after exactly max_attempts tries."""
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(fail_503_rate=1.0)
+
+        outcome, record = run(deps, submit(deps, sid))
+
+        assert (Outcome.FAILED, True, 3) == (outcome, record.retryable, record.attempts)
+        assert {} == emulator.stats()["applied"]
+
+    def test_outage_with_parking_keeps_the_row_in_flight(self, deps: Deps, emulator: Any) -> None:
+        """With park_hours, an outage leaves the row retrying and asks to come back later."""
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(fail_503_rate=1.0)
+
+        outcome, record = run(deps, submit(deps, sid), park_hours=1.0)
+
+        assert isinstance(outcome, Later)
+        assert Outcome.RETRYING == record.outcome
+
+    def test_timeout_then_same_key_applies_once(self, deps: Deps, emulator: Any) -> None:
+        """A request that times out but applies later is replayed, not applied again."""
+        # Given a request that hangs 0.8 s (past the 0.5 s client timeout) and then applies
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(hang_rate=1.0, hang_seconds=0.8, hang_applies=True)
+        batch_id = submit(deps, sid)
+
+        # When the retry comes after the first request finished (0.5 s timeout + 0.5 s pause)
+        outcome = process_row(deps, batch_id, 2, sleep=lambda _s: time.sleep(0.5))
+        record = deps.ledger.get_row(batch_id, 2)
+
+        # Then the second attempt got the stored answer under the same key
+        assert (Outcome.SUCCEEDED, 2) == (outcome, record.attempts)
+        assert {sid: 1} == emulator.stats()["applied"]
+        assert 1 <= emulator.stats()["replayed"]
+
+    def test_request_maybe_still_executing_keeps_the_key(self, deps: Deps, emulator: Any) -> None:
+        """Timeouts with the change not (yet) visible fail retryable under the same key."""
+        # Given requests that hang past every client timeout and have not applied
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(hang_rate=1.0, hang_seconds=3.0, hang_applies=False)
+        batch_id = submit(deps, sid)
+        key = deps.ledger.get_row(batch_id, 2).idempotency_key
+
+        outcome = process_row(deps, batch_id, 2, sleep=lambda _s: time.sleep(0.1))
+        record = deps.ledger.get_row(batch_id, 2)
+
+        assert (Outcome.FAILED, True, key) == (outcome, record.retryable, record.idempotency_key)
+        assert {} == emulator.stats()["applied"]
+
+
+class TestSkips:
+    def test_canceled_batch_sends_nothing(self, deps: Deps, emulator: Any) -> None:
+        """Rows of a canceled batch end skipped without a request."""
+        (sid,) = emulator.seed(count=1)
+        batch_id = submit(deps, sid)
+        deps.ledger.cancel(batch_id)
+
+        outcome, record = run(deps, batch_id)
+
+        assert (Outcome.SKIPPED, "batch_canceled") == (outcome, record.reason)
+        assert {} == emulator.stats()["requests"]
+
+    def test_newer_update_applied_supersedes(self, deps: Deps, emulator: Any) -> None:
+        """A row older than an update already applied to its session is skipped."""
+        (sid,) = emulator.seed(count=1)
+        batch_id = submit(deps, sid)
+        deps.ledger.mark_applied(None, sid, deps.ledger.next_seq() + 10)
+
+        outcome, record = run(deps, batch_id)
+
+        assert (Outcome.SKIPPED, "superseded") == (outcome, record.reason)
+        assert {} == emulator.stats()["applied"]
+
+    def test_read_first_skips_unchanged(self, deps: Deps, emulator: Any) -> None:
+        """With read_first, a session already as asked is skipped without a write."""
+        (sid,) = emulator.seed(count=1, metadata={"tier": "gold"})
+
+        outcome, record = run(deps, submit(deps, sid), read_first=True)
+
+        assert (Outcome.SKIPPED, "unchanged") == (outcome, record.reason)
+        assert {} == emulator.stats()["applied"]
+
+    def test_final_row_is_not_sent_again(self, deps: Deps, emulator: Any) -> None:
+        """Processing a finished row again (a redelivery) sends nothing and moves nothing."""
+        (sid,) = emulator.seed(count=1)
+        batch_id = submit(deps, sid)
+        run(deps, batch_id)
+        before = emulator.stats()["requests"]
+
+        outcome, _ = run(deps, batch_id)
+
+        assert Outcome.SUCCEEDED == outcome
+        assert before == emulator.stats()["requests"]
+        assert 1 == deps.ledger.get_batch(batch_id).counts[Outcome.SUCCEEDED]
+
+    def test_locked_session_comes_back_later(self, deps: Deps, emulator: Any) -> None:
+        """While another worker holds the session's lock, the row is handed back."""
+        (sid,) = emulator.seed(count=1)
+        batch_id = submit(deps, sid)
+        token = deps.locks.acquire(None, sid)
+        try:
+            outcome, record = run(deps, batch_id, lock_wait=0.0)
+        finally:
+            assert token is not None
+            deps.locks.release(None, sid, token)
+
+        assert isinstance(outcome, Later)
+        assert Outcome.QUEUED == record.outcome
