@@ -130,3 +130,52 @@ class TestRateLimiter:
         finished = sorted(r.updated_at for r in producer.ledger.iter_rows(batch.id))
         measured = (rows - 1) / (finished[-1] - finished[0])
         assert abs(measured - 40) / 40 < 0.05, measured
+
+
+class TestRetryAndCancel:
+    def test_retry_resubmits_retryable_failures_as_a_child(
+        self, emulator: Any, workers: Workers, producer: Deps, tmp_path: Path
+    ) -> None:
+        """Rows failed by an outage succeed in the child batch once Stripe is back."""
+        from vsbatch.reconcile import retry_batch
+
+        # Given a batch that ran during an outage longer than the workers' retry window
+        ids = _ids(emulator, 5)
+        emulator.configure(fail_503_rate=1.0)
+        csv = tmp_path / "in.csv"
+        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        workers.start(VSBATCH_MAX_ATTEMPTS="2", VSBATCH_RETRY_MAX_SECONDS="1")
+        first = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id)
+        assert 5 == first.counts[Outcome.FAILED]
+        assert all(r.retryable for r in producer.ledger.iter_rows(first.id))
+
+        # When Stripe is back and the batch is retried
+        emulator.configure(fail_503_rate=0.0)
+        child = wait_done(producer, retry_batch(producer, first.id, enqueue_chunk).id)
+
+        # Then every row succeeds once, in a child batch that points at its parent
+        assert (5, first.id) == (child.counts[Outcome.SUCCEEDED], child.parent_id)
+        assert dict.fromkeys(ids, 1) == emulator.stats()["applied"]
+
+    def test_cancel_skips_the_rows_not_yet_sent(
+        self, emulator: Any, workers: Workers, producer: Deps, tmp_path: Path
+    ) -> None:
+        """After cancel, unsent rows end skipped (batch_canceled) and the counts add up."""
+        emulator.configure(latency_ms=150)
+        ids = _ids(emulator, 60)
+        csv = tmp_path / "in.csv"
+        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        workers.start(concurrency=2)
+        batch = submit_csv(producer, csv, enqueue_chunk)
+
+        def cancel_early(info: Any) -> None:
+            if info.terminal >= 4 and info.state.value != "canceled":
+                producer.ledger.cancel(batch.id)
+
+        done = wait_done(producer, batch.id, poll=cancel_early)
+
+        skipped = [r for r in producer.ledger.iter_rows(batch.id) if r.reason == "batch_canceled"]
+        assert len(skipped) > 30
+        succeeded = done.counts[Outcome.SUCCEEDED]
+        assert 60 == succeeded + len(skipped)
+        assert succeeded == emulator.stats()["applied_total"]
