@@ -77,15 +77,27 @@ def redis_client(url: str) -> redis.Redis:
 
 
 def check_redis(client: redis.Redis, url: str) -> None:
-    """Fail fast with a one-line ConfigError when Redis cannot be reached."""
+    """Fail fast with a one-line ConfigError when Redis cannot be reached.
+
+    The probe is a separate connection with two quick retries: ``client`` itself retries for
+    about half a minute, which suits a server restart mid-batch, not a wrong address.
+    """
+    probe = redis.Redis.from_url(
+        url,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2),
+        socket_connect_timeout=5,
+        socket_timeout=5,
+    )
     try:
-        client.ping()
+        probe.ping()
     except redis.AuthenticationError:
         raise ConfigError(
             f"Redis refused the credentials in VSBATCH_REDIS_URL ({_safe_url(url)})"
         ) from None
     except redis.RedisError as exc:
         raise ConfigError(f"cannot reach Redis at {_safe_url(url)}: {type(exc).__name__}") from None
+    finally:
+        probe.close()
 
 
 def _safe_url(url: str) -> str:

@@ -14,13 +14,15 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from vsbatch import reports
+from vsbatch import logs, reports
 from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError, InputError, VsbatchError
 from vsbatch.ledger import BatchInfo, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
+from vsbatch.redaction import RedactedLedger, redact_text
 from vsbatch.runtime import InProcessWorker, deps_for
 from vsbatch.submit import SubmitOptions, submit_csv
 from vsbatch.tasks import enqueue_chunk
@@ -38,7 +40,17 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 LiveOpt = Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")]
+FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, csv or html.")]
+RedactOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--redact/--no-redact",
+        help="Hide emails and phone numbers (default: VSBATCH_REDACT_PII).",
+        show_default=False,
+    ),
+]
+# Error lines hide PII once settings asked for it (API keys are always hidden).
+_redact_errors = {"pii": False}
 
 
 def command(fn: F) -> F:
@@ -49,7 +61,8 @@ def command(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except VsbatchError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            message = redact_text(str(exc), pii=_redact_errors["pii"])
+            err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print("interrupted: rows in flight keep their messages and resume later")
@@ -61,6 +74,9 @@ def command(fn: F) -> F:
 
 def _settings(*, live: bool = False, need_key: bool = True, **overrides: Any) -> Settings:
     settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+    _redact_errors["pii"] = settings.redact_pii
+    # Interactive commands show warnings and errors; row-by-row lines are the workers'.
+    logs.setup_logging(settings, level="WARNING")
     if need_key:
         settings.require_api_key()
         if settings.is_live_key and not (live or settings.live):
@@ -137,13 +153,25 @@ def submit(
 def worker(
     concurrency: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
     loglevel: Annotated[str, typer.Option(help="Celery log level.")] = "INFO",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
     live: LiveOpt = False,
 ) -> None:
     """Run a Celery worker (threads pool) that applies queued rows."""
-    settings = _settings(live=live, concurrency=concurrency)
+    settings = _settings(live=live, concurrency=concurrency, metrics_port=metrics_port)
     with deps_for(settings) as deps:
+        from celery.signals import setup_logging
+
+        from vsbatch import metrics
         from vsbatch.worker import QUEUE, app
 
+        def _own_logging(**_: Any) -> None:  # connected: Celery leaves logging to us
+            logs.setup_worker_logging(settings, others_level=loglevel)
+
+        setup_logging.connect(_own_logging, weak=False)
+        if settings.metrics_port is not None:
+            metrics.serve(settings.metrics_port, settings.metrics_host)
         app.worker_main(
             [
                 "worker",
@@ -182,27 +210,36 @@ def report(
     batch_id: Annotated[str, typer.Argument(help="The batch.")],
     report_format: FormatOpt = "table",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+    redact: RedactOpt = None,
 ) -> None:
     """The reconciliation report: every row's outcome and why."""
     with deps_for(_settings(need_key=False)) as deps:
         batch = deps.ledger.get_batch(batch_id)
-        _print_report(deps, batch, report_format, output)
+        _print_report(deps, batch, report_format, output, pii=redact)
 
 
-def _print_report(deps: Any, batch: BatchInfo, fmt: str, output: Path | None = None) -> None:
+def _print_report(
+    deps: Any, batch: BatchInfo, fmt: str, output: Path | None = None, pii: bool | None = None
+) -> None:
     from vsbatch.csv_io import write_report_csv
 
-    if fmt not in ("table", "json", "csv"):
-        raise InputError(f"unknown format {fmt!r}: use table, json or csv")
+    if fmt not in ("table", "json", "csv", "html"):
+        raise InputError(f"unknown format {fmt!r}: use table, json, csv or html")
+    # Every report reads rows through the redacting view: keys always, PII when asked.
+    ledger = RedactedLedger(deps.ledger, pii=deps.settings.redact_pii if pii is None else pii)
     if fmt == "table" and output is None:
-        reports.print_table(out, deps.ledger, batch)
+        reports.print_table(out, ledger, batch)
         return
     stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         if fmt == "json":
-            reports.write_json(deps.ledger, batch, stream)
+            reports.write_json(ledger, batch, stream)
         elif fmt == "csv":
-            write_report_csv(deps.ledger.iter_rows(batch.id), stream)
+            write_report_csv(ledger.iter_rows(batch.id), stream)
+        elif fmt == "html":
+            from vsbatch.html_report import render_html
+
+            stream.write(render_html(ledger, batch))
         else:
             Console(file=stream).print(reports.summary_table(batch))
     finally:
@@ -214,15 +251,21 @@ def _print_report(deps: Any, batch: BatchInfo, fmt: str, output: Path | None = N
 def failures(
     batch_id: Annotated[str, typer.Argument(help="The batch.")],
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here.")] = None,
+    redact: RedactOpt = None,
 ) -> None:
-    """Failed and rejected rows as a CSV in the input format (re-submittable as it is)."""
+    """Failed and rejected rows as a CSV in the input format (re-submittable as it is).
+
+    With redaction the email and phone cells hold markers: share that file, do not resubmit it.
+    """
     from vsbatch.csv_io import write_failures
 
     with deps_for(_settings(need_key=False)) as deps:
         deps.ledger.get_batch(batch_id)
+        pii = deps.settings.redact_pii if redact is None else redact
+        ledger = RedactedLedger(deps.ledger, pii=pii)
         stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
         try:
-            rows = deps.ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
+            rows = ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
             count = write_failures(rows, stream)
         finally:
             if output:

@@ -64,7 +64,8 @@ class Settings(BaseSettings):
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
     redact_pii: bool = False
-    metrics_port: int | None = None
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so that Prometheus can scrape
 
     @field_validator("stripe_api_base")
     @classmethod

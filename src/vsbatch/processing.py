@@ -403,7 +403,9 @@ def _fail(
 def _finish(deps: Deps, record: RowRecord, outcome: Outcome, **fields: Any) -> Outcome:
     moved = deps.ledger.transition(record.batch_id, record.row, outcome, **fields)
     if moved:
-        metrics.observe_row(outcome.value, fields.get("reason"), record.account)
+        # Failed rows have no skip reason: their error code (or class) says why.
+        reason = fields.get("reason") or fields.get("error_code") or fields.get("error_type")
+        metrics.observe_row(outcome.value, reason, record.account)
         log.info(
             "row %s",
             outcome.value,
@@ -412,7 +414,7 @@ def _finish(deps: Deps, record: RowRecord, outcome: Outcome, **fields: Any) -> O
                 "row": record.row,
                 "session": record.session_id,
                 "outcome": outcome.value,
-                "reason": fields.get("reason"),
+                "reason": reason,
                 "attempts": fields.get("attempts", record.attempts),
                 "request_id": fields.get("request_id"),
             },

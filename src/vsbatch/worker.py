@@ -9,7 +9,10 @@ is refused, never executed), and a broker visibility timeout far above a task's 
 
 from __future__ import annotations
 
+import ssl
 import threading
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from celery import Celery
 
@@ -63,8 +66,31 @@ def configure(settings: Settings) -> Celery:
             "socket_connect_timeout": 5,
         },
         broker_pool_limit=max(10, settings.concurrency + 2),
+        broker_use_ssl=broker_ssl(settings.redis_url),
     )
     return app
+
+
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+
+def broker_ssl(url: str | None) -> dict[str, Any] | None:
+    """Celery's ``broker_use_ssl`` for a ``rediss://`` URL; None for plain ``redis://``.
+
+    Kombu on its own would not verify the server's certificate for a bare ``rediss://`` URL,
+    while redis-py does; this gives Celery the same choice as redis-py: certificates are
+    required unless the URL says ``ssl_cert_reqs=none|optional``, and the URL's
+    ``ssl_ca_certs``, ``ssl_certfile`` and ``ssl_keyfile`` apply to both.
+    """
+    if not url or urlsplit(url).scheme != "rediss":
+        return None
+    query = dict(parse_qsl(urlsplit(url).query))
+    reqs = query.get("ssl_cert_reqs", "required").lower()
+    options: dict[str, Any] = {"ssl_cert_reqs": _CERT_REQS.get(reqs, ssl.CERT_REQUIRED)}
+    for name in ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if query.get(name):
+            options[name] = query[name]
+    return options
 
 
 def task_budget(settings: Settings) -> float:
