@@ -35,6 +35,7 @@ class Settings(BaseSettings):
         extra="ignore",
         frozen=True,
         populate_by_name=True,
+        env_ignore_empty=True,  # ``VSBATCH_RATE_LIMIT=`` (compose, .env) means the default
     )
 
     stripe_api_key: SecretStr | None = Field(
