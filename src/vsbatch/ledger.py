@@ -15,6 +15,8 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 - ``batches``          sorted set: batch id by created_at
 - ``seq``              counter: global submission sequence (per-session order); never expires
 - ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
+- ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
+                        unfinished row of that session (per-session FIFO; see ``older_pending``)
 
 Every write refreshes the retention TTL of the keys it touches, in the same script. Row
 numbers are the user's (header = row 1) and may have gaps; readers page with HMGET over
@@ -208,6 +210,23 @@ class Keys:
         """Highest seq applied to one session."""
         return f"{self.prefix}:applied:{self.session_field(account, session_id)}"
 
+    @property
+    def pending_prefix(self) -> str:
+        """Prefix of the per-session pending sets (the Lua scripts append the session key)."""
+        return f"{self.prefix}:pending:"
+
+    def pending(self, account: str | None, session_id: str) -> str:
+        """The session's unfinished rows: "{bid}:{row}" scored by seq (oldest first)."""
+        return self.pending_prefix + self.session_field(account, session_id)
+
+    def migration_tick(self, name: str, tick: int) -> str:
+        """Claimed by the one run of migration ``name`` for the scheduled time ``tick``."""
+        return f"{self.prefix}:migration:{name}:{tick}"
+
+    def app_key(self, key: str) -> str:
+        """An application's deduplication key -> "{bid}:{row}" of the update it named."""
+        return f"{self.prefix}:appkey:{key}"
+
     def rate(self, account: str | None) -> str:
         """The rate limiter's state for one Stripe account (None: the platform account)."""
         return f"{self.prefix}:rl:{account or 'platform'}"
@@ -337,6 +356,7 @@ class Ledger:
         self._transition = client.register_script(lua_script("transition.lua"))
         self._state = client.register_script(lua_script("batch_state.lua"))
         self._max_seq = client.register_script(lua_script("max_seq.lua"))
+        self._order_gate = client.register_script(lua_script("order_gate.lua"))
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -421,7 +441,7 @@ class Ledger:
                 if not chunk:
                     break
                 now = self._now()
-                args: list[str | int] = [self._ttl, repr(now)]
+                args: list[str | int] = [self._ttl, repr(now), self.keys.pending_prefix, batch_id]
                 for new in chunk:
                     args.extend(self._encode_new(new, now))
                 self._add(keys=keys, args=args, client=pipe)
@@ -577,8 +597,9 @@ class Ledger:
             self.keys.sessions(batch_id),
         ]
         args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
+        args += [self._maxlen, self.keys.pending_prefix, batch_id]
         try:
-            return bool(self._transition(keys=keys, args=[*args, self._maxlen]))
+            return bool(self._transition(keys=keys, args=args))
         except redis.ResponseError as exc:
             raise self._mapped(exc, batch_id) from None
 
@@ -597,6 +618,20 @@ class Ledger:
     def mark_applied(self, account: str | None, session_id: str, seq: int) -> None:
         """Record that update ``seq`` was applied to the session (keeps the maximum)."""
         self._max_seq(keys=[self.keys.applied(account, session_id)], args=[seq, self._ttl])
+
+    def older_pending(self, record: RowRecord) -> Outcome | None:
+        """The outcome of an unfinished update of the row's session older than the row, if any.
+
+        Per-session FIFO: a row may only be sent when no older row of its session is still
+        in flight (queued, running or retrying) in a batch that is not STAGING. Members of
+        the session's pending set whose row is gone (expired, discarded) or already terminal
+        are removed on the way, so a lost row never blocks its session for good.
+        """
+        found = self._order_gate(
+            keys=[self.keys.pending(record.account, record.session_id)],
+            args=[record.seq, self.keys.prefix],
+        )
+        return Outcome(_text(cast(bytes, found))) if found else None
 
     def applied_seq(self, account: str | None, session_id: str) -> int:
         """The highest ``seq`` applied to the session, 0 if none."""

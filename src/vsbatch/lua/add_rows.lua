@@ -8,7 +8,9 @@
 -- KEYS[6]  events stream        <prefix>:b:<bid>:events (only its TTL is refreshed)
 -- ARGV[1]  retention TTL, whole seconds
 -- ARGV[2]  now, seconds since the epoch (the caller's clock), for finished_at
--- ARGV[3..] four values per row:
+-- ARGV[3]  prefix of the per-session pending sets, "<prefix>:pending:"
+-- ARGV[4]  batch id (pending members are "<bid>:<row>")
+-- ARGV[5..] four values per row:
 --   row number (decimal string); session key "<account or ''>:<session_id>";
 --   the record's JSON object WITHOUT its closing brace (never "o"/"q"/"c"/"r");
 --   "" for a valid row, or the rejection's JSON members ('"c":"col","r":"reason"').
@@ -17,6 +19,9 @@
 -- nothing twice). A valid row claims its session with HSETNX: the first row gets the next
 -- global seq and "queued"; a later row of the same session becomes "rejected" with column
 -- "id" and reason "duplicate of row N". Rejected rows do not claim their session.
+-- A queued row joins its session's pending set (ARGV[3] .. session key), scored by its seq:
+-- per-session FIFO (order_gate.lua); transition.lua removes it when the row is terminal.
+-- (The pending keys are derived here, not declared: vsbatch targets one Redis, not Cluster.)
 -- Returns the number of rows written; error replies "NOBATCH" or "BATCHSTATE <state>".
 
 local state = redis.call('HGET', KEYS[1], 'state')
@@ -33,7 +38,7 @@ local delta = {}
 -- the script is atomic, so nobody else can INCR in between.
 local seq = tonumber(redis.call('GET', KEYS[5]) or '0')
 local first_seq = seq
-for i = 3, #ARGV, 4 do
+for i = 5, #ARGV, 4 do
   local row = ARGV[i]
   if redis.call('HEXISTS', KEYS[3], row) == 0 then
     local body, rejection = ARGV[i + 2], ARGV[i + 3]
@@ -48,6 +53,9 @@ for i = 3, #ARGV, 4 do
       outcome = 'queued'
       seq = seq + 1
       tail = '"q":' .. string.format('%d', seq)
+      local pending = ARGV[3] .. ARGV[i + 1]
+      redis.call('ZADD', pending, seq, ARGV[4] .. ':' .. row)
+      redis.call('EXPIRE', pending, ARGV[1])
     end
     local sep = ','
     if body == '{' then sep = '' end

@@ -11,12 +11,16 @@
 -- ARGV[4]  now, seconds since the epoch (the caller's injected clock, not server time)
 -- ARGV[5]  retention TTL, whole seconds, applied to every key of the batch
 -- ARGV[6]  approximate MAXLEN of the events stream
+-- ARGV[7]  prefix of the per-session pending sets, "<prefix>:pending:"
+-- ARGV[8]  batch id (pending members are "<bid>:<row>")
 --
 -- Returns 1 when the row was written, 0 (writing nothing) when the row is already terminal,
 -- and an error reply "NOROW ..." when the row does not exist.
 -- Counters move only when the outcome really changes, so a redelivered message that repeats
 -- a transition moves nothing. When the last row becomes terminal an OPEN batch becomes DONE;
--- a CANCELED batch keeps its state but gets finished_at.
+-- a CANCELED batch keeps its state but gets finished_at. A row that becomes terminal leaves
+-- its session's pending set (ARGV[7] .. "<account>:<session_id>"), which lets the session's
+-- next update go (per-session FIFO, see order_gate.lua).
 
 local TERMINAL = {succeeded = true, skipped = true, failed = true, rejected = true}
 
@@ -45,6 +49,9 @@ redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*',
   'row', ARGV[1], 'from', from, 'to', to, 'at', ARGV[4])
 
 if from ~= to and TERMINAL[to] then
+  local account = rec.a
+  if type(account) ~= 'string' then account = '' end
+  redis.call('ZREM', ARGV[7] .. account .. ':' .. (rec.s or ''), ARGV[8] .. ':' .. ARGV[1])
   local c = redis.call('HMGET', KEYS[2], 'succeeded', 'skipped', 'failed', 'rejected')
   local done = 0
   for _, n in ipairs(c) do done = done + (tonumber(n) or 0) end
