@@ -1,0 +1,117 @@
+"""Log lines: JSON or text, with a row's fields, and redacted by the handler's filter."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from vsbatch.config import Settings
+from vsbatch.logs import setup_logging, wants_json
+
+KEY = "sk_test_vsbatch0123456789abcdefSECRET"
+ROW = {
+    "batch": "b_1",
+    "row": 7,
+    "session": "vs_" + "A" * 24,
+    "outcome": "failed",
+    "reason": "resource_missing",
+    "attempts": 2,
+    "request_id": "req_123",
+}
+
+
+class _Err:
+    """stderr as pytest captures it, read with ``getvalue()``."""
+
+    def __init__(self, capsys: pytest.CaptureFixture[str]) -> None:
+        self.capsys = capsys
+        self.text = ""
+
+    def getvalue(self) -> str:
+        self.text += self.capsys.readouterr().err
+        return self.text
+
+
+@pytest.fixture
+def captured(capsys: pytest.CaptureFixture[str]) -> Iterator[_Err]:
+    """What vsbatch's handler writes to stderr; the handler is removed afterwards."""
+    yield _Err(capsys)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_vsbatch", False):
+            root.removeHandler(handler)
+
+
+def _settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def _log(message: str, *args: object, **extra: object) -> None:
+    logging.getLogger("vsbatch.test").warning(message, *args, extra=extra)
+
+
+class TestFormats:
+    def test_json_line_carries_the_row_fields(self, captured: _Err) -> None:
+        """A row outcome is one JSON object with batch, row, session, outcome, reason..."""
+        setup_logging(_settings(log_format="json"))
+
+        _log("row %s", "failed", **ROW)
+
+        line = json.loads(captured.getvalue())
+        assert {**ROW, "message": "row failed", "level": "warning"} == {
+            k: line[k] for k in (*ROW, "message", "level")
+        }
+
+    def test_text_line_is_readable(self, captured: _Err) -> None:
+        """Text lines show level, logger, message and key=value fields."""
+        setup_logging(_settings(log_format="text"))
+
+        _log("row failed", **ROW)
+
+        assert "WARNING vsbatch.test: row failed  batch=b_1 row=7" in captured.getvalue()
+
+    def test_auto_means_json_off_a_terminal(self) -> None:
+        """``auto`` picks JSON for a stream that is not a TTY."""
+        assert (True, False, True) == (
+            wants_json("auto", io.StringIO()),
+            wants_json("text", io.StringIO()),
+            wants_json("json", io.StringIO()),
+        )
+
+
+class TestRedaction:
+    def test_api_key_never_printed(self, captured: _Err) -> None:
+        """A key in the message, its arguments or an extra field is replaced."""
+        setup_logging(_settings(log_format="json"))
+
+        _log("header Bearer %s", KEY, detail=f"key={KEY}")
+
+        assert KEY not in captured.getvalue()
+        assert "[redacted-key]" in captured.getvalue()
+
+    def test_key_in_a_traceback_is_replaced(self, captured: _Err) -> None:
+        """Exception text goes through the same filter."""
+        setup_logging(_settings(log_format="text"))
+
+        try:
+            raise ValueError(f"bad key {KEY}")
+        except ValueError:
+            logging.getLogger("vsbatch.test").exception("boom")
+
+        assert KEY not in captured.getvalue() and "ValueError" in captured.getvalue()
+
+    def test_pii_redacted_only_when_configured(self, captured: _Err) -> None:
+        """Emails and phones stay with redact_pii off and go with it on."""
+        setup_logging(_settings(log_format="json"))
+        _log("mail ada@example.com phone +15555550100")
+        setup_logging(_settings(log_format="json", redact_pii=True))
+        _log("mail ada@example.com phone +15555550100")
+
+        first, second = (json.loads(x)["message"] for x in captured.getvalue().splitlines())
+
+        assert "mail ada@example.com phone +15555550100" == first
+        assert "mail [redacted-email] phone [redacted-phone]" == second
