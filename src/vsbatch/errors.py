@@ -6,10 +6,12 @@
     ├── ConfigError                   exit 2: a setting is missing, malformed or unreachable
     ├── InputError                    exit 2: the user's input cannot be used
     │   ├── InvalidUpdate             one update breaks Stripe's rules (field + reason)
-    │   └── CsvFileError              a whole CSV file is refused before anything is enqueued
+    │   ├── CsvFileError              a whole CSV file is refused before anything is enqueued
+    │   └── MigrationSpecError        a migrations TOML file is refused (line + field)
     ├── NotFoundError                 exit 2: an unknown batch, migration or row
     ├── SessionBusyError              another update of the same session holds its lock
     ├── RateLimitBusy                 the fleet's rate limiter has no slot soon enough
+    ├── UpdateTimeout                 an application update had no outcome within the wait
     └── StripeError                   anything the Stripe edge reports
         ├── APIConnectionError        no (complete) answer: connect, read timeout, dropped
         ├── AuthenticationError       401
@@ -39,12 +41,14 @@ __all__ = [
     "InputError",
     "InvalidRequestError",
     "InvalidUpdate",
+    "MigrationSpecError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitBusy",
     "RateLimitError",
     "SessionBusyError",
     "StripeError",
+    "UpdateTimeout",
     "VsbatchError",
 ]
 
@@ -85,6 +89,27 @@ class CsvFileError(InputError):
         self.column = column
 
 
+class MigrationSpecError(InputError):
+    """A migrations file is refused; ``line`` and ``field`` say where, when known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        where = ":".join(str(p) for p in (path, line) if p is not None)
+        prefix = f"{where}: " if where else ""
+        suffix = f" (field {field})" if field else ""
+        super().__init__(f"{prefix}{message}{suffix}")
+        self.path = path
+        self.line = line
+        self.field = field
+        self.reason = message
+
+
 class NotFoundError(VsbatchError):
     """An unknown batch, migration or row was named."""
 
@@ -107,6 +132,21 @@ class RateLimitBusy(VsbatchError):
         super().__init__(f"rate limit for {account or 'platform'}: next slot in {retry_after:.1f}s")
         self.account = account
         self.retry_after = retry_after
+
+
+class UpdateTimeout(VsbatchError):
+    """An application update had no terminal outcome within the caller's wait.
+
+    The update is not lost: it is still queued, running or parked, and ``outcome()`` on its
+    handle tells where it stands.
+    """
+
+    def __init__(self, batch_id: str, row: int, outcome: str, timeout: float) -> None:
+        super().__init__(f"update {batch_id}:{row} still {outcome} after {timeout:g}s")
+        self.batch_id = batch_id
+        self.row = row
+        self.outcome = outcome
+        self.timeout = timeout
 
 
 class StripeError(VsbatchError):
