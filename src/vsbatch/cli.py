@@ -361,3 +361,7 @@ def demo(
 def main() -> None:
     """Console-script entry point."""
     cli()
+
+
+# Registers ``migrate list|plan|run`` and ``beat`` on ``cli`` (they live in their own module).
+from vsbatch import migrations_cli as _migrations_cli  # noqa: E402, F401

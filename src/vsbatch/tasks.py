@@ -34,3 +34,15 @@ def enqueue_chunk(
     process_chunk.apply_async(
         (batch_id, list(rows), options.to_message()), queue=QUEUE, countdown=countdown or 0.0
     )
+
+
+@app.task(name="vsbatch.migration_tick", acks_late=True, ignore_result=True)
+def migration_tick(name: str, spec: str) -> str | None:
+    """Run migration ``name`` of the migrations file text ``spec`` for its due tick, once."""
+    from vsbatch.migrate_run import run_scheduled
+    from vsbatch.migrations import parse_migrations
+
+    deps = current_deps()
+    migration = parse_migrations(spec)[name]
+    batch = run_scheduled(deps, migration, enqueue_chunk, now=deps.ledger.now())
+    return batch.id if batch is not None else None
