@@ -101,6 +101,16 @@ class TestDeduplication:
         assert ({sid: 2}, {"a": "2"}) == (emulator.stats()["applied"], final_state(producer, sid))
 
 
+def outlive_retry_window(handles: list[UpdateHandle], attempts: int) -> list[Any]:
+    """Records once some row has made more attempts than one in-task retry window allows."""
+    deadline = time.monotonic() + 40
+    while True:
+        records = [h.outcome() for h in handles]
+        if max(r.attempts for r in records) > attempts or time.monotonic() > deadline:
+            return records
+        time.sleep(0.2)
+
+
 class TestOutage:
     def test_outage_longer_than_retry_window_loses_nothing(
         self, emulator: Any, workers: Workers, producer: Deps
@@ -114,8 +124,7 @@ class TestOutage:
 
         # When 4 ordered updates per session are enqueued during the outage
         handles = enqueue_in_order([ids], 4)
-        time.sleep(6)
-        during = [h.outcome() for h in handles]
+        during = outlive_retry_window(handles, attempts=3)
         emulator.configure(fail_503_rate=0.0)
         records = [h.wait(timeout=60) for h in handles]
 
