@@ -106,9 +106,9 @@ def plan_command(
     from vsbatch.migrate_run import plan_migration
     from vsbatch.stripe_client import StripeClient
 
-    settings = _settings(live=live)
-    path, _, migrations = _load(settings, file)
+    path, _, migrations = _load(_settings(need_key=False), file)
     migration = _one(migrations, name, path)
+    settings = _settings(live=live)
     with StripeClient(
         settings.require_api_key(),
         base_url=settings.stripe_api_base,
@@ -141,9 +141,9 @@ def run_command(
     from vsbatch.runtime import InProcessWorker, deps_for
     from vsbatch.tasks import enqueue_chunk
 
-    settings = _settings(live=live)
-    path, _, migrations = _load(settings, file)
+    path, _, migrations = _load(_settings(need_key=False), file)
     migration = _one(migrations, name, path)
+    settings = _settings(live=live)
     with deps_for(settings) as deps:
         batch = run_migration(deps, migration, enqueue_chunk)
         typer.echo(batch.id)

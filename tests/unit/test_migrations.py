@@ -334,3 +334,31 @@ class TestActions:
     def test_describe(self) -> None:
         """Each action has a one-line summary."""
         assert ["copy crm -> crm_id", "unset crm"] == [a.describe() for a in one(CRM).actions]
+
+
+class TestCli:
+    def test_list_shows_every_migration(self) -> None:
+        """``migrate list`` prints each migration of the file and exits 0."""
+        from typer.testing import CliRunner
+
+        from vsbatch.cli import cli
+
+        result = CliRunner().invoke(cli, ["migrate", "list", "--file", str(EXAMPLE)])
+
+        assert (0, True) == (
+            result.exit_code,
+            all(n in result.output for n in ("crm-to-crm-id", "eu-selfie", "manual")),
+        )
+
+    def test_bad_file_exits_2_with_location(self, tmp_path: Path) -> None:
+        """A refused file exits 2 and names the line."""
+        from typer.testing import CliRunner
+
+        from vsbatch.cli import cli
+
+        bad = tmp_path / "m.toml"
+        bad.write_text(spec(select='status = "nope"'), encoding="utf-8")
+
+        result = CliRunner().invoke(cli, ["migrate", "plan", "m", "--file", str(bad)])
+
+        assert (2, True) == (result.exit_code, "m.toml:5:" in result.output)
