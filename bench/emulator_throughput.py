@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import httpx
 
@@ -108,17 +109,10 @@ def _client_process(
     return latencies, failures, started, time.time()
 
 
-def main() -> None:
-    """Run the benchmark and print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--updates", type=int, default=20_000)
-    parser.add_argument("--threads", type=int, default=4, help="client threads per process")
-    parser.add_argument("--procs", type=int, default=2, help="client processes")
-    parser.add_argument(
-        "--client", choices=["httpx", "stdlib"], default="httpx", help="http client library"
-    )
-    args = parser.parse_args()
-
+def run_bench(
+    updates: int = 20_000, threads: int = 4, procs: int = 2, client: str = "httpx"
+) -> dict[str, Any]:
+    """Start an emulator (no limit, latency or faults), fire ``updates``; return the figures."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
@@ -126,41 +120,55 @@ def main() -> None:
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         _wait_ready(url)
-        seeded = httpx.post(f"{url}/_emulator/sessions", json={"count": args.updates}, timeout=60)
+        seeded = httpx.post(f"{url}/_emulator/sessions", json={"count": updates}, timeout=60)
         ids: list[str] = seeded.json()["ids"]
-        shares = [ids[i :: args.procs] for i in range(args.procs)]
-        with multiprocessing.get_context("spawn").Pool(args.procs) as pool:
-            jobs = [(url, args.client, share, args.threads) for share in shares]
+        shares = [ids[i::procs] for i in range(procs)]
+        with multiprocessing.get_context("spawn").Pool(procs) as pool:
+            jobs = [(url, client, share, threads) for share in shares]
             results = pool.starmap(_client_process, jobs)
         elapsed = max(r[3] for r in results) - min(r[2] for r in results)
         stats = httpx.get(f"{url}/_emulator/stats").json()
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
     latencies = sorted(lat for r in results for lat in r[0])
     failures = sum(r[1] for r in results)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
-    print(
-        json.dumps(
-            {
-                "updates": len(latencies),
-                "failures": failures,
-                "applied": stats["applied_total"],
-                "seconds": round(elapsed, 3),
-                "updates_per_s": round(len(latencies) / elapsed),
-                "p50_ms": round(p50, 2),
-                "p99_ms": round(p99, 2),
-                "client": args.client,
-                "client_procs": args.procs,
-                "threads_per_proc": args.threads,
-            }
-        )
+    return {
+        "updates": len(latencies),
+        "failures": failures,
+        "applied": stats["applied_total"],
+        "seconds": round(elapsed, 3),
+        "updates_per_s": round(len(latencies) / elapsed),
+        "p50_ms": round(p50, 2),
+        "p99_ms": round(p99, 2),
+        "client": client,
+        "client_procs": procs,
+        "threads_per_proc": threads,
+    }
+
+
+def main() -> None:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--updates", type=int, default=20_000)
+    parser.add_argument("--threads", type=int, default=4, help="client threads per process")
+    parser.add_argument("--procs", type=int, default=2, help="client processes")
+    parser.add_argument(
+        "--client", choices=["httpx", "stdlib"], default="httpx", help="http client library"
     )
+    args = parser.parse_args()
+    print(json.dumps(run_bench(args.updates, args.threads, args.procs, args.client)))
 
 
 if __name__ == "__main__":
