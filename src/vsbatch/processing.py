@@ -177,7 +177,9 @@ def _apply_locked(
     """The part of a row's work done while holding its session's lock (``token``)."""
     ledger = deps.ledger
     # Checked under the lock: an update applied after ours was queued wins (submission order).
-    if ledger.applied_seq(record.account, record.session_id) > record.seq:
+    # A retried row keeps the place in line of the update it retries (``parent_seq``).
+    submitted = int(record.extra.get("parent_seq", record.seq))
+    if ledger.applied_seq(record.account, record.session_id) > submitted:
         return _finish(deps, record, Outcome.SKIPPED, reason=SkipReason.SUPERSEDED.value)
     attempts = record.attempts
     if options.read_first:

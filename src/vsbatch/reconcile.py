@@ -33,7 +33,9 @@ def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo:
 
     Child rows keep each row's latest idempotency key: a request that timed out may still have
     been executing, and under the same key Stripe replays it instead of applying it again.
-    They also read each session first, so a change that did land ends ``skipped: unchanged``.
+    They also read each session first, so a change that did land ends ``skipped: unchanged``,
+    and keep the original's submission order: a newer update of the session applied since then
+    makes the retried row ``skipped: superseded`` instead of being overwritten.
     """
     ledger = deps.ledger
     parent = ledger.get_batch(batch_id)
@@ -55,6 +57,8 @@ def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo:
                     record.account,
                     record.params,
                     idempotency_key=record.idempotency_key,
+                    # An update applied since the original was submitted must win over it.
+                    extra={"parent_seq": int(record.extra.get("parent_seq", record.seq))},
                 )
 
     ledger.add_rows(child.id, rows())

@@ -175,6 +175,21 @@ class TestSkips:
         assert (Outcome.SKIPPED, "superseded") == (outcome, record.reason)
         assert {} == emulator.stats()["applied"]
 
+    def test_retried_row_keeps_its_original_place_in_line(self, deps: Deps, emulator: Any) -> None:
+        """A retry of an old update is superseded by a newer one applied in the meantime."""
+        (sid,) = emulator.seed(count=1)
+        old_seq = deps.ledger.next_seq()
+        deps.ledger.mark_applied(None, sid, deps.ledger.next_seq())
+        batch = deps.ledger.create_batch(name="retry", kind="retry", source="t")
+        retried = NewRow(2, sid, None, UPDATE, idempotency_key="k", extra={"parent_seq": old_seq})
+        deps.ledger.add_rows(batch.id, [retried])
+        deps.ledger.open_batch(batch.id)
+
+        outcome, record = run(deps, batch.id)
+
+        assert (Outcome.SKIPPED, "superseded") == (outcome, record.reason)
+        assert {} == emulator.stats()["applied"]
+
     def test_read_first_skips_unchanged(self, deps: Deps, emulator: Any) -> None:
         """With read_first, a session already as asked is skipped without a write."""
         (sid,) = emulator.seed(count=1, metadata={"tier": "gold"})
