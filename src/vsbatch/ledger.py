@@ -223,6 +223,10 @@ class Keys:
         """Claimed by the one run of migration ``name`` for the scheduled time ``tick``."""
         return f"{self.prefix}:migration:{name}:{tick}"
 
+    def migration_last(self, name: str) -> str:
+        """The batch id of migration ``name``'s latest scheduled run."""
+        return f"{self.prefix}:migration-last:{name}"
+
     def app_key(self, key: str) -> str:
         """An application's deduplication key -> "{bid}:{row}" of the update it named."""
         return f"{self.prefix}:appkey:{key}"

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vsbatch.bootstrap import Deps
-from vsbatch.errors import RateLimitBusy, VsbatchError
-from vsbatch.ledger import BatchInfo, NewRow
+from vsbatch.errors import NotFoundError, RateLimitBusy, VsbatchError
+from vsbatch.ledger import BatchInfo, BatchState, NewRow
 from vsbatch.migrations import Migration
 from vsbatch.processing import RowOptions
 from vsbatch.rate_limit import RateLimiter
@@ -198,7 +198,9 @@ def run_scheduled(
 
     The claim is ``SET NX`` on ``<prefix>:migration:<name>:<tick>``, taken before listing:
     two beat processes (or a redelivered tick message) give one run per tick. A run that
-    fails after the claim is not retried for that tick; the next tick runs again.
+    fails after the claim is not retried for that tick; the next tick runs again. A tick that
+    comes while the previous run's batch is still open is skipped, so that no session is
+    enqueued twice.
 
     Returns:
         The run's batch, or None (no schedule, no tick due, or the tick was already claimed).
@@ -212,9 +214,29 @@ def run_scheduled(
     key = deps.ledger.keys.migration_tick(migration.name, tick)
     if not deps.redis.set(key, "running", nx=True, ex=schedule.claim_ttl):
         return None
+    if _previous_run_in_flight(deps, migration.name):
+        # Listing now would enqueue again the sessions the previous run has not reached yet.
+        deps.redis.set(key, "skipped: previous run still in flight", ex=schedule.claim_ttl)
+        return None
     batch = run_migration(deps, migration, enqueue, now=now, tick=tick)
     deps.redis.set(key, batch.id, ex=schedule.claim_ttl)
+    deps.redis.set(
+        deps.ledger.keys.migration_last(migration.name),
+        batch.id,
+        ex=int(deps.settings.ledger_retention_days * 86400),
+    )
     return batch
+
+
+def _previous_run_in_flight(deps: Deps, name: str) -> bool:
+    last = deps.redis.get(deps.ledger.keys.migration_last(name))
+    if last is None:
+        return False
+    try:
+        previous = deps.ledger.get_batch(last.decode() if isinstance(last, bytes) else str(last))
+    except NotFoundError:
+        return False
+    return previous.state is BatchState.OPEN
 
 
 def beat_schedule(migrations: dict[str, Migration], spec_text: str) -> dict[str, dict[str, Any]]:

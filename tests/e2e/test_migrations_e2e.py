@@ -150,9 +150,11 @@ class TestBeat:
         batches = migration_batches(producer)
         ticks = sorted(tick_of(b.name) for b in batches)
         gaps = {b - a for a, b in itertools.pairwise(ticks)}
-        claims = producer.redis.keys("vsbatch:migration:crm:*")
-        assert len(ticks) == len(set(ticks)) == len(claims)
+        claims = [producer.redis.get(k) for k in producer.redis.keys("vsbatch:migration:crm:*")]
+        ran = [c for c in claims if c and c.startswith(b"b_")]
+        assert len(ticks) == len(set(ticks)) == len(ran)
         assert len(ticks) >= 3
         assert all(gap % 2 == 0 for gap in gaps)
+        # A tick that finds the previous run still open is skipped: no session twice.
         assert len(changed) == sum(b.total for b in batches)
         assert [True, True] == [b"Sending due task" in log.read_bytes() for log in logs]
