@@ -43,7 +43,16 @@ _counters: redis.Redis | None = None
 
 
 def configure(broker_url: str) -> None:
-    """Point the producer side at a broker (the bench process sends the tasks)."""
+    """Point the producer side at a broker (the bench process sends the tasks).
+
+    Celery keeps its connection and producer pools from the first send, so a move to another
+    Redis (the next scenario's) drops them, as ``vsbatch.worker.configure`` does.
+    """
+    if app.conf.broker_url != broker_url:
+        app._pool = None  # type: ignore[attr-defined]
+        amqp = app.__dict__.get("amqp")
+        if amqp is not None:
+            amqp._producer_pool = None
     app.conf.update(broker_url=broker_url)
 
 
