@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from tests.conftest import TEST_API_KEY
-from vsbatch.bootstrap import Deps, bootstrap
-from vsbatch.config import Settings
+from vsbatch.bootstrap import Deps
 from vsbatch.ledger import NewRow, Outcome, RowRecord
 from vsbatch.processing import Later, RowOptions, process_row
 from vsbatch.updates import idempotency_key, parse_update
@@ -20,26 +15,6 @@ UPDATE = {"metadata": {"tier": "gold"}}
 
 def no_sleep(_seconds: float) -> None:
     """Retries in these tests never really wait."""
-
-
-@pytest.fixture
-def deps(redis_url: str, redis_client: Any, emulator: Any) -> Iterator[Deps]:
-    """Dependencies on the test Redis and the emulator, with short timeouts and 3 attempts."""
-    settings = Settings(
-        _env_file=None,
-        redis_url=redis_url,
-        stripe_api_key=TEST_API_KEY,
-        stripe_api_base=emulator.url,
-        max_attempts=3,
-        retry_initial_wait=0,
-        http_timeout=0.5,
-        rate_limit=1000,
-    )
-    built = bootstrap(settings)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 def submit(deps: Deps, session_id: str, params: dict[str, Any] = UPDATE) -> str:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 
-from tests.conftest import TEST_API_KEY
-from vsbatch.bootstrap import Deps, bootstrap
-from vsbatch.config import Settings
+from vsbatch.bootstrap import Deps
 from vsbatch.ledger import Keys, Ledger, NewRow, Outcome
 from vsbatch.processing import ORDER_DELAY, Later, RowOptions, process_row
 
@@ -103,25 +100,6 @@ class TestPendingSets:
         ledger.add_rows(batch.id, [NewRow(2, SID, None, None, rejection=("id", "bad"))])
 
         assert 0 == ledger._r.exists(Keys().pending(None, SID))
-
-
-@pytest.fixture
-def deps(redis_url: str, redis_client: Any, emulator: Any) -> Iterator[Deps]:
-    """Dependencies on the test Redis and the emulator."""
-    settings = Settings(
-        _env_file=None,
-        redis_url=redis_url,
-        stripe_api_key=TEST_API_KEY,
-        stripe_api_base=emulator.url,
-        max_attempts=2,
-        retry_initial_wait=0,
-        rate_limit=1000,
-    )
-    built = bootstrap(settings)
-    try:
-        yield built
-    finally:
-        built.close()
 
 
 class TestProcessingOrder:
