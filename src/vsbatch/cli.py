@@ -53,8 +53,8 @@ RedactOpt = Annotated[
 _redact_errors = {"pii": False}
 
 
-def command(fn: F) -> F:
-    """Register a command whose VsbatchErrors print one line and exit with their code."""
+def guarded(fn: F) -> F:
+    """``fn`` with its VsbatchErrors printed as one (redacted) line and their exit code."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -68,7 +68,12 @@ def command(fn: F) -> F:
             err.print("interrupted: rows in flight keep their messages and resume later")
             raise typer.Exit(130) from None
 
-    cli.command()(wrapper)
+    return wrapper  # type: ignore[return-value]
+
+
+def command(fn: F) -> F:
+    """Register a top-level command (errors handled by :func:`guarded`)."""
+    cli.command()(guarded(fn))
     return fn
 
 

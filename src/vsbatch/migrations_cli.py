@@ -6,7 +6,6 @@ reuses the CLI's consoles, settings and error handling.
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,9 +15,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from vsbatch.cli import _settings, cli, command, err, out
+from vsbatch.cli import _settings, cli, command, err, guarded, out
 from vsbatch.config import Settings
-from vsbatch.errors import MigrationSpecError, NotFoundError, VsbatchError
+from vsbatch.errors import MigrationSpecError, NotFoundError
 from vsbatch.ledger import Outcome
 from vsbatch.migrations import Migration, parse_migrations
 
@@ -41,19 +40,10 @@ cli.add_typer(migrate, name="migrate")
 
 
 def subcommand(name: str) -> Callable[[F], F]:
-    """Register a ``migrate`` subcommand whose VsbatchErrors print one line and exit."""
+    """Register a ``migrate`` subcommand (errors handled like every command's)."""
 
     def register(fn: F) -> F:
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                return fn(*args, **kwargs)
-            except VsbatchError as exc:
-                message = escape(str(exc))
-                err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
-                raise typer.Exit(exc.exit_code) from None
-
-        migrate.command(name)(wrapper)
+        migrate.command(name)(guarded(fn))
         return fn
 
     return register
