@@ -2,9 +2,9 @@
 
 Runs the scenarios one after the other (each with its own emulator, embedded Redis and
 workers), prints one table per scenario and a final summary of ratios measured in this run.
-``--quick`` (the default) takes about three minutes on a 2-core machine; ``--full`` uses the
+``--quick`` (the default) takes about four minutes on a 2-core machine; ``--full`` uses the
 sizes of issues 3 and 6 (5,000 rows at 300 ms and 100/s, a 1,000,000-row CSV) and takes
-fifteen minutes or more.
+about twenty minutes.
 """
 
 from __future__ import annotations
@@ -31,8 +31,8 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m bench", description="vsbatch benchmarks: ratios measured side by side."
     )
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--quick", action="store_true", help="small sizes (default, ~3 min)")
-    size.add_argument("--full", action="store_true", help="the issues' sizes (15+ min)")
+    size.add_argument("--quick", action="store_true", help="small sizes (default, ~4 min)")
+    size.add_argument("--full", action="store_true", help="the issues' sizes (~20 min)")
     parser.add_argument(
         "--only",
         action="append",

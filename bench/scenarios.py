@@ -70,7 +70,7 @@ FAULT_LEVELS = (0.0, 0.02, 0.10, 0.30)
 
 def naive_cap(ideal: float) -> float:
     """How long a naive Celery run may take before the bench stops waiting for it."""
-    return max(20.0, 2.5 * ideal)
+    return max(20.0, 2.0 * ideal)
 
 
 def _timeout(rows: int, rate: float) -> float:
