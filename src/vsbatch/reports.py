@@ -78,7 +78,7 @@ def write_json(ledger: Ledger, batch: BatchInfo, out: TextIO) -> None:
 
 def summary_table(batch: BatchInfo) -> Table:
     """The batch's counters as a small table."""
-    table = Table(title=f"batch {batch.id} ({batch.name}): {batch.state.value}")
+    table = Table(title=f"{batch.name}: {batch.state.value}", caption=batch.id)
     table.add_column("outcome")
     table.add_column("rows", justify="right")
     for outcome, count in counts_dict(batch).items():
@@ -93,28 +93,31 @@ def problem_rows(ledger: Ledger, batch_id: str) -> Iterator[RowRecord]:
     yield from ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED, Outcome.SKIPPED])
 
 
+def _why(record: RowRecord) -> str:
+    """One readable phrase: the column for rejections, the code and message for failures."""
+    if record.outcome is Outcome.SKIPPED:
+        status = f" (status {record.session_status})" if record.session_status else ""
+        return f"{record.reason}{status}"
+    parts = [record.column or "", record.reason or record.error_code or ""]
+    if record.error_message and record.error_message != parts[1]:
+        parts.append(record.error_message)
+    return ": ".join(p for p in parts if p)
+
+
 def print_table(console: Console, ledger: Ledger, batch: BatchInfo, limit: int = 50) -> None:
     """The summary, then the first rows that were not simply applied."""
     console.print(summary_table(batch))
     table = Table(title="rows not applied")
-    for name in ("row", "id", "outcome", "reason", "attempts", "request"):
-        table.add_column(name)
+    table.add_column("row", justify="right", no_wrap=True)
+    table.add_column("id", no_wrap=True)
+    table.add_column("outcome", no_wrap=True)
+    table.add_column("why", overflow="fold")
     shown = 0
     for record in problem_rows(ledger, batch.id):
         if shown == limit:
-            table.add_row("...", "", "", "see --format csv or json", "", "")
+            table.add_row("...", "", "", "see --format csv, json or html")
             break
-        reason = record.reason or record.error_message or ""
-        if record.column:
-            reason = f"{record.column}: {reason}"
-        table.add_row(
-            str(record.row),
-            record.session_id,
-            record.outcome.value,
-            reason,
-            str(record.attempts),
-            record.request_id or "",
-        )
+        table.add_row(str(record.row), record.session_id, record.outcome.value, _why(record))
         shown += 1
     if shown:
         console.print(table)
