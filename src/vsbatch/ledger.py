@@ -523,7 +523,22 @@ class Ledger:
             NotFoundError: The batch is unknown.
             InputError: The batch is not STAGING (its rows may already be enqueued).
         """
+        state = cast(bytes | None, self._r.hget(self.keys.batch(batch_id), "state"))
+        if state is not None and _text(state) == BatchState.STAGING.value:
+            self._leave_pending_sets(batch_id)
         self._batch_op(batch_id, "discard")
+
+    def _leave_pending_sets(self, batch_id: str) -> None:
+        """Take a staged batch's queued rows out of their sessions' pending sets, in pages.
+
+        Safe outside the discard script: nothing works on a STAGING batch's rows.
+        """
+        fields = self._r.hscan_iter(self.keys.sessions(batch_id), count=_BLOCK)
+        while page := list(itertools.islice(fields, _BLOCK)):
+            pipe = self._r.pipeline(transaction=False)
+            for session, row in page:
+                pipe.zrem(self.keys.pending_prefix + _text(session), f"{batch_id}:{_text(row)}")
+            pipe.execute()
 
     def pending_chunks(self, batch_id: str, size: int) -> Iterator[list[int]]:
         """Row numbers of the batch's non-terminal rows, in order, ``size`` at a time."""

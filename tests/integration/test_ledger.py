@@ -155,6 +155,16 @@ class TestBatches:
             redis_client.zrange(Keys().batches, 0, -1),
         )
 
+    def test_discard_takes_rows_out_of_pending_sets(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """Discarding a staged batch leaves no per-session pending set behind."""
+        batch = staged(ledger, [row(2), row(3), row(4, account="acct_1")])
+
+        ledger.discard_batch(batch.id)
+
+        assert [] == redis_client.keys("vsbatch:pending:*")
+
     def test_discard_refuses_open_batch(self, ledger: Ledger) -> None:
         """An open batch cannot be discarded: its rows may be enqueued."""
         batch = opened(ledger, [row(2)])
