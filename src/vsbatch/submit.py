@@ -8,6 +8,7 @@ Messages carry chunks of row numbers, never the rows: a million-row batch is abo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from vsbatch.processing import RowOptions
 from vsbatch.updates import idempotency_key
 
 Enqueue = Callable[[str, list[int], RowOptions], None]
+# Messages a batch is spread over when its size allows (more than a fleet's worker threads).
+SPREAD = 256
 
 
 @dataclass(frozen=True)
@@ -67,11 +70,22 @@ def submit_csv(
 def open_and_enqueue(
     deps: Deps, batch_id: str, enqueue: Enqueue, row_options: RowOptions
 ) -> BatchInfo:
-    """Open a staged batch and enqueue its pending rows in chunks."""
+    """Open a staged batch and enqueue its pending rows in chunks (see :func:`chunk_size`)."""
     batch = deps.ledger.open_batch(batch_id)
-    for chunk in deps.ledger.pending_chunks(batch_id, deps.settings.chunk_size):
+    size = chunk_size(batch.total, deps.settings.chunk_size)
+    for chunk in deps.ledger.pending_chunks(batch_id, size):
         enqueue(batch_id, chunk, row_options)
     return batch
+
+
+def chunk_size(total: int, largest: int) -> int:
+    """Rows per message: at most ``largest``, and small enough for ``SPREAD`` messages.
+
+    A chunk's rows run one after another in one worker thread, so a 1,000-row batch cut in
+    chunks of 100 would keep only 10 threads busy; cut finer, it keeps the fleet busy, while
+    a million rows still make only ``1,000,000 / largest`` messages.
+    """
+    return max(1, min(largest, math.ceil(total / SPREAD)))
 
 
 def _new_rows(

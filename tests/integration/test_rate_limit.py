@@ -121,9 +121,17 @@ class TestReservations:
 
 
 class TestAdaptation:
-    def test_penalize_halves_rate(self, harness: Harness) -> None:
-        """A 429 halves the account's effective rate."""
+    def test_penalize_cuts_rate_by_backoff(self, harness: Harness) -> None:
+        """A 429 keeps ``backoff`` (a quarter cut by default) of the account's rate."""
         limiter = harness.make(10)
+
+        limiter.penalize("acct_1")
+
+        assert pytest.approx(7.5, abs=0.1) == limiter.current_rate("acct_1")
+
+    def test_backoff_is_configurable(self, harness: Harness) -> None:
+        """With backoff 0.5 a 429 halves the rate."""
+        limiter = harness.make(10, backoff=0.5)
 
         limiter.penalize("acct_1")
 
@@ -131,7 +139,7 @@ class TestAdaptation:
 
     def test_penalize_spaces_reservations_wider(self, harness: Harness) -> None:
         """After a penalty, reservations are spaced by the lower rate."""
-        limiter = harness.make(10, recovery=60)
+        limiter = harness.make(10, recovery=60, backoff=0.5)
         limiter.penalize("acct_1")
 
         waits = [limiter.reserve("acct_1") for _ in range(3)]
@@ -157,7 +165,7 @@ class TestAdaptation:
 
     def test_penalties_within_cooldown_cut_once(self, harness: Harness) -> None:
         """429s of requests already in flight (within the cooldown) cut the rate once."""
-        limiter = harness.make(10, recovery=60, penalty_cooldown=5)
+        limiter = harness.make(10, recovery=60, penalty_cooldown=5, backoff=0.5)
 
         for _ in range(4):
             limiter.penalize("acct_1")

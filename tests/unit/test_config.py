@@ -42,3 +42,11 @@ class TestSettings:
         """require_api_key says which variable to set."""
         with pytest.raises(ConfigError, match="VSBATCH_STRIPE_API_KEY"):
             Settings(_env_file=None).require_api_key()
+
+
+class TestChunkSize:
+    def test_small_batches_are_cut_fine(self) -> None:
+        """A 1,000-row batch is spread over enough messages to keep many threads busy."""
+        from vsbatch.submit import chunk_size
+
+        assert (4, 1, 100) == (chunk_size(1000, 100), chunk_size(3, 100), chunk_size(10**6, 100))

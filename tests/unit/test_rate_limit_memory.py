@@ -36,7 +36,7 @@ class TestMemoryRateLimiter:
 
     def test_recovery_is_linear(self, clock: FakeClock) -> None:
         """Halfway through the recovery window the rate is halfway back."""
-        limiter = MemoryRateLimiter(10, clock=clock, recovery=20)
+        limiter = MemoryRateLimiter(10, clock=clock, recovery=20, backoff=0.5)
         limiter.penalize("acct_1")
 
         clock.now += 10
@@ -45,7 +45,7 @@ class TestMemoryRateLimiter:
 
     def test_penalty_during_recovery_cuts_current_rate(self, clock: FakeClock) -> None:
         """A second 429 halves the partly recovered rate, not the configured one."""
-        limiter = MemoryRateLimiter(10, clock=clock, recovery=20)
+        limiter = MemoryRateLimiter(10, clock=clock, recovery=20, backoff=0.5)
         limiter.penalize("acct_1")
         clock.now += 10
 

@@ -14,6 +14,7 @@
 -- ARGV[6]  minimum rate after penalties, requests/s
 -- ARGV[7]  penalty cooldown, ms: penalties closer together than this cut only once
 --          (the 429s of requests already in flight describe the same overload)
+-- ARGV[8]  backoff: the share of the current rate kept after a penalty (0 < b < 1)
 --
 -- Returns {code, wait_ms, rate} with wait_ms and rate as decimal strings:
 --   reserve:  code 1 and the wait before sending (the slot is taken), or code 0 and the
@@ -42,7 +43,7 @@ end
 
 if op == 'penalize' then
   if not pt or now - pt >= tonumber(ARGV[7]) then
-    rate = math.max(math.min(tonumber(ARGV[6]), cfg), rate / 2)
+    rate = math.max(math.min(tonumber(ARGV[6]), cfg), rate * tonumber(ARGV[8]))
     redis.call('HSET', KEYS[1], 'pr', fmt(rate), 'pt', fmt(now))
   end
   keep(tat)
