@@ -251,7 +251,8 @@ def throughput(sizes: Sizes) -> ScenarioResult:
     tight = vs_runs[1][1]
     result.notes += [
         f"vsbatch: fleet limiter at {VSBATCH_RATE:.0f}/s and at {VSBATCH_RATE_TIGHT:.0f}/s "
-        f"(of the emulator's {STRIPE_LIMIT:.0f}/s sliding 1 s window), chunk size 10; wall = "
+        f"(of the emulator's {STRIPE_LIMIT:.0f}/s sliding 1 s window), default (adaptive) "
+        "chunk size; wall = "
         "submit start to the last row's updated_at; steady = rows/s between the 10th and 90th "
         f"percentile of finish times; submit took {vs.extra['submit_s']:.2f} s; "
         f"{vs.extra['attempts']:,} attempts for {rows:,} rows; wrong outcomes "
