@@ -23,7 +23,7 @@ from vsbatch.ledger import BatchInfo, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
 from vsbatch.redaction import RedactedLedger, redact_text
-from vsbatch.runtime import InProcessWorker, deps_for
+from vsbatch.runtime import deps_for, work_until_done
 from vsbatch.submit import SubmitOptions, submit_csv
 from vsbatch.tasks import enqueue_chunk
 
@@ -117,18 +117,14 @@ def run(
     """Submit FILE, work it with in-process workers, wait, and print the report."""
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
-        worker = InProcessWorker(deps.settings.concurrency).start()
-        try:
-            batch = submit_csv(
-                deps,
-                file,
-                enqueue_chunk,
-                SubmitOptions(name, strict, account, _row_options(read_first)),
-            )
-            err.print(f"batch {batch.id}: {batch.total} rows")
-            batch = wait_for_batch(deps.ledger, batch.id, err)
-        finally:
-            worker.stop()
+        batch = submit_csv(
+            deps,
+            file,
+            enqueue_chunk,
+            SubmitOptions(name, strict, account, _row_options(read_first)),
+        )
+        err.print(f"batch {batch.id}: {batch.total} rows")
+        batch = work_until_done(deps, batch.id, err)
         _print_report(deps, batch, report_format)
         raise typer.Exit(_exit_for(batch))
 
@@ -291,11 +287,7 @@ def retry(
         child = retry_batch(deps, batch_id, enqueue_chunk)
         typer.echo(child.id)
         if wait and child.total:
-            worker = InProcessWorker(deps.settings.concurrency).start()
-            try:
-                child = wait_for_batch(deps.ledger, child.id, err)
-            finally:
-                worker.stop()
+            child = work_until_done(deps, child.id, err)
             _print_report(deps, child, "table")
             raise typer.Exit(_exit_for(child))
 

@@ -17,8 +17,7 @@ from vsbatch.config import load_settings
 from vsbatch.csv_io import read_updates
 from vsbatch.errors import InputError
 from vsbatch.ledger import Outcome
-from vsbatch.progress import wait_for_batch
-from vsbatch.runtime import InProcessWorker, deps_for
+from vsbatch.runtime import deps_for, work_until_done
 from vsbatch.submit import SubmitOptions, submit_csv
 from vsbatch.tasks import enqueue_chunk
 
@@ -54,12 +53,8 @@ def run_demo(out: Console, err: Console, *, concurrency: int = 8, example: Path 
             rate_limit=20,
         )
         with deps_for(settings) as deps:
-            worker = InProcessWorker(deps.settings.concurrency).start()
-            try:
-                batch = submit_csv(deps, example, enqueue_chunk, SubmitOptions(name="demo"))
-                batch = wait_for_batch(deps.ledger, batch.id, err)
-            finally:
-                worker.stop()
+            batch = submit_csv(deps, example, enqueue_chunk, SubmitOptions(name="demo"))
+            batch = work_until_done(deps, batch.id, err)
             reports.print_table(out, deps.ledger, batch)
             out.print(
                 f"\nNext: [bold]vsbatch report {batch.id} --format json[/bold], "

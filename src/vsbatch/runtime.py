@@ -17,10 +17,13 @@ from pathlib import Path
 
 import redis
 from celery.worker import WorkController
+from rich.console import Console
 
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
 from vsbatch.embedded_redis import EmbeddedRedis
+from vsbatch.ledger import BatchInfo
+from vsbatch.progress import wait_for_batch
 from vsbatch.worker import QUEUE, app, configure, install_deps
 
 
@@ -102,3 +105,15 @@ class InProcessWorker:
         """Stop consuming; a task in flight keeps its message (acks_late) for redelivery."""
         self._controller.stop(in_sighandler=False)
         self._thread.join(timeout=10)
+
+
+def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
+    """Apply a batch with in-process workers, showing progress until every row is final.
+
+    The worker starts only once the batch is enqueued: a refused file never starts one.
+    """
+    worker = InProcessWorker(deps.settings.concurrency).start()
+    try:
+        return wait_for_batch(deps.ledger, batch_id, console)
+    finally:
+        worker.stop()

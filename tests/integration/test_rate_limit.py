@@ -121,21 +121,21 @@ class TestReservations:
 
 
 class TestAdaptation:
-    def test_penalize_cuts_rate_by_backoff(self, harness: Harness) -> None:
-        """A 429 keeps ``backoff`` (a quarter cut by default) of the account's rate."""
+    def test_penalize_halves_rate(self, harness: Harness) -> None:
+        """A 429 halves the account's effective rate (the default backoff)."""
         limiter = harness.make(10)
 
         limiter.penalize("acct_1")
 
-        assert pytest.approx(7.5, abs=0.1) == limiter.current_rate("acct_1")
+        assert pytest.approx(5.0, abs=0.1) == limiter.current_rate("acct_1")
 
     def test_backoff_is_configurable(self, harness: Harness) -> None:
-        """With backoff 0.5 a 429 halves the rate."""
-        limiter = harness.make(10, backoff=0.5)
+        """With backoff 0.75 a 429 cuts a quarter of the rate."""
+        limiter = harness.make(10, backoff=0.75)
 
         limiter.penalize("acct_1")
 
-        assert pytest.approx(5.0, abs=0.1) == limiter.current_rate("acct_1")
+        assert pytest.approx(7.5, abs=0.1) == limiter.current_rate("acct_1")
 
     def test_penalize_spaces_reservations_wider(self, harness: Harness) -> None:
         """After a penalty, reservations are spaced by the lower rate."""
