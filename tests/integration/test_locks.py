@@ -8,23 +8,9 @@ import time
 import pytest
 import redis
 
+from tests.fakes import FakeTime
 from vsbatch.errors import SessionBusyError
 from vsbatch.locks import SessionLocks
-
-
-class FakeTime:
-    """A clock and a sleep that only move the clock."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

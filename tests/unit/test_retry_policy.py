@@ -9,6 +9,7 @@ import httpx
 import pytest
 import tenacity
 
+from tests.fakes import FakeTime
 from vsbatch.config import Settings
 from vsbatch.errors import (
     APIConnectionError,
@@ -31,23 +32,6 @@ SESSION = {
     "status": "requires_input",
     "type": "document",
 }
-
-
-class FakeTime:
-    """A clock that only moves when the fake sleep is called (or a test moves it)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        """The current fake time."""
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        """Advance the fake time instead of sleeping."""
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def answer(
