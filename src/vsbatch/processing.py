@@ -55,6 +55,9 @@ BUSY_DELAY = 2.0
 ORDER_DELAY = 0.5
 # Parked rows (see ``RowOptions.park_hours``) come back after a growing pause, capped here.
 MAX_PARK_DELAY = 300.0
+# A row whose in-task retries all met 429s goes back in line this many times (each round a
+# full set of attempts, pausing 2, 4, 8, ... s) before it fails, retryable.
+RATE_LIMIT_ROUNDS = 8
 
 
 @dataclass(frozen=True)
@@ -390,13 +393,17 @@ def _fail(
         fields["error_message"] = message
     if retryable is None:
         retryable = decide(err).retry if err is not None else True
+    rounds = attempts // max(1, deps.policy.max_attempts)
     parked_until = record.created_at + options.park_hours * 3600
-    if retryable and options.park_hours and deps.ledger.now() < parked_until:
+    parked = bool(options.park_hours) and deps.ledger.now() < parked_until
+    # A 429 says "slower", not "broken": the limiter has already cut the fleet's rate, so the
+    # row goes back in line (key kept) rather than failing, for a bounded number of rounds.
+    paced = isinstance(err, RateLimitError) and rounds < RATE_LIMIT_ROUNDS
+    if retryable and (parked or paced):
         # Long waits happen outside the task: the row keeps its key and comes back later.
         deps.ledger.transition(
             record.batch_id, record.row, Outcome.RETRYING, attempts=attempts, **fields
         )
-        rounds = attempts // max(1, deps.policy.max_attempts)
         cap = min(MAX_PARK_DELAY, deps.settings.visibility_timeout / 2)
         return Later(min(cap, 2.0**rounds))
     return _finish(deps, record, Outcome.FAILED, attempts=attempts, retryable=retryable, **fields)

@@ -29,7 +29,12 @@ def _assert_exactly_once(deps: Any, batch: BatchInfo, emulator: Any, ids: list[s
     assert batch.total == sum(batch.counts.get(o, 0) for o in TERMINAL)
     applied = emulator.stats()["applied"]
     assert [] == [sid for sid in ids if applied.get(sid, 0) > 1]
-    assert len(ids) == batch.counts[Outcome.SUCCEEDED]
+    others = [
+        (r.row, r.outcome, r.reason, r.error_code, r.attempts)
+        for r in rows
+        if r.outcome != Outcome.SUCCEEDED
+    ]
+    assert [] == others
     assert set(ids) == set(applied)
 
 

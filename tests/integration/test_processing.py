@@ -96,6 +96,35 @@ class TestOutcomes:
         assert isinstance(outcome, Later)
         assert Outcome.RETRYING == record.outcome
 
+    def test_rate_limited_row_goes_back_in_line_then_fails_retryable(
+        self, deps: Deps, emulator: Any
+    ) -> None:
+        """429 on every attempt: the row comes back later, key kept, for a bounded number of
+        rounds, then fails retryable; it is never applied."""
+        # Given a session Stripe answers 429 for, every time
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(lock_timeout_rate=1.0)
+        batch_id = submit(deps, sid)
+        key = deps.ledger.get_row(batch_id, 2).idempotency_key
+
+        # When the row is run until it stops asking to come back
+        delays: list[float] = []
+        outcome, record = run(deps, batch_id)
+        while isinstance(outcome, Later):
+            assert (Outcome.RETRYING, key) == (record.outcome, record.idempotency_key)
+            delays.append(outcome.delay)
+            outcome, record = run(deps, batch_id)
+
+        # Then it came back RATE_LIMIT_ROUNDS - 1 times, pausing longer each time, then failed
+        assert [2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0] == delays
+        assert (Outcome.FAILED, True, "lock_timeout", 3 * 8) == (
+            outcome,
+            record.retryable,
+            record.error_code,
+            record.attempts,
+        )
+        assert {} == emulator.stats()["applied"]
+
     def test_timeout_then_same_key_applies_once(self, deps: Deps, emulator: Any) -> None:
         """A request that times out but applies later is replayed, not applied again."""
         # Given a request that hangs 0.8 s (past the 0.5 s client timeout) and then applies
