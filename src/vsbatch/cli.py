@@ -24,7 +24,8 @@ from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
 from vsbatch.redaction import RedactedLedger, redact_text
 from vsbatch.runtime import deps_for, work_until_done
-from vsbatch.submit import SubmitOptions, submit_csv
+from vsbatch.submit import SubmitOptions, open_csv_batch, submit_csv
+from vsbatch.submit import resume as resume_enqueue
 from vsbatch.tasks import enqueue_chunk
 
 cli = typer.Typer(
@@ -40,6 +41,9 @@ err = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 LiveOpt = Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")]
+NewOpt = Annotated[
+    bool, typer.Option("--new", help="Submit as a new batch even if one from FILE is open.")
+]
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, json, csv or html.")]
 RedactOpt = Annotated[
     bool | None,
@@ -111,19 +115,31 @@ def run(
         bool, typer.Option(help="Read each session first; skip unchanged / not updatable.")
     ] = False,
     concurrency: Annotated[int | None, typer.Option(help="Worker threads.")] = None,
+    new: NewOpt = False,
     live: LiveOpt = False,
     report_format: FormatOpt = "table",
 ) -> None:
-    """Submit FILE, work it with in-process workers, wait, and print the report."""
+    """Submit FILE, work it with in-process workers, wait, and print the report.
+
+    If an earlier run of the same file did not finish, its batch is resumed instead.
+    """
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
-        batch = submit_csv(
-            deps,
-            file,
-            enqueue_chunk,
-            SubmitOptions(name, strict, account, _row_options(read_first)),
-        )
-        err.print(f"batch {batch.id}: {batch.total} rows")
+        unfinished = None if new else open_csv_batch(deps, file, account)
+        if unfinished is not None:
+            batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
+            err.print(
+                f"resuming batch {batch.id} from the same file: {rows} of {batch.total} rows"
+                " left (--new submits the file again as a new batch)"
+            )
+        else:
+            batch = submit_csv(
+                deps,
+                file,
+                enqueue_chunk,
+                SubmitOptions(name, strict, account, _row_options(read_first)),
+            )
+            err.print(f"batch {batch.id}: {batch.total} rows")
         batch = work_until_done(deps, batch.id, err)
         _print_report(deps, batch, report_format)
         raise typer.Exit(_exit_for(batch))
@@ -136,11 +152,20 @@ def submit(
     strict: Annotated[bool, typer.Option(help="Refuse the file if any row is invalid.")] = False,
     account: Annotated[str | None, typer.Option(help="Default Stripe-Account.")] = None,
     read_first: Annotated[bool, typer.Option(help="Read each session first.")] = False,
+    new: NewOpt = False,
     live: LiveOpt = False,
 ) -> None:
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
     settings = _settings(live=live)
     with deps_for(settings) as deps:
+        unfinished = None if new else open_csv_batch(deps, file, account)
+        if unfinished is not None:
+            raise InputError(
+                f"batch {unfinished.id} from this file is still open ({unfinished.terminal} of"
+                f" {unfinished.total} rows final): 'vsbatch resume {unfinished.id}' enqueues its"
+                " unfinished rows again; --new submits the file as a new batch, whose new"
+                " idempotency keys apply rows already applied a second time"
+            )
         batch = submit_csv(
             deps,
             file,
@@ -290,6 +315,23 @@ def retry(
             child = work_until_done(deps, child.id, err)
             _print_report(deps, child, "table")
             raise typer.Exit(_exit_for(child))
+
+
+@command
+def resume(
+    batch_id: Annotated[str, typer.Argument(help="The open batch to resume.")],
+    wait: Annotated[bool, typer.Option(help="Work and wait here (in-process workers).")] = True,
+    live: LiveOpt = False,
+    report_format: FormatOpt = "table",
+) -> None:
+    """Enqueue a batch's unfinished rows again (after a crash or an interrupted run)."""
+    with deps_for(_settings(live=live)) as deps:
+        batch, rows = resume_enqueue(deps, batch_id, enqueue_chunk)
+        err.print(f"batch {batch.id}: {rows} of {batch.total} rows enqueued again")
+        if wait:
+            batch = work_until_done(deps, batch.id, err)
+            _print_report(deps, batch, report_format)
+            raise typer.Exit(_exit_for(batch))
 
 
 @command

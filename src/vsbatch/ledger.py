@@ -143,6 +143,7 @@ class BatchInfo:
     counts: dict[Outcome, int]
     parent_id: str | None = None
     finished_at: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # how its rows are processed
 
     @property
     def terminal(self) -> int:
@@ -505,14 +506,17 @@ class Ledger:
         except redis.ResponseError as exc:
             raise self._mapped(exc, batch_id) from None
 
-    def open_batch(self, batch_id: str) -> BatchInfo:
+    def open_batch(self, batch_id: str, options: dict[str, Any] | None = None) -> BatchInfo:
         """STAGING -> OPEN (or DONE at once when every row is already terminal).
 
-        Other states are left as they are, so opening twice is harmless.
+        Other states are left as they are, so opening twice is harmless. ``options`` (how the
+        rows are processed, JSON-safe) are kept with the batch so that it can be resumed.
 
         Raises:
             NotFoundError: The batch is unknown.
         """
+        if options is not None and self._r.exists(self.keys.batch(batch_id)):
+            self._r.hset(self.keys.batch(batch_id), "options", json.dumps(options))
         self._batch_op(batch_id, "open")
         return self.get_batch(batch_id)
 
@@ -711,4 +715,5 @@ def _batch_info(raw_batch: dict[Any, Any], raw_counts: dict[Any, Any]) -> BatchI
         counts=counts,
         parent_id=b.get("parent_id"),
         finished_at=float(b["finished_at"]) if "finished_at" in b else None,
+        options=json.loads(b["options"]) if "options" in b else {},
     )

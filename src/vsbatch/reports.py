@@ -43,6 +43,7 @@ def batch_dict(batch: BatchInfo) -> dict[str, Any]:
         "total": batch.total,
         "terminal": batch.terminal,
         "counts": counts_dict(batch),
+        "options": batch.options,
     }
 
 

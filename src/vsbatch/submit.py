@@ -15,14 +15,16 @@ from pathlib import Path
 
 from vsbatch.bootstrap import Deps
 from vsbatch.csv_io import ParsedRow, file_digest, read_updates
-from vsbatch.errors import CsvFileError, VsbatchError
-from vsbatch.ledger import BatchInfo, Ledger, NewRow, Outcome
+from vsbatch.errors import CsvFileError, InputError, VsbatchError
+from vsbatch.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.updates import idempotency_key
 
 Enqueue = Callable[[str, list[int], RowOptions], None]
 # Messages a batch is spread over when its size allows (more than a fleet's worker threads).
 SPREAD = 256
+# How many of the newest batches are searched for an open batch of the same file.
+RESUME_LOOKBACK = 1000
 
 
 @dataclass(frozen=True)
@@ -46,10 +48,7 @@ def submit_csv(
     options = options or SubmitOptions()
     ledger = deps.ledger
     path = Path(path)
-    try:
-        digest = file_digest(path)
-    except OSError as exc:
-        raise CsvFileError(f"cannot read {path}: {exc.strerror or exc}") from None
+    digest = _digest(path)
     batch = ledger.create_batch(
         name=options.name or path.name,
         kind="csv",
@@ -71,11 +70,56 @@ def open_and_enqueue(
     deps: Deps, batch_id: str, enqueue: Enqueue, row_options: RowOptions
 ) -> BatchInfo:
     """Open a staged batch and enqueue its pending rows in chunks (see :func:`chunk_size`)."""
-    batch = deps.ledger.open_batch(batch_id)
-    size = chunk_size(batch.total, deps.settings.chunk_size)
-    for chunk in deps.ledger.pending_chunks(batch_id, size):
-        enqueue(batch_id, chunk, row_options)
+    batch = deps.ledger.open_batch(batch_id, row_options.to_message())
+    _enqueue_pending(deps, batch, enqueue, row_options)
     return batch
+
+
+def resume(deps: Deps, batch_id: str, enqueue: Enqueue) -> tuple[BatchInfo, int]:
+    """Enqueue again every unfinished row of an open batch; return it and how many rows.
+
+    For a run that was interrupted or a worker that crashed, without waiting for the broker's
+    visibility timeout. Safe at any time: a row already final is not sent again, and a row
+    still in flight elsewhere is sent under the same idempotency key (Stripe replays it).
+
+    Raises:
+        InputError: The batch is staging (its submit never finished), done or canceled.
+    """
+    batch = deps.ledger.get_batch(batch_id)
+    if batch.state is BatchState.STAGING:
+        raise InputError(f"batch {batch_id} was never opened (its submit did not finish)")
+    if batch.state is not BatchState.OPEN:
+        raise InputError(f"batch {batch_id} is {batch.state.value}: nothing to resume")
+    options = RowOptions.from_message(batch.options)
+    return batch, _enqueue_pending(deps, batch, enqueue, options)
+
+
+def open_csv_batch(deps: Deps, path: Path, account: str | None) -> BatchInfo | None:
+    """The newest open batch submitted from a file with ``path``'s content, if any."""
+    digest = _digest(path)
+    for batch in deps.ledger.list_batches(limit=RESUME_LOOKBACK):
+        same = (batch.kind, batch.digest, batch.account) == ("csv", digest, account)
+        if same and batch.state is BatchState.OPEN:
+            return batch
+    return None
+
+
+def _enqueue_pending(
+    deps: Deps, batch: BatchInfo, enqueue: Enqueue, row_options: RowOptions
+) -> int:
+    size = chunk_size(batch.total, deps.settings.chunk_size)
+    rows = 0
+    for chunk in deps.ledger.pending_chunks(batch.id, size):
+        enqueue(batch.id, chunk, row_options)
+        rows += len(chunk)
+    return rows
+
+
+def _digest(path: Path) -> str:
+    try:
+        return file_digest(path)
+    except OSError as exc:
+        raise CsvFileError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
 def chunk_size(total: int, largest: int) -> int:

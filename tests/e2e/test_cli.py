@@ -115,6 +115,50 @@ class TestRun:
         assert "zzzz" not in result.stderr
 
 
+class TestResume:
+    def test_unfinished_batch_of_a_file_is_resumed_not_resubmitted(
+        self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
+    ) -> None:
+        """A batch left open (no worker ran it): ``submit`` of the same file refuses, and
+        ``run`` of it finishes that batch, under its keys, applying each session once."""
+        path = tmp_path / "in.csv"
+        path.write_text(
+            f"id,metadata.tier\n{sessions['a']},gold\n{sessions['b']},gold\n", encoding="utf-8"
+        )
+        env = _env(emulator, data_dir)
+        first = vsbatch(env, "submit", str(path))
+        assert 0 == first.returncode, first.stderr
+        batch_id = first.stdout.strip()
+
+        again = vsbatch(env, "submit", str(path))
+        resumed = vsbatch(env, "run", str(path), "--format", "json")
+
+        assert (2, 1) == (again.returncode, len(again.stderr.strip().splitlines()))
+        assert f"vsbatch resume {batch_id}" in again.stderr
+        assert 0 == resumed.returncode, resumed.stderr
+        assert f"resuming batch {batch_id}" in resumed.stderr
+        assert batch_id == json.loads(resumed.stdout)["id"]
+        assert {sessions["a"]: 1, sessions["b"]: 1} == emulator.stats()["applied"]
+
+    def test_resume_refuses_a_finished_batch(
+        self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
+    ) -> None:
+        """``resume`` of a done batch is a one-line error, exit 2, and sends nothing more."""
+        path = tmp_path / "in.csv"
+        path.write_text(f"id,metadata.tier\n{sessions['a']},gold\n", encoding="utf-8")
+        env = _env(emulator, data_dir)
+        done = vsbatch(env, "run", str(path), "--format", "json")
+        batch_id = json.loads(done.stdout)["id"]
+
+        result = vsbatch(env, "resume", batch_id)
+
+        assert (2, f"batch {batch_id} is done: nothing to resume") == (
+            result.returncode,
+            result.stderr.strip().removeprefix("error: "),
+        )
+        assert {sessions["a"]: 1} == emulator.stats()["applied"]
+
+
 class TestReconcile:
     def test_submit_prints_id_then_report_failures_verify(
         self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
