@@ -69,7 +69,10 @@ def guarded(fn: F) -> F:
             err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            err.print("interrupted: rows in flight keep their messages and resume later")
+            err.print(
+                "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"
+                " same file, finishes the batch"
+            )
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
