@@ -44,6 +44,15 @@ def vsbatch(
     )
 
 
+def tier_csv(tmp_path: Path, *session_ids: str) -> Path:
+    """``in.csv`` setting metadata.tier to gold on each session."""
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "id,metadata.tier\n" + "".join(f"{s},gold\n" for s in session_ids), encoding="utf-8"
+    )
+    return path
+
+
 @pytest.fixture
 def sessions(emulator: Any) -> dict[str, str]:
     """Two updatable sessions and a verified one."""
@@ -57,11 +66,7 @@ class TestRun:
         self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
     ) -> None:
         """``run`` works a file on the embedded Redis and prints a JSON report; exit 0."""
-        path = tmp_path / "in.csv"
-        path.write_text(
-            f"id,metadata.tier\n{sessions['a']},gold\n{sessions['verified']},gold\n",
-            encoding="utf-8",
-        )
+        path = tier_csv(tmp_path, sessions["a"], sessions["verified"])
 
         result = vsbatch(_env(emulator, data_dir), "run", str(path), "--format", "json")
 
@@ -121,10 +126,7 @@ class TestResume:
     ) -> None:
         """A batch left open (no worker ran it): ``submit`` of the same file refuses, and
         ``run`` of it finishes that batch, under its keys, applying each session once."""
-        path = tmp_path / "in.csv"
-        path.write_text(
-            f"id,metadata.tier\n{sessions['a']},gold\n{sessions['b']},gold\n", encoding="utf-8"
-        )
+        path = tier_csv(tmp_path, sessions["a"], sessions["b"])
         env = _env(emulator, data_dir)
         first = vsbatch(env, "submit", str(path))
         assert 0 == first.returncode, first.stderr
@@ -144,8 +146,7 @@ class TestResume:
         self, emulator: Any, data_dir: Path, tmp_path: Path, sessions: dict[str, str]
     ) -> None:
         """``resume`` of a done batch is a one-line error, exit 2, and sends nothing more."""
-        path = tmp_path / "in.csv"
-        path.write_text(f"id,metadata.tier\n{sessions['a']},gold\n", encoding="utf-8")
+        path = tier_csv(tmp_path, sessions["a"])
         env = _env(emulator, data_dir)
         done = vsbatch(env, "run", str(path), "--format", "json")
         batch_id = json.loads(done.stdout)["id"]
