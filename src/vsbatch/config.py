@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=100, ge=1)
     visibility_timeout: int = Field(default=600, ge=10)
     session_lock_ttl: float = Field(default=120.0, gt=0)
+    heartbeat_seconds: float = Field(default=5.0, ge=0.1)
     ledger_retention_days: float = Field(default=30.0, gt=0)
     live: bool = False
 

@@ -240,6 +240,19 @@ class Keys:
         """The per-session lock."""
         return f"{self.prefix}:lock:{self.session_field(account, session_id)}"
 
+    @property
+    def nodes(self) -> str:
+        """Set of worker process ids that hold chunk messages (see ``liveness``)."""
+        return f"{self.prefix}:nodes"
+
+    def alive(self, node: str) -> str:
+        """A worker process's heartbeat (expires when the process stops beating)."""
+        return f"{self.prefix}:alive:{node}"
+
+    def held(self, node: str) -> str:
+        """Message id -> chunk (JSON) of every chunk message a worker process holds."""
+        return f"{self.prefix}:held:{node}"
+
 
 # RowRecord attribute -> short key in the stored JSON. Defaults (None, 0, {}) are not stored.
 # ``params`` and ``extra`` are stored as JSON *strings* so that the Lua transition script,

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from celery import Task
+from celery.signals import task_received, worker_shutdown
+
 from vsbatch import processing
+from vsbatch.liveness import HeldChunk
 from vsbatch.processing import RowOptions
-from vsbatch.worker import QUEUE, app, current_deps, task_budget
+from vsbatch.worker import QUEUE, app, current_deps, heartbeat, stop_heartbeat, task_budget
 
 
-@app.task(name="vsbatch.process_chunk", acks_late=True, ignore_result=True)
-def process_chunk(batch_id: str, rows: list[int], options: dict[str, Any] | None = None) -> int:
+@app.task(name="vsbatch.process_chunk", acks_late=True, ignore_result=True, bind=True)
+def process_chunk(
+    self: Task[Any, Any], batch_id: str, rows: list[int], options: dict[str, Any] | None = None
+) -> int:
     """Bring a chunk of a batch's rows to terminal outcomes; re-enqueue what is left."""
     deps = current_deps()
     row_options = RowOptions.from_message(options)
@@ -23,7 +29,30 @@ def process_chunk(batch_id: str, rows: list[int], options: dict[str, Any] | None
         enqueue_chunk(batch_id, result.remaining, row_options)
     for delay, rows_later in result.later.items():
         enqueue_chunk(batch_id, rows_later, row_options, countdown=delay)
+    if self.request.id:
+        heartbeat(enqueue_held).liveness.release(self.request.id)
     return len(result.finished)
+
+
+@task_received.connect
+def _hold_chunk(request: Any, **_: Any) -> None:
+    """A chunk message reached this worker (to run now or at its countdown): record it, so
+    that live workers send it again if this process dies holding it (see ``liveness``)."""
+    if request.name != process_chunk.name:
+        return
+    batch_id, rows, *rest = request.args
+    chunk = HeldChunk(batch_id, list(rows), dict(rest[0] or {}) if rest else {})
+    heartbeat(enqueue_held).liveness.hold(request.id, chunk)
+
+
+@worker_shutdown.connect
+def _leave(**_: Any) -> None:
+    stop_heartbeat()
+
+
+def enqueue_held(chunk: HeldChunk) -> None:
+    """Send a dead worker's chunk again."""
+    enqueue_chunk(chunk.batch_id, chunk.rows, RowOptions.from_message(chunk.options))
 
 
 def enqueue_chunk(

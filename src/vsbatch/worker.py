@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -18,6 +19,7 @@ from celery import Celery
 
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings, load_settings
+from vsbatch.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 
 QUEUE = "vsbatch"
 
@@ -103,6 +105,44 @@ def install_deps(deps: Deps) -> None:
     global _deps
     with _deps_lock:
         _deps = deps
+
+
+_NODE = new_node_id()
+_heartbeat: tuple[Deps, Heartbeat] | None = None
+_heartbeat_lock = threading.Lock()
+
+
+def heartbeat(enqueue: Callable[[HeldChunk], None]) -> Heartbeat:
+    """This process's heartbeat on the current dependencies, started on first use.
+
+    A worker process starts beating when it receives its first chunk message, before it
+    records holding it (see ``liveness``); ``enqueue`` sends a dead worker's chunks again.
+    """
+    global _heartbeat
+    deps = current_deps()
+    with _heartbeat_lock:
+        if _heartbeat is None or _heartbeat[0] is not deps:
+            if _heartbeat is not None:
+                _heartbeat[1].stop()
+            liveness = Liveness(
+                deps.redis,
+                deps.ledger.keys,
+                _NODE,
+                interval=deps.settings.heartbeat_seconds,
+                retention=int(deps.settings.ledger_retention_days * 86400),
+            )
+            _heartbeat = (deps, Heartbeat(liveness, enqueue).start())
+        return _heartbeat[1]
+
+
+def stop_heartbeat() -> None:
+    """A clean worker stop: stop beating and forget the chunks this process held."""
+    global _heartbeat
+    with _heartbeat_lock:
+        if _heartbeat is not None:
+            _heartbeat[1].stop()
+            _heartbeat[1].liveness.leave()
+            _heartbeat = None
 
 
 def current_deps() -> Deps:

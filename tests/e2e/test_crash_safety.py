@@ -58,6 +58,27 @@ class TestCrashSafety:
         assert first.returncode == -9
         _assert_exactly_once(producer, done, emulator, ids)
 
+    def test_dead_workers_chunks_come_back_long_before_the_visibility_timeout(
+        self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
+    ) -> None:
+        """With a 600 s visibility timeout, a SIGKILLed worker's chunks are sent again by the
+        live worker once its heartbeat expires (1.5 s here), not 10 minutes later."""
+        emulator.configure(latency_ms=40)
+        ids = list(emulator.seed(count=300))
+        slow_redelivery = {"VSBATCH_VISIBILITY_TIMEOUT": "600", "VSBATCH_HEARTBEAT_SECONDS": "0.5"}
+        first = workers.start(concurrency=8, **slow_redelivery)
+        batch = submit_csv(producer, _csv(tmp_path, ids), enqueue_chunk)
+
+        def kill_midway(info: BatchInfo) -> None:
+            if first.poll() is None and info.terminal >= 100:
+                workers.kill(first)
+                workers.start(concurrency=8, **slow_redelivery)
+
+        done = wait_done(producer, batch.id, timeout=60, poll=kill_midway)
+
+        assert first.returncode == -9
+        _assert_exactly_once(producer, done, emulator, ids)
+
     def test_faults_end_in_true_outcomes(
         self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
     ) -> None:
