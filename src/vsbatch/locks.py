@@ -2,8 +2,9 @@
 
 Two updates of one session must never run at once (Stripe answers 429 ``lock_timeout``),
 so a worker holds ``<prefix>:lock:<account>:<session_id>`` while it reads, sends and
-records. The lock is ``SET NX PX`` with a random token; only the token's holder may
-release or extend it (``lua/lock.lua``), and a lock whose holder died expires after ``ttl``.
+records. The lock is a key holding a random token, set if absent with a TTL; only the
+token's holder may release or extend it (``lua/lock.lua``). A lock whose holder died expires
+after ``ttl``, or is taken over as soon as that worker's heartbeat is gone (``owner``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ class SessionLocks:
         self._sleep = sleep
         self._clock = clock
         self._script = client.register_script(lua_script("lock.lua"))
+        # The beating worker process these locks belong to (see ``liveness``), set while its
+        # heartbeat runs: its tokens name it, so they are taken over once it stops beating.
+        self.owner: str | None = None
         # Tokens this instance acquired and has not released, by key, so that ``extend``
         # can be called without the token. Threads of one process never hold one key at once.
         self._held: dict[str, str] = {}
@@ -65,10 +69,18 @@ class SessionLocks:
         """
         key = self.keys.lock(account, session_id)
         token = secrets.token_hex(16)
+        if self.owner is not None:
+            token = f"{self.owner}|{token}"
+        args: list[str | int] = [
+            "acquire",
+            token,
+            max(1, int(self.ttl * 1000)),
+            self.keys.alive(""),
+        ]
         deadline = self._clock() + wait
         backoff = _FIRST_BACKOFF
         while True:
-            if self._r.set(key, token, nx=True, px=max(1, int(self.ttl * 1000))):
+            if self._script(keys=[key], args=args):
                 self._held[key] = token
                 return token
             remaining = deadline - self._clock()

@@ -123,6 +123,7 @@ def heartbeat(enqueue: Callable[[HeldChunk], None]) -> Heartbeat:
     with _heartbeat_lock:
         if _heartbeat is None or _heartbeat[0] is not deps:
             if _heartbeat is not None:
+                _heartbeat[0].locks.owner = None
                 _heartbeat[1].stop()
             liveness = Liveness(
                 deps.redis,
@@ -132,6 +133,7 @@ def heartbeat(enqueue: Callable[[HeldChunk], None]) -> Heartbeat:
                 retention=int(deps.settings.ledger_retention_days * 86400),
             )
             _heartbeat = (deps, Heartbeat(liveness, enqueue).start())
+            deps.locks.owner = _NODE  # only now: a lock names a node once that node beats
         return _heartbeat[1]
 
 
@@ -140,6 +142,7 @@ def stop_heartbeat() -> None:
     global _heartbeat
     with _heartbeat_lock:
         if _heartbeat is not None:
+            _heartbeat[0].locks.owner = None
             _heartbeat[1].stop()
             _heartbeat[1].liveness.leave()
             _heartbeat = None

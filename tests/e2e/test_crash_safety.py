@@ -61,11 +61,15 @@ class TestCrashSafety:
     def test_dead_workers_chunks_come_back_long_before_the_visibility_timeout(
         self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
     ) -> None:
-        """With a 600 s visibility timeout, a SIGKILLed worker's chunks are sent again by the
-        live worker once its heartbeat expires (1.5 s here), not 10 minutes later."""
+        """With a 600 s visibility timeout and 120 s session locks, a SIGKILLed worker's chunks
+        are sent again, and its locks taken over, once its heartbeat expires (1.5 s here)."""
         emulator.configure(latency_ms=40)
         ids = list(emulator.seed(count=300))
-        slow_redelivery = {"VSBATCH_VISIBILITY_TIMEOUT": "600", "VSBATCH_HEARTBEAT_SECONDS": "0.5"}
+        slow_redelivery = {
+            "VSBATCH_VISIBILITY_TIMEOUT": "600",
+            "VSBATCH_SESSION_LOCK_TTL": "120",
+            "VSBATCH_HEARTBEAT_SECONDS": "0.5",
+        }
         first = workers.start(concurrency=8, **slow_redelivery)
         batch = submit_csv(producer, _csv(tmp_path, ids), enqueue_chunk)
 

@@ -64,6 +64,37 @@ class TestSessionLocks:
 
         assert short.acquire(None, "vs_1") is not None
 
+    def test_lock_of_a_worker_that_stopped_beating_is_taken_over(
+        self, redis_client: redis.Redis
+    ) -> None:
+        """A lock whose token names a worker is free once that worker's heartbeat is gone,
+        long before its TTL; while the worker beats, it is not."""
+        # Given a lock held (TTL 5 min) by worker w1, which beats
+        worker = SessionLocks(redis_client, ttl=300.0)
+        worker.owner = "host:1:abc"
+        heartbeat = worker.keys.alive("host:1:abc")
+        redis_client.set(heartbeat, "1")
+        held = worker.acquire(None, "vs_1")
+        other = SessionLocks(redis_client, ttl=300.0)
+
+        # When another worker tries while w1 beats, and again after its heartbeat expired
+        while_alive = other.acquire(None, "vs_1")
+        redis_client.delete(heartbeat)
+        after_death = other.acquire(None, "vs_1")
+
+        # Then only the second try takes the lock, and w1 can no longer release it
+        assert held is not None and held.startswith("host:1:abc|")
+        assert (None, True) == (while_alive, after_death is not None)
+        assert False is worker.release(None, "vs_1", held)
+
+    def test_a_token_naming_no_worker_is_never_taken_over(
+        self, locks: SessionLocks, redis_client: redis.Redis
+    ) -> None:
+        """Locks of processes that do not beat (no owner) wait for their TTL."""
+        token = locks.acquire(None, "vs_1")
+
+        assert (False, None) == ("|" in (token or "|"), locks.acquire(None, "vs_1"))
+
     def test_expired_holder_cannot_release_new_holder(self, redis_client: redis.Redis) -> None:
         """A holder whose lock expired cannot release the next holder's lock."""
         short = SessionLocks(redis_client, ttl=0.05)
