@@ -24,7 +24,8 @@ from vsbatch.config import Settings
 from vsbatch.embedded_redis import EmbeddedRedis
 from vsbatch.ledger import BatchInfo
 from vsbatch.progress import wait_for_batch
-from vsbatch.worker import QUEUE, app, configure, install_deps
+from vsbatch.tasks import enqueue_held
+from vsbatch.worker import QUEUE, app, configure, heartbeat, install_deps, stop_heartbeat
 
 
 def _live_server(state_file: Path) -> str | None:
@@ -97,7 +98,8 @@ class InProcessWorker:
         )
 
     def start(self) -> InProcessWorker:
-        """Start consuming."""
+        """Start beating (see ``liveness``) and consuming."""
+        heartbeat(enqueue_held)
         self._thread.start()
         return self
 
@@ -105,6 +107,7 @@ class InProcessWorker:
         """Stop consuming; a task in flight keeps its message (acks_late) for redelivery."""
         self._controller.stop(in_sighandler=False)
         self._thread.join(timeout=10)
+        stop_heartbeat()
 
 
 def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Task
-from celery.signals import task_received, worker_shutdown
+from celery.signals import task_received, worker_ready, worker_shutdown
 
 from vsbatch import processing
 from vsbatch.liveness import HeldChunk
@@ -43,6 +43,13 @@ def _hold_chunk(request: Any, **_: Any) -> None:
     batch_id, rows, *rest = request.args
     chunk = HeldChunk(batch_id, list(rows), dict(rest[0] or {}) if rest else {})
     heartbeat(enqueue_held).liveness.hold(request.id, chunk)
+
+
+@worker_ready.connect
+def _start_beating(**_: Any) -> None:
+    """Beat from the start: a fresh worker takes over a dead one's chunks even when the
+    queue is empty (they may be all that is left of a batch)."""
+    heartbeat(enqueue_held)
 
 
 @worker_shutdown.connect
