@@ -4,7 +4,9 @@ except ``tasks`` (the task edge) and the CLI (which starts workers).
 Reliability choices: late acks with rejection on worker loss (a crashed worker's message is
 redelivered), prefetch 1 (a worker holds no more than it runs), JSON only (a pickled message
 is refused, never executed), and a broker visibility timeout far above a task's time budget
-(tasks stop at a third of it and re-enqueue what is left).
+(tasks stop at a third of it and re-enqueue what is left). It also owns this process's
+heartbeat (``liveness``), which lets live workers take over a dead one's chunks and locks
+within seconds rather than after the visibility timeout.
 """
 
 from __future__ import annotations
