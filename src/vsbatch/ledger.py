@@ -144,6 +144,7 @@ class BatchInfo:
     parent_id: str | None = None
     finished_at: float | None = None
     options: dict[str, Any] = field(default_factory=dict)  # how its rows are processed
+    touched_at: float | None = None  # when a worker last started on one of its chunks
 
     @property
     def terminal(self) -> int:
@@ -239,6 +240,10 @@ class Keys:
     def lock(self, account: str | None, session_id: str) -> str:
         """The per-session lock."""
         return f"{self.prefix}:lock:{self.session_field(account, session_id)}"
+
+    def sweep(self, batch_id: str) -> str:
+        """Claimed by the one worker that re-enqueues a stalled batch (see ``submit.sweep``)."""
+        return f"{self.batch(batch_id)}:sweep"
 
     @property
     def nodes(self) -> str:
@@ -375,6 +380,7 @@ class Ledger:
         self._state = client.register_script(lua_script("batch_state.lua"))
         self._max_seq = client.register_script(lua_script("max_seq.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
+        self._touch = client.register_script(lua_script("touch.lua"))
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -532,6 +538,15 @@ class Ledger:
             self._r.hset(self.keys.batch(batch_id), "options", json.dumps(options))
         self._batch_op(batch_id, "open")
         return self.get_batch(batch_id)
+
+    def touch(self, batch_id: str) -> None:
+        """A worker started on a chunk of the batch (``touched_at``: the batch is moving)."""
+        self._touch(keys=[self.keys.batch(batch_id)], args=[repr(self._now())])
+
+    def claim_sweep(self, batch_id: str, seconds: float) -> bool:
+        """True for the one caller that may sweep this batch in the next ``seconds``."""
+        key = self.keys.sweep(batch_id)
+        return bool(self._r.set(key, "1", nx=True, ex=max(1, int(seconds))))
 
     def discard_batch(self, batch_id: str) -> None:
         """Delete a STAGING batch and all its keys (a refused file leaves nothing behind).
@@ -729,4 +744,5 @@ def _batch_info(raw_batch: dict[Any, Any], raw_counts: dict[Any, Any]) -> BatchI
         parent_id=b.get("parent_id"),
         finished_at=float(b["finished_at"]) if "finished_at" in b else None,
         options=json.loads(b["options"]) if "options" in b else {},
+        touched_at=float(b["touched_at"]) if "touched_at" in b else None,
     )

@@ -139,11 +139,18 @@ class Heartbeat:
     Args:
         liveness: This process's liveness record.
         enqueue: Sends one chunk again (the task edge's enqueue).
+        sweep: Called after each round, for other recovery work (stalled batches).
     """
 
-    def __init__(self, liveness: Liveness, enqueue: Callable[[HeldChunk], None]) -> None:
+    def __init__(
+        self,
+        liveness: Liveness,
+        enqueue: Callable[[HeldChunk], None],
+        sweep: Callable[[], object] | None = None,
+    ) -> None:
         self.liveness = liveness
         self._enqueue = enqueue
+        self._sweep = sweep
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="vsbatch-heartbeat", daemon=True)
 
@@ -165,6 +172,8 @@ class Heartbeat:
         chunks = self.liveness.reap()
         for chunk in chunks:
             self._enqueue(chunk)
+        if self._sweep is not None:
+            self._sweep()
         return len(chunks)
 
     def _loop(self) -> None:

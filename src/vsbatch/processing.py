@@ -123,6 +123,7 @@ def process_chunk(
     """
     result = ChunkResult()
     started = clock()
+    deps.ledger.touch(batch_id)  # the batch is moving (see ``submit.sweep_stalled``)
     for index, row in enumerate(rows):
         if clock() - started > budget:
             result.remaining = list(rows[index:])

@@ -24,7 +24,7 @@ from vsbatch.config import Settings
 from vsbatch.embedded_redis import EmbeddedRedis
 from vsbatch.ledger import BatchInfo
 from vsbatch.progress import wait_for_batch
-from vsbatch.tasks import enqueue_held
+from vsbatch.tasks import enqueue_chunk
 from vsbatch.worker import QUEUE, app, configure, heartbeat, install_deps, stop_heartbeat
 
 
@@ -99,7 +99,7 @@ class InProcessWorker:
 
     def start(self) -> InProcessWorker:
         """Start beating (see ``liveness``) and consuming."""
-        heartbeat(enqueue_held)
+        heartbeat(enqueue_chunk)
         self._thread.start()
         return self
 

@@ -8,6 +8,7 @@ Messages carry chunks of row numbers, never the rows: a million-row batch is abo
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from vsbatch.errors import CsvFileError, InputError, VsbatchError
 from vsbatch.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.updates import idempotency_key
+
+log = logging.getLogger(__name__)
 
 Enqueue = Callable[[str, list[int], RowOptions], None]
 # Messages a batch is spread over when its size allows (more than a fleet's worker threads).
@@ -92,6 +95,35 @@ def resume(deps: Deps, batch_id: str, enqueue: Enqueue) -> tuple[BatchInfo, int]
         raise InputError(f"batch {batch_id} is {batch.state.value}: nothing to resume")
     options = RowOptions.from_message(batch.options)
     return batch, _enqueue_pending(deps, batch, enqueue, options)
+
+
+def sweep_stalled(deps: Deps, enqueue: Enqueue, *, stall: float) -> list[str]:
+    """Resume every open batch that has unfinished rows and that no worker has started a
+    chunk of for ``stall`` seconds; return their ids.
+
+    Call it only when the queue is empty: then such a batch has lost its messages (the
+    broker can drop one caught by a Redis restart), since a parked or delayed chunk comes
+    back well within the broker's visibility timeout, which is what ``stall`` should be.
+    One caller per batch and per ``stall`` window does it (``Ledger.claim_sweep``).
+    """
+    now = deps.ledger.now()
+    swept = []
+    for batch in deps.ledger.list_batches(limit=RESUME_LOOKBACK):
+        if batch.state is not BatchState.OPEN or batch.terminal >= batch.total:
+            continue
+        if now - max(batch.created_at, batch.touched_at or 0.0) < stall:
+            continue
+        if not deps.ledger.claim_sweep(batch.id, stall):
+            continue
+        _, rows = resume(deps, batch.id, enqueue)
+        log.warning(
+            "batch %s: no chunk started for %.0f s and the queue is empty; %d rows enqueued again",
+            batch.id,
+            stall,
+            rows,
+        )
+        swept.append(batch.id)
+    return swept
 
 
 def open_csv_batch(deps: Deps, path: Path, account: str | None) -> BatchInfo | None:

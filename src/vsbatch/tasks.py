@@ -30,7 +30,7 @@ def process_chunk(
     for delay, rows_later in result.later.items():
         enqueue_chunk(batch_id, rows_later, row_options, countdown=delay)
     if self.request.id:
-        heartbeat(enqueue_held).liveness.release(self.request.id)
+        heartbeat(enqueue_chunk).liveness.release(self.request.id)
     return len(result.finished)
 
 
@@ -42,24 +42,19 @@ def _hold_chunk(request: Any, **_: Any) -> None:
         return
     batch_id, rows, *rest = request.args
     chunk = HeldChunk(batch_id, list(rows), dict(rest[0] or {}) if rest else {})
-    heartbeat(enqueue_held).liveness.hold(request.id, chunk)
+    heartbeat(enqueue_chunk).liveness.hold(request.id, chunk)
 
 
 @worker_ready.connect
 def _start_beating(**_: Any) -> None:
     """Beat from the start: a fresh worker takes over a dead one's chunks even when the
     queue is empty (they may be all that is left of a batch)."""
-    heartbeat(enqueue_held)
+    heartbeat(enqueue_chunk)
 
 
 @worker_shutdown.connect
 def _leave(**_: Any) -> None:
     stop_heartbeat()
-
-
-def enqueue_held(chunk: HeldChunk) -> None:
-    """Send a dead worker's chunk again."""
-    enqueue_chunk(chunk.batch_id, chunk.rows, RowOptions.from_message(chunk.options))
 
 
 def enqueue_chunk(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -22,6 +21,8 @@ from celery import Celery
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings, load_settings
 from vsbatch.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
+from vsbatch.processing import RowOptions
+from vsbatch.submit import Enqueue, sweep_stalled
 
 QUEUE = "vsbatch"
 
@@ -114,11 +115,13 @@ _heartbeat: tuple[Deps, Heartbeat] | None = None
 _heartbeat_lock = threading.Lock()
 
 
-def heartbeat(enqueue: Callable[[HeldChunk], None]) -> Heartbeat:
+def heartbeat(enqueue: Enqueue) -> Heartbeat:
     """This process's heartbeat on the current dependencies, started on first use.
 
-    A worker process starts beating when it receives its first chunk message, before it
-    records holding it (see ``liveness``); ``enqueue`` sends a dead worker's chunks again.
+    A worker process beats from its start, or at the latest from the first chunk message it
+    receives, before it records holding it (see ``liveness``). Each round, it sends a dead
+    worker's chunks again with ``enqueue``, and, when the queue is empty, resumes batches
+    that have stalled for a visibility timeout (``submit.sweep_stalled``).
     """
     global _heartbeat
     deps = current_deps()
@@ -134,7 +137,15 @@ def heartbeat(enqueue: Callable[[HeldChunk], None]) -> Heartbeat:
                 interval=deps.settings.heartbeat_seconds,
                 retention=int(deps.settings.ledger_retention_days * 86400),
             )
-            _heartbeat = (deps, Heartbeat(liveness, enqueue).start())
+
+            def resend(chunk: HeldChunk) -> None:
+                enqueue(chunk.batch_id, chunk.rows, RowOptions.from_message(chunk.options))
+
+            def sweep() -> None:
+                if not deps.redis.llen(QUEUE):
+                    sweep_stalled(deps, enqueue, stall=deps.settings.visibility_timeout)
+
+            _heartbeat = (deps, Heartbeat(liveness, resend, sweep).start())
             deps.locks.owner = _NODE  # only now: a lock names a node once that node beats
         return _heartbeat[1]
 

@@ -83,6 +83,22 @@ class TestCrashSafety:
         assert first.returncode == -9
         _assert_exactly_once(producer, done, emulator, ids)
 
+    def test_batch_whose_messages_were_lost_still_completes(
+        self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
+    ) -> None:
+        """A batch whose messages the broker lost (here: never sent) is resumed by a worker
+        once it has stalled for a visibility timeout (12 s here) with the queue empty."""
+        ids = list(emulator.seed(count=40))
+        workers.start(concurrency=4, VSBATCH_HEARTBEAT_SECONDS="0.5")
+
+        def lose(_batch_id: str, _rows: list[int], _options: Any) -> None:
+            """The broker dropped the message."""
+
+        batch = submit_csv(producer, _csv(tmp_path, ids), lose)
+        done = wait_done(producer, batch.id, timeout=60)
+
+        _assert_exactly_once(producer, done, emulator, ids)
+
     def test_faults_end_in_true_outcomes(
         self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
     ) -> None:

@@ -11,7 +11,7 @@ from vsbatch.bootstrap import Deps
 from vsbatch.errors import InputError
 from vsbatch.ledger import NewRow, Outcome
 from vsbatch.processing import RowOptions
-from vsbatch.submit import open_and_enqueue, open_csv_batch, resume, submit_csv
+from vsbatch.submit import open_and_enqueue, open_csv_batch, resume, submit_csv, sweep_stalled
 
 
 class Enqueued:
@@ -102,3 +102,33 @@ class TestOpenBatchOfAFile:
         deps.ledger.transition(batch.id, 2, Outcome.SUCCEEDED)
 
         assert open_csv_batch(deps, path, None) is None
+
+
+class TestSweepStalled:
+    def test_resumes_an_open_batch_nobody_worked_on(self, deps: Deps, tmp_path: Path) -> None:
+        """An open batch whose messages were lost is enqueued again, once per window."""
+        # Given a batch whose messages never reached a worker, and a finished one
+        lost = submit_csv(deps, write_csv(tmp_path / "a.csv", IDS[:3]), Enqueued())
+        finished = submit_csv(deps, write_csv(tmp_path / "b.csv", IDS[3:4]), Enqueued())
+        deps.ledger.transition(finished.id, 2, Outcome.SUCCEEDED)
+
+        # When the sweeper runs twice in a row with a zero stall window
+        enqueued = Enqueued()
+        first = sweep_stalled(deps, enqueued, stall=0.0)
+        second = sweep_stalled(deps, enqueued, stall=0.0)
+
+        # Then the lost batch's rows went out once; the finished batch was left alone
+        assert ([lost.id], [], [2, 3, 4]) == (first, second, enqueued.rows)
+
+    def test_a_batch_a_worker_touched_recently_is_left_alone(
+        self, deps: Deps, tmp_path: Path
+    ) -> None:
+        """Within the stall window of its last chunk, a batch is moving: nothing is sent."""
+        batch = submit_csv(deps, write_csv(tmp_path / "a.csv", IDS), Enqueued())
+        deps.ledger.touch(batch.id)
+        enqueued = Enqueued()
+
+        swept = sweep_stalled(deps, enqueued, stall=600.0)
+
+        assert ([], []) == (swept, enqueued.calls)
+        assert deps.ledger.get_batch(batch.id).touched_at is not None
