@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ssl
 import threading
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -141,9 +142,16 @@ def heartbeat(enqueue: Enqueue) -> Heartbeat:
             def resend(chunk: HeldChunk) -> None:
                 enqueue(chunk.batch_id, chunk.rows, RowOptions.from_message(chunk.options))
 
+            stall = deps.settings.visibility_timeout
+            last_sweep = [time.monotonic()]
+
             def sweep() -> None:
+                # A quarter of the window between looks: an idle fleet reads little.
+                if time.monotonic() - last_sweep[0] < stall / 4:
+                    return
+                last_sweep[0] = time.monotonic()
                 if not deps.redis.llen(QUEUE):
-                    sweep_stalled(deps, enqueue, stall=deps.settings.visibility_timeout)
+                    sweep_stalled(deps, enqueue, stall=stall)
 
             _heartbeat = (deps, Heartbeat(liveness, resend, sweep).start())
             deps.locks.owner = _NODE  # only now: a lock names a node once that node beats
