@@ -38,50 +38,57 @@ def _assert_exactly_once(deps: Any, batch: BatchInfo, emulator: Any, ids: list[s
     assert set(ids) == set(applied)
 
 
+def _sigkill_midway(
+    emulator: Any,
+    workers: Workers,
+    producer: Any,
+    tmp_path: Path,
+    *,
+    rows: int,
+    timeout: float,
+    **env: str,
+) -> None:
+    """SIGKILL the only worker a third of the way through ``rows``, start a fresh one, and
+    check that the batch ends within ``timeout`` with exactly-once outcomes and effects."""
+    emulator.configure(latency_ms=40)
+    ids = list(emulator.seed(count=rows))
+    first = workers.start(concurrency=8, **env)
+    batch = submit_csv(producer, _csv(tmp_path, ids), enqueue_chunk)
+
+    def kill_midway(info: BatchInfo) -> None:
+        if first.poll() is None and info.terminal >= rows // 3:
+            workers.kill(first)
+            workers.start(concurrency=8, **env)
+
+    done = wait_done(producer, batch.id, timeout=timeout, poll=kill_midway)
+
+    assert first.returncode == -9
+    _assert_exactly_once(producer, done, emulator, ids)
+
+
 class TestCrashSafety:
     def test_sigkill_mid_batch_then_fresh_worker_finishes(
         self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
     ) -> None:
         """A worker SIGKILLed in the middle of 500 rows; a fresh worker finishes the batch."""
-        emulator.configure(latency_ms=40)
-        ids = list(emulator.seed(count=500))
-        first = workers.start(concurrency=8)
-        batch = submit_csv(producer, _csv(tmp_path, ids), enqueue_chunk)
-
-        def kill_midway(info: BatchInfo) -> None:
-            if first.poll() is None and info.terminal >= 150:
-                workers.kill(first)
-                workers.start(concurrency=8)
-
-        done = wait_done(producer, batch.id, timeout=120, poll=kill_midway)
-
-        assert first.returncode == -9
-        _assert_exactly_once(producer, done, emulator, ids)
+        _sigkill_midway(emulator, workers, producer, tmp_path, rows=500, timeout=120)
 
     def test_dead_workers_chunks_come_back_long_before_the_visibility_timeout(
         self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
     ) -> None:
         """With a 600 s visibility timeout and 120 s session locks, a SIGKILLed worker's chunks
         are sent again, and its locks taken over, once its heartbeat expires (1.5 s here)."""
-        emulator.configure(latency_ms=40)
-        ids = list(emulator.seed(count=300))
-        slow_redelivery = {
-            "VSBATCH_VISIBILITY_TIMEOUT": "600",
-            "VSBATCH_SESSION_LOCK_TTL": "120",
-            "VSBATCH_HEARTBEAT_SECONDS": "0.5",
-        }
-        first = workers.start(concurrency=8, **slow_redelivery)
-        batch = submit_csv(producer, _csv(tmp_path, ids), enqueue_chunk)
-
-        def kill_midway(info: BatchInfo) -> None:
-            if first.poll() is None and info.terminal >= 100:
-                workers.kill(first)
-                workers.start(concurrency=8, **slow_redelivery)
-
-        done = wait_done(producer, batch.id, timeout=60, poll=kill_midway)
-
-        assert first.returncode == -9
-        _assert_exactly_once(producer, done, emulator, ids)
+        _sigkill_midway(
+            emulator,
+            workers,
+            producer,
+            tmp_path,
+            rows=300,
+            timeout=60,
+            VSBATCH_VISIBILITY_TIMEOUT="600",
+            VSBATCH_SESSION_LOCK_TTL="120",
+            VSBATCH_HEARTBEAT_SECONDS="0.5",
+        )
 
     def test_batch_whose_messages_were_lost_still_completes(
         self, emulator: Any, workers: Workers, producer: Any, tmp_path: Path
