@@ -94,6 +94,7 @@ class Liveness:
         pipe = self._r.pipeline(transaction=False)
         pipe.set(self.keys.alive(self.node), "1", px=int(self.interval * MISSED_BEATS * 1000))
         pipe.sadd(self.keys.nodes, self.node)
+        pipe.expire(self.keys.nodes, self._retention)  # like every key vsbatch writes
         pipe.execute()
 
     def hold(self, message_id: str, chunk: HeldChunk) -> None:

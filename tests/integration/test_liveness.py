@@ -88,6 +88,7 @@ class TestHeldChunks:
         ttl_ms = redis_client.pttl(keys.alive("w1"))
 
         assert 2.0 * MISSED_BEATS * 1000 - 1000 < ttl_ms <= 2.0 * MISSED_BEATS * 1000
+        assert 0 < redis_client.ttl(keys.nodes)  # no key vsbatch writes lives forever
 
 
 class TestHeartbeat:
