@@ -24,7 +24,7 @@ from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
 from vsbatch.redaction import RedactedLedger, redact_text
 from vsbatch.runtime import deps_for, work_until_done
-from vsbatch.submit import SubmitOptions, open_csv_batch, submit_csv
+from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
 from vsbatch.submit import resume as resume_enqueue
 from vsbatch.tasks import enqueue_chunk
 
@@ -128,7 +128,8 @@ def run(
     """
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
-        unfinished = None if new else open_csv_batch(deps, file, account)
+        digest = read_digest(file)
+        unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
             err.print(
@@ -141,6 +142,7 @@ def run(
                 file,
                 enqueue_chunk,
                 SubmitOptions(name, strict, account, _row_options(read_first)),
+                digest=digest,
             )
             err.print(f"batch {batch.id}: {batch.total} rows")
         batch = work_until_done(deps, batch.id, err)
@@ -161,7 +163,8 @@ def submit(
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
     settings = _settings(live=live)
     with deps_for(settings) as deps:
-        unfinished = None if new else open_csv_batch(deps, file, account)
+        digest = read_digest(file)
+        unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             raise InputError(
                 f"batch {unfinished.id} from this file is still open ({unfinished.terminal} of"
@@ -174,6 +177,7 @@ def submit(
             file,
             enqueue_chunk,
             SubmitOptions(name, strict, account, _row_options(read_first)),
+            digest=digest,
         )
     typer.echo(batch.id)
 

@@ -517,9 +517,9 @@ class Ledger:
             return NotFoundError(f"batch {batch_id} has no such row")
         return exc
 
-    def _batch_op(self, batch_id: str, op: str) -> str:
+    def _batch_op(self, batch_id: str, op: str, *extra: str) -> str:
         keys = [*self.keys.batch_keys(batch_id), self.keys.batches]
-        args: list[str | int] = [op, repr(self._now()), self._ttl, batch_id]
+        args: list[str | int] = [op, repr(self._now()), self._ttl, batch_id, *extra]
         try:
             return _text(cast(bytes, self._state(keys=keys, args=args)))
         except redis.ResponseError as exc:
@@ -534,9 +534,7 @@ class Ledger:
         Raises:
             NotFoundError: The batch is unknown.
         """
-        if options is not None and self._r.exists(self.keys.batch(batch_id)):
-            self._r.hset(self.keys.batch(batch_id), "options", json.dumps(options))
-        self._batch_op(batch_id, "open")
+        self._batch_op(batch_id, "open", *([] if options is None else [json.dumps(options)]))
         return self.get_batch(batch_id)
 
     def touch(self, batch_id: str) -> None:

@@ -41,9 +41,16 @@ class SubmitOptions:
 
 
 def submit_csv(
-    deps: Deps, path: Path, enqueue: Enqueue, options: SubmitOptions | None = None
+    deps: Deps,
+    path: Path,
+    enqueue: Enqueue,
+    options: SubmitOptions | None = None,
+    *,
+    digest: str | None = None,
 ) -> BatchInfo:
     """Validate, stage and enqueue a CSV file; return the opened batch.
+
+    ``digest`` is the file's :func:`read_digest` when the caller has it already.
 
     Raises:
         CsvFileError: the file is refused (nothing was enqueued, the staged batch is gone).
@@ -51,7 +58,7 @@ def submit_csv(
     options = options or SubmitOptions()
     ledger = deps.ledger
     path = Path(path)
-    digest = _digest(path)
+    digest = digest or read_digest(path)
     batch = ledger.create_batch(
         name=options.name or path.name,
         kind="csv",
@@ -126,9 +133,8 @@ def sweep_stalled(deps: Deps, enqueue: Enqueue, *, stall: float) -> list[str]:
     return swept
 
 
-def open_csv_batch(deps: Deps, path: Path, account: str | None) -> BatchInfo | None:
-    """The newest open batch submitted from a file with ``path``'s content, if any."""
-    digest = _digest(path)
+def open_csv_batch(deps: Deps, digest: str, account: str | None) -> BatchInfo | None:
+    """The newest open batch submitted from a file with this content digest, if any."""
     for batch in deps.ledger.list_batches(limit=RESUME_LOOKBACK):
         same = (batch.kind, batch.digest, batch.account) == ("csv", digest, account)
         if same and batch.state is BatchState.OPEN:
@@ -147,7 +153,8 @@ def _enqueue_pending(
     return rows
 
 
-def _digest(path: Path) -> str:
+def read_digest(path: Path) -> str:
+    """The file's content digest (what finds its open batch); CsvFileError if unreadable."""
     try:
         return file_digest(path)
     except OSError as exc:

@@ -11,7 +11,14 @@ from vsbatch.bootstrap import Deps
 from vsbatch.errors import InputError
 from vsbatch.ledger import NewRow, Outcome
 from vsbatch.processing import RowOptions
-from vsbatch.submit import open_and_enqueue, open_csv_batch, resume, submit_csv, sweep_stalled
+from vsbatch.submit import (
+    open_and_enqueue,
+    open_csv_batch,
+    read_digest,
+    resume,
+    submit_csv,
+    sweep_stalled,
+)
 
 
 class Enqueued:
@@ -86,9 +93,9 @@ class TestOpenBatchOfAFile:
         other = write_csv(tmp_path / "other.csv", IDS[:2])
 
         found: dict[str, Any] = {
-            "copy": open_csv_batch(deps, copy, None),
-            "account": open_csv_batch(deps, copy, "acct_1"),
-            "other": open_csv_batch(deps, other, None),
+            "copy": open_csv_batch(deps, read_digest(copy), None),
+            "account": open_csv_batch(deps, read_digest(copy), "acct_1"),
+            "other": open_csv_batch(deps, read_digest(other), None),
         }
 
         assert {"copy": first.id, "account": None, "other": None} == {
@@ -101,7 +108,7 @@ class TestOpenBatchOfAFile:
         batch = submit_csv(deps, path, Enqueued())
         deps.ledger.transition(batch.id, 2, Outcome.SUCCEEDED)
 
-        assert open_csv_batch(deps, path, None) is None
+        assert open_csv_batch(deps, read_digest(path), None) is None
 
 
 class TestSweepStalled:

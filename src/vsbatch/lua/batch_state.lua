@@ -10,6 +10,7 @@
 -- ARGV[2]  now, seconds since the epoch (the caller's clock)
 -- ARGV[3]  retention TTL, whole seconds
 -- ARGV[4]  batch id (the member of KEYS[6])
+-- ARGV[5]  open only, optional: the batch's row options (JSON), kept for ``resume``
 --
 -- open:    staging -> open, or -> done (with finished_at) when every row is terminal;
 --          any other state is left as it is.
@@ -41,6 +42,7 @@ for _, n in ipairs(c) do done = done + (tonumber(n) or 0) end
 local complete = done == (tonumber(b[2]) or 0)
 
 if op == 'open' and state == 'staging' then
+  if ARGV[5] then redis.call('HSET', KEYS[1], 'options', ARGV[5]) end
   if complete then
     state = 'done'
     redis.call('HSET', KEYS[1], 'state', state, 'finished_at', ARGV[2])
