@@ -23,6 +23,7 @@ import os
 import secrets
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -140,7 +141,10 @@ class Heartbeat:
     Args:
         liveness: This process's liveness record.
         enqueue: Sends one chunk again (the task edge's enqueue).
-        sweep: Called after each round, for other recovery work (stalled batches).
+        sweep: Other recovery work (stalled batches), run at most every ``sweep_every``
+            seconds, so that an idle fleet reads little.
+        sweep_every: Seconds between sweeps.
+        clock: Monotonic seconds (injected for tests).
     """
 
     def __init__(
@@ -148,10 +152,16 @@ class Heartbeat:
         liveness: Liveness,
         enqueue: Callable[[HeldChunk], None],
         sweep: Callable[[], object] | None = None,
+        *,
+        sweep_every: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.liveness = liveness
         self._enqueue = enqueue
         self._sweep = sweep
+        self._sweep_every = sweep_every
+        self._clock = clock
+        self._last_sweep = clock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="vsbatch-heartbeat", daemon=True)
 
@@ -173,7 +183,8 @@ class Heartbeat:
         chunks = self.liveness.reap()
         for chunk in chunks:
             self._enqueue(chunk)
-        if self._sweep is not None:
+        if self._sweep is not None and self._clock() - self._last_sweep >= self._sweep_every:
+            self._last_sweep = self._clock()
             self._sweep()
         return len(chunks)
 

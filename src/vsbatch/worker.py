@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ssl
 import threading
-import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -121,52 +120,53 @@ def heartbeat(enqueue: Enqueue) -> Heartbeat:
 
     A worker process beats from its start, or at the latest from the first chunk message it
     receives, before it records holding it (see ``liveness``). Each round, it sends a dead
-    worker's chunks again with ``enqueue``, and, when the queue is empty, resumes batches
-    that have stalled for a visibility timeout (``submit.sweep_stalled``).
+    worker's chunks again with ``enqueue``; every quarter of a visibility timeout, if the
+    queue is empty, it resumes batches stalled for that long (``submit.sweep_stalled``).
     """
     global _heartbeat
     deps = current_deps()
     with _heartbeat_lock:
         if _heartbeat is None or _heartbeat[0] is not deps:
-            if _heartbeat is not None:
-                _heartbeat[0].locks.owner = None
-                _heartbeat[1].stop()
+            _retire(leave=False)  # built for dependencies since replaced
+            settings = deps.settings
             liveness = Liveness(
                 deps.redis,
                 deps.ledger.keys,
                 _NODE,
-                interval=deps.settings.heartbeat_seconds,
-                retention=int(deps.settings.ledger_retention_days * 86400),
+                interval=settings.heartbeat_seconds,
+                retention=int(settings.ledger_retention_days * 86400),
             )
 
             def resend(chunk: HeldChunk) -> None:
                 enqueue(chunk.batch_id, chunk.rows, RowOptions.from_message(chunk.options))
 
-            stall = deps.settings.visibility_timeout
-            last_sweep = [time.monotonic()]
-
             def sweep() -> None:
-                # A quarter of the window between looks: an idle fleet reads little.
-                if time.monotonic() - last_sweep[0] < stall / 4:
-                    return
-                last_sweep[0] = time.monotonic()
                 if not deps.redis.llen(QUEUE):
-                    sweep_stalled(deps, enqueue, stall=stall)
+                    sweep_stalled(deps, enqueue, stall=settings.visibility_timeout)
 
-            _heartbeat = (deps, Heartbeat(liveness, resend, sweep).start())
+            beat = Heartbeat(liveness, resend, sweep, sweep_every=settings.visibility_timeout / 4)
+            _heartbeat = (deps, beat.start())
             deps.locks.owner = _NODE  # only now: a lock names a node once that node beats
         return _heartbeat[1]
 
 
 def stop_heartbeat() -> None:
     """A clean worker stop: stop beating and forget the chunks this process held."""
-    global _heartbeat
     with _heartbeat_lock:
-        if _heartbeat is not None:
-            _heartbeat[0].locks.owner = None
-            _heartbeat[1].stop()
-            _heartbeat[1].liveness.leave()
-            _heartbeat = None
+        _retire(leave=True)
+
+
+def _retire(*, leave: bool) -> None:
+    """Stop the current heartbeat (caller holds ``_heartbeat_lock``)."""
+    global _heartbeat
+    if _heartbeat is None:
+        return
+    deps, beat = _heartbeat
+    deps.locks.owner = None
+    beat.stop()
+    if leave:
+        beat.liveness.leave()
+    _heartbeat = None
 
 
 def current_deps() -> Deps:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.fakes import FakeTime
 from vsbatch.ledger import Keys
 from vsbatch.liveness import MISSED_BEATS, Heartbeat, HeldChunk, Liveness
 
@@ -106,6 +107,26 @@ class TestHeartbeat:
         assert (1, [CHUNK]) == (count, sent)
         assert redis_client.exists(keys.alive("me"))
         assert 0 == beat.run_once()
+
+    def test_sweeps_at_most_once_per_sweep_interval(
+        self, redis_client: redis.Redis, keys: Keys
+    ) -> None:
+        """Rounds run every beat; the sweep only once ``sweep_every`` seconds have passed."""
+        fake = FakeTime()
+        sweeps: list[float] = []
+        beat = Heartbeat(
+            node(redis_client, keys, "me"),
+            lambda _chunk: None,
+            lambda: sweeps.append(fake.now),
+            sweep_every=150.0,
+            clock=fake.clock,
+        )
+
+        for _ in range(8):  # 8 rounds, 50 s apart
+            fake.sleep(50.0)
+            beat.run_once()
+
+        assert [150.0, 300.0] == sweeps
 
     def test_a_failing_round_does_not_stop_the_thread(
         self, redis_client: redis.Redis, keys: Keys
