@@ -242,7 +242,7 @@ class Keys:
         return f"{self.prefix}:lock:{self.session_field(account, session_id)}"
 
     def sweep(self, batch_id: str) -> str:
-        """Claimed by the one worker that re-enqueues a stalled batch (see ``submit.sweep_stalled``)."""
+        """Claimed by the one worker resuming a stalled batch (``submit.sweep_stalled``)."""
         return f"{self.batch(batch_id)}:sweep"
 
     @property
