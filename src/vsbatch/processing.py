@@ -7,10 +7,12 @@ the session first; send the update under the row's idempotency key (same key on 
 attempt), each attempt through the fleet's rate limiter; record exactly one terminal outcome.
 
 Ambiguous answers are resolved by reading the session back, never by a blind retry under a
-new key. A timeout or a dropped connection is first retried under the *same* key (Stripe then
-replays, refuses with 409 while the first request still runs, or executes it once). A stored
-500 (``Stripe-Should-Retry: false``) is a finished request, so after a read-back that shows
-the change missing it is safe to try again under a new key, which the ledger records.
+new key. A timeout, a dropped connection or a gateway's 5xx is first retried under the *same*
+key (Stripe then replays, refuses with 409 while the first request still runs, or executes it
+once), and the row keeps that key when its retries run out. Only a stored 500
+(``Stripe-Should-Retry: false`` with a Stripe error body) is a finished request, so after a
+read-back that shows the change missing it is safe to try again under a new key, which the
+ledger records.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import tenacity
 from vsbatch import metrics
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import (
-    APIConnectionError,
     IdempotencyError,
     InvalidRequestError,
     RateLimitBusy,
@@ -314,10 +315,11 @@ def _resolve_error(
     if update.is_satisfied_by(current.model_dump()):
         # The change took effect although the answer said otherwise (e.g. a stored 500).
         return _succeed(deps, record, current, attempts, reason="confirmed_by_read_back")
-    if isinstance(err, APIConnectionError) or err.http_status == 409:
-        # The request may still be executing at Stripe (a timeout, a dropped connection, or
-        # 409 "in use"): a new key could apply it twice. Keep the key; a later retry under it
-        # is safe (Stripe replays the stored answer, says 409 again, or executes it once).
+    if not verdict.stored:
+        # Only a stored 500 proves the request finished. After anything else (a timeout, a
+        # dropped connection, 409 "in use", a gateway's 502/504, a 200 that is not our session)
+        # Stripe may still be executing it, and a new key could apply it twice. Keep the key: a
+        # later retry under it is safe (Stripe replays, says 409 again, or executes it once).
         return _fail(deps, record, options, err, attempts, retryable=True)
     return None
 
