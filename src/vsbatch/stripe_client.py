@@ -52,6 +52,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SESSIONS_PATH = "/v1/identity/verification_sessions"
+SESSION_OBJECT = "identity.verification_session"
 MAX_IDEMPOTENCY_KEY = 255
 
 try:
@@ -349,7 +350,7 @@ class StripeClient:
         if expand:
             path += "?" + urlencode([("expand[]", field) for field in expand])
         response = self._send("GET", path, stripe_account=stripe_account)
-        return self._parse_session(response, idempotency_key=None)
+        return self._parse_session(response, session_id, idempotency_key=None)
 
     def update(
         self,
@@ -373,7 +374,9 @@ class StripeClient:
 
         Raises:
             StripeError: a subclass for every failure; an APIConnectionError says through
-                ``may_have_applied`` whether the update may have reached Stripe.
+                ``may_have_applied`` whether the update may have reached Stripe. A 2xx that is
+                not this session (another object or id, or no JSON) is an APIError with
+                ``http_status`` 2xx: ambiguous, to be resolved by a read-back.
         """
         path = f"{SESSIONS_PATH}/{validate_session_id(session_id)}"
         key = _check_header_value(idempotency_key, param="idempotency_key")
@@ -382,7 +385,7 @@ class StripeClient:
         response = self._send(
             "POST", path, stripe_account=stripe_account, idempotency_key=key, body=body
         )
-        return self._parse_session(response, idempotency_key=key)
+        return self._parse_session(response, session_id, idempotency_key=key)
 
     def list(
         self,
@@ -494,8 +497,21 @@ class StripeClient:
         return body
 
     def _model(
-        self, data: object, response: httpx.Response, *, idempotency_key: str | None
+        self,
+        data: object,
+        response: httpx.Response,
+        *,
+        idempotency_key: str | None,
+        session_id: str | None = None,
     ) -> VerificationSession:
+        # A 2xx counts only if it is the very session asked for: a proxy or cache may answer
+        # 200 with something else, and taking that as "applied" would be a guess.
+        fields = data if isinstance(data, dict) else {}
+        if fields.get("object") != SESSION_OBJECT:
+            kind = fields.get("object")
+            raise self._unexpected(response, f"object {kind!r}, not {SESSION_OBJECT!r}")
+        if session_id is not None and fields.get("id") != session_id:
+            raise self._unexpected(response, f"session {fields.get('id')!r}, not {session_id!r}")
         try:
             session = VerificationSession.model_validate(data)
         except ValidationError as exc:
@@ -513,6 +529,7 @@ class StripeClient:
         return session
 
     def _parse_session(
-        self, response: httpx.Response, *, idempotency_key: str | None
+        self, response: httpx.Response, session_id: str, *, idempotency_key: str | None
     ) -> VerificationSession:
-        return self._model(self._json_object(response), response, idempotency_key=idempotency_key)
+        data = self._json_object(response)
+        return self._model(data, response, idempotency_key=idempotency_key, session_id=session_id)
