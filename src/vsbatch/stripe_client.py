@@ -40,6 +40,7 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
+from vsbatch.http_deadline import DeadlineTransport, deadline
 
 __all__ = [
     "ResponseMeta",
@@ -223,10 +224,17 @@ def error_from_response(response: httpx.Response) -> StripeError:
     return cls(text, **fields)
 
 
-def _connection_error(exc: Exception, method: str, timeouts: httpx.Timeout) -> APIConnectionError:
-    """A plain-words APIConnectionError for one httpx failure (never quoting headers)."""
+def _connection_error(
+    exc: Exception, method: str, timeouts: httpx.Timeout, *, deadline: float | None = None
+) -> APIConnectionError:
+    """A plain-words APIConnectionError for one httpx failure (never quoting headers).
+
+    ``deadline`` is given when the request's total deadline had passed when it failed.
+    """
     may_have_applied = method != "GET" and not isinstance(exc, _NOT_SENT)
-    if isinstance(exc, httpx.ConnectTimeout):
+    if deadline is not None and isinstance(exc, httpx.TimeoutException):
+        text = f"No complete answer from Stripe within the request deadline ({deadline:g}s)"
+    elif isinstance(exc, httpx.ConnectTimeout):
         text = f"Timed out connecting to Stripe (connect timeout after {timeouts.connect}s)"
     elif isinstance(exc, httpx.PoolTimeout):
         text = f"Timed out waiting for a free connection (pool timeout after {timeouts.pool}s)"
@@ -275,6 +283,9 @@ class StripeClient:
         stripe_version: the ``Stripe-Version`` header.
         connect_timeout: seconds to open a connection.
         timeout: seconds for reading, writing and waiting for a pooled connection.
+        deadline: seconds for a whole request, connect + write + read, however slowly the
+            server trickles its answer (default ``connect_timeout + timeout``). Enforced by the
+            transport built here (:class:`~vsbatch.http_deadline.DeadlineTransport`).
         http_client: an httpx client to use as is (not closed by :meth:`close`).
         transport: a transport for the client built here (``httpx.MockTransport`` in tests).
         max_connections: pool size of the client built here.
@@ -292,6 +303,7 @@ class StripeClient:
         stripe_version: str = config.STRIPE_VERSION,
         connect_timeout: float = 5.0,
         timeout: float = 20.0,
+        deadline: float | None = None,
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 64,
@@ -306,13 +318,15 @@ class StripeClient:
         self.base_url = base_url.rstrip("/")
         self.stripe_version = stripe_version
         self.timeouts = httpx.Timeout(timeout, connect=connect_timeout)
+        self.deadline = deadline if deadline is not None else connect_timeout + timeout
         self._owns_client = http_client is None
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self._http = http_client or httpx.Client(
-            transport=transport,
+            transport=transport or DeadlineTransport(limits=limits),
             timeout=self.timeouts,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             follow_redirects=False,
         )
 
@@ -455,9 +469,10 @@ class StripeClient:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.monotonic()
         try:
-            response = self._http.request(
-                method, self.base_url + path, headers=headers, content=body
-            )
+            with deadline(self.deadline):
+                response = self._http.request(
+                    method, self.base_url + path, headers=headers, content=body
+                )
         except _HTTPX_ERRORS as exc:
             logger.debug(
                 "%s %s failed: %s after %.1f ms",
@@ -466,7 +481,10 @@ class StripeClient:
                 type(exc).__name__,
                 (time.monotonic() - started) * 1000,
             )
-            raise _connection_error(exc, method, self.timeouts) from exc
+            overdue = time.monotonic() - started >= self.deadline
+            raise _connection_error(
+                exc, method, self.timeouts, deadline=self.deadline if overdue else None
+            ) from exc
         logger.debug(
             "%s %s -> %s request_id=%s in %.1f ms",
             method,
