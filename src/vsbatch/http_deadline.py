@@ -9,23 +9,32 @@ once the time is up, so httpx raises ``ConnectTimeout``, ``WriteTimeout`` or ``R
 as usual. The deadline is set per request with :func:`deadline` and kept in a context
 variable, so one transport (and its pool) serves many threads, each with its own deadline.
 
-Not covered: waiting for a free pooled connection (httpx's ``pool`` timeout bounds it) and
-requests that httpx routes through a proxy taken from the environment (those use httpx's own
-transport).
+An explicit transport turns off httpx's own reading of ``HTTP(S)_PROXY``, so
+:func:`environment_proxy` finds the proxy (if any) for a URL, and the transport sends through
+it, under the same deadline. Not covered: waiting for a free pooled connection (httpx's
+``pool`` timeout bounds it).
 """
 
 from __future__ import annotations
 
 import time
 import typing
+import urllib.request
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from urllib.parse import urlsplit
 
 import httpcore
 import httpx
 
-__all__ = ["DeadlineBackend", "DeadlineTransport", "deadline", "time_left"]
+__all__ = [
+    "DeadlineBackend",
+    "DeadlineTransport",
+    "deadline",
+    "environment_proxy",
+    "time_left",
+]
 
 # The monotonic time by which the current request must be over (None: no deadline).
 _DEADLINE: ContextVar[float | None] = ContextVar("vsbatch_http_deadline", default=None)
@@ -132,21 +141,59 @@ class DeadlineBackend(httpcore.NetworkBackend):
         self._backend.sleep(seconds)
 
 
+def environment_proxy(url: str) -> str | None:
+    """The HTTP(S) proxy the environment (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``...)
+    names for ``url``, or None."""
+    parts = urlsplit(url)
+    proxies = urllib.request.getproxies()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass(parts.hostname or ""):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's default HTTP/1.1 transport whose connections honour :func:`deadline`.
 
     Args:
         limits: pool sizes and keep-alive expiry.
         verify: TLS verification, as for ``httpx.HTTPTransport``.
+        proxy: an ``http://`` or ``https://`` proxy URL to send every request through.
+
+    Raises:
+        ValueError: the proxy is neither ``http://`` nor ``https://``.
     """
 
-    def __init__(self, *, limits: httpx.Limits, verify: bool = True) -> None:
+    def __init__(
+        self, *, limits: httpx.Limits, verify: bool = True, proxy: str | None = None
+    ) -> None:
         # httpx 0.28 has no public way to hand its default transport a network backend
         # (encode/httpx#3749), so this builds the pool HTTPTransport would, with ours.
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(verify=verify),
+        ssl_context = httpx.create_ssl_context(verify=verify)
+        backend = DeadlineBackend()
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                network_backend=backend,
+            )
+            return
+        via = httpx.Proxy(url=proxy)
+        if via.url.scheme not in ("http", "https"):
+            raise ValueError(f"unsupported proxy scheme {via.url.scheme!r}: use http or https")
+        self._pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=via.url.raw_scheme,
+                host=via.url.raw_host,
+                port=via.url.port,
+                target=via.url.raw_path,
+            ),
+            proxy_auth=via.raw_auth,
+            ssl_context=ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
-            network_backend=DeadlineBackend(),
+            network_backend=backend,
         )

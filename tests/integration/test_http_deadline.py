@@ -133,6 +133,24 @@ class TestTotalDeadline:
         assert (True, False) == (elapsed < 3.0, caught.value.may_have_applied)
 
 
+class TestProxy:
+    def test_environment_proxy_is_used_under_the_deadline(
+        self, trickler: Trickler, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """HTTP_PROXY still applies (as httpx's own transport does) and the deadline holds."""
+        monkeypatch.setenv("HTTP_PROXY", trickler.url)
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        client = StripeClient(TEST_API_KEY, base_url="http://stripe.invalid", deadline=1.0)
+        with client:
+            started = time.monotonic()
+            with pytest.raises(APIConnectionError):
+                client.update("vs_123", [], idempotency_key="k1")
+            elapsed = time.monotonic() - started
+
+        assert (["k1"], True) == (trickler.keys, elapsed < 3.0)
+
+
 class TestDeadlineScope:
     def test_deadline_is_per_thread(self) -> None:
         """A deadline set in one thread does not bound requests made in another."""
