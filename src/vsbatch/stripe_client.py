@@ -535,11 +535,13 @@ class StripeClient:
         # A 2xx counts only if it is the very session asked for: a proxy or cache may answer
         # 200 with something else, and taking that as "applied" would be a guess.
         fields = data if isinstance(data, dict) else {}
+        kind, found = (str(fields.get(name))[:80] for name in ("object", "id"))
         if fields.get("object") != SESSION_OBJECT:
-            kind = fields.get("object")
-            raise self._unexpected(response, f"object {kind!r}, not {SESSION_OBJECT!r}")
+            what = f"object {kind!r}, not {SESSION_OBJECT!r}"
+            raise _scrub(self._unexpected(response, what), self._api_key)
         if session_id is not None and fields.get("id") != session_id:
-            raise self._unexpected(response, f"session {fields.get('id')!r}, not {session_id!r}")
+            what = f"session {found!r}, not {session_id!r}"
+            raise _scrub(self._unexpected(response, what), self._api_key)
         try:
             session = VerificationSession.model_validate(data)
         except ValidationError as exc:

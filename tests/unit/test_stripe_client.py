@@ -591,6 +591,8 @@ def provocations() -> list[tuple[str, Handler]]:
     cases += [(exc.__name__, raising(exc)) for exc, _m, _a in TRANSPORT_CASES]
     cases.append(("not-json", Recorder(httpx.Response(502, text="no"))))
     cases.append(("bad-200", Recorder(ok({"id": 1}))))
+    cases.append(("echoed-id", Recorder(ok(session_json(f"vs_{KEY}")))))
+    cases.append(("echoed-object", Recorder(ok(session_json(object=KEY)))))
     return cases
 
 
