@@ -28,12 +28,15 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from vsbatch.errors import ConfigError
+
 __all__ = [
     "DeadlineBackend",
     "DeadlineTransport",
     "deadline",
     "environment_proxy",
     "time_left",
+    "transport_for",
 ]
 
 # The monotonic time by which the current request must be over (None: no deadline).
@@ -197,3 +200,19 @@ class DeadlineTransport(httpx.HTTPTransport):
             keepalive_expiry=limits.keepalive_expiry,
             network_backend=backend,
         )
+
+
+def transport_for(url: str, limits: httpx.Limits) -> DeadlineTransport:
+    """A deadline-bound transport for ``url``, through the environment's proxy if it names one.
+
+    Raises:
+        ConfigError: the environment names a proxy that is neither http:// nor https://
+            (the message does not quote it: a proxy URL may hold a password).
+    """
+    try:
+        return DeadlineTransport(limits=limits, proxy=environment_proxy(url))
+    except ValueError:
+        raise ConfigError(
+            "the proxy set in the environment (HTTPS_PROXY/ALL_PROXY) for the Stripe API is not"
+            " http:// or https://; set NO_PROXY for it or use an HTTP proxy"
+        ) from None

@@ -40,7 +40,7 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
-from vsbatch.http_deadline import DeadlineTransport, deadline, environment_proxy
+from vsbatch.http_deadline import deadline, transport_for
 
 __all__ = [
     "ResponseMeta",
@@ -324,21 +324,11 @@ class StripeClient:
             max_connections=max_connections, max_keepalive_connections=max_connections
         )
         self._http = http_client or httpx.Client(
-            transport=transport or self._transport(limits),
+            transport=transport or transport_for(self.base_url, limits),
             timeout=self.timeouts,
             limits=limits,
             follow_redirects=False,
         )
-
-    def _transport(self, limits: httpx.Limits) -> DeadlineTransport:
-        """The deadline-bound transport, through the environment's proxy if it names one."""
-        try:
-            return DeadlineTransport(limits=limits, proxy=environment_proxy(self.base_url))
-        except ValueError:
-            raise ConfigError(
-                "the proxy set in the environment (HTTPS_PROXY/ALL_PROXY) for the Stripe API"
-                " is not http:// or https://"
-            ) from None
 
     def __repr__(self) -> str:
         mode = "live" if "_live_" in self._api_key[:8] else "test"
