@@ -29,6 +29,7 @@ from vsbatch.errors import (
     APIConnectionError,
     IdempotencyError,
     InvalidRequestError,
+    LockLostError,
     RateLimitBusy,
     RateLimitError,
     SessionBusyError,
@@ -159,9 +160,16 @@ def process_row(
     if older is not None:
         return Later(ORDER_DELAY if older is not Outcome.RETRYING else BUSY_DELAY)
     update = parse_update(record.params)
+    locks = deps.locks
     try:
-        with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
-            return _apply_locked(deps, record, update, options, token, sleep)
+        with locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
+            # Fenced: if this worker loses the lock (paused past its heartbeat), none of its
+            # writes of the row lands and it sends nothing more (see ``locks``).
+            with deps.ledger.fenced(locks.fence(record.account, record.session_id, token)):
+                return _apply_locked(deps, record, update, options, token, sleep)
+    except LockLostError:
+        log.warning("row %s of %s: session lock lost, row given back", row, batch_id)
+        return Later(BUSY_DELAY)
     except SessionBusyError:
         # Another update holds the session: the row stays in flight and comes back soon.
         return Later(BUSY_DELAY)
@@ -247,6 +255,8 @@ def _send(
     def attempt() -> VerificationSession:
         counter.value += 1
         metrics.observe_limiter_wait(deps.limiter.wait(record.account), record.account)
+        # The fence, as late as possible before the request (a pause may come at any point).
+        deps.locks.confirm(record.account, record.session_id, token)
         started = time.monotonic()
         try:
             session = client.update(
