@@ -204,7 +204,9 @@ def _apply_locked(
             return _finish(
                 deps, record, Outcome.SKIPPED, reason=skipped.value, session_status=current.status
             )
-    ledger.transition(record.batch_id, record.row, Outcome.RUNNING, attempts=attempts)
+    if not ledger.transition(record.batch_id, record.row, Outcome.RUNNING, attempts=attempts):
+        # Ended by another worker while this one waited for the lock (``record`` is stale).
+        return ledger.get_row(record.batch_id, record.row).outcome
     key = record.idempotency_key or ""
     counter = _Counter(attempts)
     for generation in range(1, MAX_KEY_GENERATIONS + 1):

@@ -9,6 +9,7 @@ heartbeat disappears, the fleet moves on, and then it resumes.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,3 +215,45 @@ class TestStaleWorker:
         assert requests == emulator.stats()["requests"]
         assert record == deps.ledger.get_row(bid, 1)
         assert (Outcome.SUCCEEDED, Later(BUSY_DELAY)) == (fleet, resumed)
+
+
+class TestRowFinishedWhileWaiting:
+    def test_row_skipped_while_a_worker_waited_for_its_lock_is_not_sent(
+        self, deps: Deps, emulator: Any
+    ) -> None:
+        """A worker that read a row, then waited for its session's lock while the fleet ended
+        the row, does not send it once it gets the lock."""
+        # Given a worker waiting for a session lock that the fleet holds
+        (sid,) = emulator.seed(count=1)
+        bid = batch_with(deps.ledger, sid, {"metadata": {"v": "1"}})
+        held = deps.locks.acquire(None, sid)
+        assert held is not None
+        waiting = threading.Event()
+
+        def sleep(seconds: float) -> None:
+            waiting.set()
+            time.sleep(seconds)
+
+        worker = bootstrap(deps.settings)
+        worker.locks = SessionLocks(worker.redis, sleep=sleep)
+        result: list[Outcome | Later] = []
+        thread = threading.Thread(
+            target=lambda: result.append(
+                process_row(worker, bid, 1, options=RowOptions(lock_wait=20))
+            )
+        )
+        thread.start()
+        try:
+            assert waiting.wait(timeout=10)
+            # When the batch is canceled, the fleet skips the row and lets the lock go
+            deps.ledger.cancel(bid)
+            fleet = process_row(deps, bid, 1)
+            deps.locks.release(None, sid, held)
+            thread.join(timeout=30)
+        finally:
+            worker.close()
+
+        # Then the waiting worker sent nothing and the row stays skipped
+        assert {} == emulator.stats()["applied"]
+        assert ([Outcome.SKIPPED], Outcome.SKIPPED) == (result, fleet)
+        assert Outcome.SKIPPED == deps.ledger.get_row(bid, 1).outcome

@@ -4,18 +4,19 @@ Each case runs 150 rows against its own append-only Redis (so that Redis itself 
 stopped or killed), the session's emulator over its socket and ``vsbatch worker``
 subprocesses, injects one fault, waits until the batch is done, and asserts with
 :func:`assert_invariants`: every row terminal exactly once, no session updated twice for one
-row, and counts that add up.
+row, counts that add up, and each session's final state the one its row's outcome says.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -75,6 +76,16 @@ def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = 
         if r.outcome is not Outcome.SUCCEEDED and (r.outcome, r.retryable) not in allowed
     ]
     assert [] == unexpected
+    # The final state is the last applied update: the row's change iff the row succeeded.
+    final = _final_metadata(rig)
+    assert [] == [r.row for r in rows if (r.outcome is Outcome.SUCCEEDED) != (final[r.session_id])]
+
+
+def _final_metadata(rig: Rig) -> dict[str, bool]:
+    """Session id -> whether the session carries the batch's change, as Stripe lists it."""
+    client = rig.deps.stripe()
+    sessions = rig.deps.policy.retrying()(lambda: list(client.list()))
+    return {s.id: s.metadata.get("batch") == "matrix" for s in sessions}
 
 
 # -- disruptions: run once from the poll loop, when their moment has come ---------------------
@@ -91,6 +102,38 @@ def terminate_worker(rig: Rig) -> None:
     rig.first.send_signal(signal.SIGTERM)
     rig.first.wait(timeout=20)
     rig.workers.start(concurrency=CONCURRENCY)
+
+
+def pause_worker(rig: Rig) -> None:
+    """SIGSTOP the first worker mid-batch; a fresh worker finds it dead (three heartbeats
+    missed), takes its chunks and locks over and finishes the rows it had in flight; then
+    SIGCONT it, so that its threads go on with those rows from where they stopped.
+    """
+    keys, client, ledger = rig.deps.ledger.keys, rig.deps.redis, rig.deps.ledger
+    nodes = [n.decode() for n in cast(set[bytes], client.smembers(keys.nodes))]
+    assert 1 == len(nodes), nodes  # the first worker is the only one beating
+    rig.first.send_signal(signal.SIGSTOP)
+    os.waitpid(rig.first.pid, os.WUNTRACED)  # returns once every thread of it has stopped
+    in_flight = [r.row for r in ledger.iter_rows(rig.batch_id, [Outcome.RUNNING])]
+    rig.notes["in_flight"] = in_flight
+    rig.workers.start(concurrency=CONCURRENCY)
+
+    def finished_by_the_fleet() -> bool:
+        return all(ledger.get_row(rig.batch_id, row).is_terminal for row in in_flight)
+
+    _await(lambda: not client.sismember(keys.nodes, nodes[0]), "the fleet to take over")
+    _await(finished_by_the_fleet, "the fleet to finish the paused worker's rows")
+    rig.first.send_signal(signal.SIGCONT)
+    _await(lambda: bool(client.exists(keys.alive(nodes[0]))), "the paused worker to beat again")
+    rig.notes["resumed"] = True
+
+
+def _await(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout}s for {what}")
+        time.sleep(0.1)
 
 
 def restart_redis(rig: Rig) -> None:
@@ -162,6 +205,15 @@ def worker_shut_down_warm(rig: Rig) -> None:
     assert 0 == rig.first.returncode
 
 
+def worker_was_paused_and_resumed(rig: Rig) -> None:
+    # Stopped with rows in flight, which the fleet finished; then running again, not killed,
+    # and its threads found their locks taken over (the fence) when they went on.
+    assert (True, None) == (rig.notes["resumed"], rig.first.poll())
+    assert rig.notes["in_flight"]
+    log = rig.workers.log_dir / "worker0.log"
+    _await(lambda: "session lock lost" in log.read_text(encoding="utf-8"), "the fence", 30.0)
+
+
 def redis_was_restarted(rig: Rig) -> None:
     assert rig.notes["disrupted"]
 
@@ -219,6 +271,12 @@ CASES: dict[str, Case] = {
     ),
     "worker_sigterm": Case(
         disruption=Disruption(terminate_worker, rows=ROWS // 3), evidence=worker_shut_down_warm
+    ),
+    # SIGSTOP past three heartbeats (1 s each here), the fleet takes over, then SIGCONT.
+    "worker_sigstop": Case(
+        worker_env={"VSBATCH_HEARTBEAT_SECONDS": "1.0"},
+        disruption=Disruption(pause_worker, rows=ROWS // 3),
+        evidence=worker_was_paused_and_resumed,
     ),
     "redis_restart": Case(
         disruption=Disruption(restart_redis, rows=ROWS // 3), evidence=redis_was_restarted
