@@ -110,7 +110,6 @@ class TestFencedTransition:
         ledger, locks = deps.ledger, SessionLocks(redis_client)
         bid = batch_with(ledger, SID, {"metadata": {"v": "1"}})
         key = locks.keys.lock(None, SID)
-        redis_client.set(key, "old-token")
         redis_client.set(key, "new-token")
         ledger.transition(bid, 1, Outcome.RUNNING, attempts=1, fence=Fence(key, "new-token"))
         before = (ledger.get_row(bid, 1), ledger.get_batch(bid).counts)
@@ -143,6 +142,21 @@ class TestFencedTransition:
             ledger.transition(bid, 1, Outcome.SUCCEEDED, fence=Fence(key, "token"))
 
         assert Outcome.QUEUED == ledger.get_row(bid, 1).outcome
+
+    def test_writes_inside_a_fenced_block_are_fenced(
+        self, deps: Deps, redis_client: redis.Redis
+    ) -> None:
+        """Inside ``Ledger.fenced`` every transition checks the block's fence, and after the
+        block none does."""
+        ledger = deps.ledger
+        bid = batch_with(ledger, SID, {"metadata": {"v": "1"}})
+        stale = Fence(SessionLocks(redis_client).keys.lock(None, SID), "token")
+
+        with ledger.fenced(stale), pytest.raises(LockLostError):
+            ledger.transition(bid, 1, Outcome.RUNNING)
+        moved = ledger.transition(bid, 1, Outcome.RUNNING)
+
+        assert True is moved
 
 
 class TestConfirm:
