@@ -81,11 +81,11 @@ def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = 
     assert [] == [r.row for r in rows if (r.outcome is Outcome.SUCCEEDED) != (final[r.session_id])]
 
 
-def _final_metadata(rig: Rig) -> dict[str, bool]:
-    """Session id -> whether the session carries the batch's change, as Stripe lists it."""
+def _final_metadata(rig: Rig, value: str = "matrix") -> dict[str, bool]:
+    """Session id -> whether the session carries ``metadata.batch=value``, as Stripe lists it."""
     client = rig.deps.stripe()
     sessions = rig.deps.policy.retrying()(lambda: list(client.list()))
-    return {s.id: s.metadata.get("batch") == "matrix" for s in sessions}
+    return {s.id: s.metadata.get("batch") == value for s in sessions}
 
 
 # -- disruptions: run once from the poll loop, when their moment has come ---------------------
@@ -110,22 +110,29 @@ def pause_worker(rig: Rig) -> None:
     SIGCONT it, so that its threads go on with those rows from where they stopped.
     """
     keys, client, ledger = rig.deps.ledger.keys, rig.deps.redis, rig.deps.ledger
-    nodes = [n.decode() for n in cast(set[bytes], client.smembers(keys.nodes))]
-    assert 1 == len(nodes), nodes  # the first worker is the only one beating
-    rig.first.send_signal(signal.SIGSTOP)
-    os.waitpid(rig.first.pid, os.WUNTRACED)  # returns once every thread of it has stopped
-    in_flight = [r.row for r in ledger.iter_rows(rig.batch_id, [Outcome.RUNNING])]
-    rig.notes["in_flight"] = in_flight
+    node = stop_first(rig)
+    in_flight = rig.notes["in_flight"]
     rig.workers.start(concurrency=CONCURRENCY)
 
     def finished_by_the_fleet() -> bool:
         return all(ledger.get_row(rig.batch_id, row).is_terminal for row in in_flight)
 
-    _await(lambda: not client.sismember(keys.nodes, nodes[0]), "the fleet to take over")
+    _await(lambda: not client.sismember(keys.nodes, node), "the fleet to take over")
     _await(finished_by_the_fleet, "the fleet to finish the paused worker's rows")
     rig.first.send_signal(signal.SIGCONT)
-    _await(lambda: bool(client.exists(keys.alive(nodes[0]))), "the paused worker to beat again")
+    _await(lambda: bool(client.exists(keys.alive(node))), "the paused worker to beat again")
     rig.notes["resumed"] = True
+
+
+def stop_first(rig: Rig) -> str:
+    """SIGSTOP the first worker, note the rows it has in flight; return its node id."""
+    client, ledger = rig.deps.redis, rig.deps.ledger
+    nodes = [n.decode() for n in cast(set[bytes], client.smembers(ledger.keys.nodes))]
+    assert 1 == len(nodes), nodes  # the first worker is the only one beating
+    rig.first.send_signal(signal.SIGSTOP)
+    os.waitpid(rig.first.pid, os.WUNTRACED)  # returns once every thread of it has stopped
+    rig.notes["in_flight"] = [r.row for r in ledger.iter_rows(rig.batch_id, [Outcome.RUNNING])]
+    return nodes[0]
 
 
 def _await(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
@@ -343,9 +350,11 @@ def rig(
         configure(settings_from(worker_env(redis_url, emulator.url)))
 
 
-def _csv(tmp_path: Path, ids: list[str]) -> Path:
-    path = tmp_path / "in.csv"
-    path.write_text("id,metadata.batch\n" + "".join(f"{i},matrix\n" for i in ids), encoding="utf-8")
+def _csv(tmp_path: Path, ids: list[str], value: str = "matrix") -> Path:
+    path = tmp_path / f"{value}.csv"
+    path.write_text(
+        "id,metadata.batch\n" + "".join(f"{i},{value}\n" for i in ids), encoding="utf-8"
+    )
     return path
 
 
@@ -383,6 +392,36 @@ class TestFaultMatrix:
         if case.evidence is not None:
             case.evidence(rig)
         assert_invariants(rig, done, may_fail_retryable=case.may_fail_retryable)
+
+    @pytest.mark.parametrize("rig", ["worker_sigstop"], indirect=True)
+    def test_paused_worker_never_overwrites_a_newer_update(self, rig: Rig) -> None:
+        """A worker SIGSTOPped about to send old updates, whose batch is canceled while the
+        fleet applies newer updates of the same sessions, sends none of them after SIGCONT."""
+        # Given a worker slowed by the rate limiter (its threads wait there, about to send)
+        sessions, slow = 20, {"VSBATCH_RATE_LIMIT": "5"}
+        rig.emulator.configure(seed=11, rate_limit=0, latency_ms=0)
+        rig.ids = list(rig.emulator.seed(count=sessions))
+        rig.first = rig.workers.start(concurrency=CONCURRENCY, **slow)
+        old = submit_csv(rig.deps, _csv(rig.workers.log_dir, rig.ids, "old"), enqueue_chunk)
+        rig.batch_id = old.id
+        _await(lambda: 4 <= rig.deps.ledger.get_batch(old.id).terminal, "rows to move")
+        stop_first(rig)
+
+        # When it is stopped, its batch canceled, a newer batch applied by a fresh worker
+        rig.deps.ledger.cancel(old.id)
+        new = submit_csv(rig.deps, _csv(rig.workers.log_dir, rig.ids, "new"), enqueue_chunk)
+        rig.workers.start(concurrency=CONCURRENCY, **slow)
+        wait_done(rig.deps, new.id, timeout=60)
+        wait_done(rig.deps, old.id, timeout=60)
+        # ... and it goes on, then shuts down once its tasks are done
+        rig.first.send_signal(signal.SIGCONT)
+        rig.first.send_signal(signal.SIGTERM)
+        rig.first.wait(timeout=60)
+
+        # Then every session holds the newer update
+        final = _final_metadata(rig, "new")
+        assert [] == [sid for sid in rig.ids if not final[sid]]
+        assert rig.notes["in_flight"]
 
     @pytest.mark.parametrize("rig", ["429_storm"], indirect=True)
     def test_limiter_backs_off_below_a_misconfigured_rate(self, rig: Rig) -> None:
