@@ -5,6 +5,8 @@ of the same session was applied; wait (``Later``) while an older update of the s
 unfinished (per-session FIFO, kept by the ledger); take the session's lock; optionally read
 the session first; send the update under the row's idempotency key (same key on every
 attempt), each attempt through the fleet's rate limiter; record exactly one terminal outcome.
+The lock's token fences the row: a worker that lost the lock (paused past its heartbeat)
+neither sends nor writes the row again (``docs/fencing.md``).
 
 Ambiguous answers are resolved by reading the session back, never by a blind retry under a
 new key. A timeout or a dropped connection is first retried under the *same* key (Stripe then
