@@ -90,9 +90,9 @@ def _settings(*, live: bool = False, need_key: bool = True, **overrides: Any) ->
     # Interactive commands show warnings and errors; row-by-row lines are the workers'.
     logs.setup_logging(settings, level="WARNING")
     if need_key:
-        settings.require_api_key()
         if settings.is_live_key and not (live or settings.live):
             raise ConfigError("this is a live-mode key: add --live to update real sessions")
+        settings.require_api_key()
     return settings
 
 
