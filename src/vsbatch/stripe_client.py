@@ -40,6 +40,7 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
+from vsbatch.keyscrub import scrub_response
 
 __all__ = [
     "ResponseMeta",
@@ -464,6 +465,8 @@ class StripeClient:
                 (time.monotonic() - started) * 1000,
             )
             raise _connection_error(exc, method, self.timeouts) from exc
+        # Before anything reads the answer: a server that echoes the key must not spread it.
+        response = scrub_response(response, self._api_key)
         logger.debug(
             "%s %s -> %s request_id=%s in %.1f ms",
             method,
