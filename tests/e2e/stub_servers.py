@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-__all__ = ["EchoStripe", "NotStripe", "StubServer", "key_forms"]
+__all__ = ["EchoStripe", "NotStripe", "RefusingStripe", "StubServer", "key_forms"]
 
 
 def key_forms(key: str) -> dict[str, str]:
@@ -131,3 +131,16 @@ class EchoStripe(StubServer):
             return 400, json.dumps({"error": error}).encode(), "application/json", headers
         session = {**self.SESSION, "id": session_id, "metadata": {"tier": "gold", "echo": echo}}
         return 200, json.dumps(session).encode(), "application/json", headers
+
+
+class RefusingStripe(StubServer):
+    """Stripe refusing the key: 401 with Stripe's error body for every request."""
+
+    def answer(self, method: str, path: str, auth: str) -> StubServer.Answer:
+        key = auth.removeprefix("Bearer ")
+        error = {
+            "type": "invalid_request_error",
+            "message": f"Invalid API Key provided: {key[:8]}****{key[-4:]}",
+        }
+        headers = {"Request-Id": "req_refused"}
+        return 401, json.dumps({"error": error}).encode(), "application/json", headers
