@@ -80,9 +80,12 @@ def scrub_response(response: httpx.Response, secret: str) -> httpx.Response:
     if not (escaped or _holds(text, secret) or any(_holds(v, secret) for _, v in headers)):
         return response
     try:
-        body = json.dumps(scrub_value(json.loads(text), secret)).encode()
+        parsed = json.loads(text)
     except ValueError:
         body = scrub_text(text, secret).encode()
+    else:
+        scrubbed = scrub_value(parsed, secret)
+        body = content if scrubbed == parsed else json.dumps(scrubbed).encode()
     if body == content and not any(_holds(v, secret) for _, v in headers):
         return response
     clean = [

@@ -123,3 +123,13 @@ class TestEchoingServer:
             session.last_response.request_id,
             session.metadata,
         )
+
+
+class TestUntouched:
+    def test_escaped_json_without_the_key_is_the_same_response(self) -> None:
+        """A body with ``\\u`` escapes but no key comes back as the very same response."""
+        from vsbatch.keyscrub import scrub_response
+
+        response = httpx.Response(200, content=b'{"note": "caf\\u00e9"}')
+
+        assert response is scrub_response(response, KEY)
