@@ -130,6 +130,6 @@ class TestUntouched:
         """A body with ``\\u`` escapes but no key comes back as the very same response."""
         from vsbatch.keyscrub import scrub_response
 
-        response = httpx.Response(200, content=b'{"note": "caf\\u00e9"}')
+        response = httpx.Response(200, content=b'{"note":"caf\\u00e9"}')
 
         assert response is scrub_response(response, KEY)
