@@ -88,9 +88,11 @@ def check_destination(
         )
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and parts.hostname and is_private_host(parts.hostname, resolve):
+    host = parts.hostname or ""
+    if parts.scheme == "http" and host and is_private_host(host, resolve):
         return
+    unknown = parts.scheme == "http" and host and not _private_ip(host) and not resolve(host)
     raise ConfigError(
         f"the Stripe API key is sent over plain http only to a loopback or private address"
-        f" (the emulator), not {shown}: use https"
+        f" (the emulator), not {shown}" + (f": cannot resolve {host}" if unknown else ": use https")
     )

@@ -166,3 +166,8 @@ class TestDestination:
             assert "pw" not in str(exc)
 
         assert ok is not refused
+
+    def test_unresolvable_emulator_host_is_named(self) -> None:
+        """An http host that does not resolve is reported as such, not as a public host."""
+        with pytest.raises(ConfigError, match="cannot resolve emulator"):
+            check_destination("http://emulator:12111", live=False, resolve=lambda _host: [])
