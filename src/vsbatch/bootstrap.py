@@ -21,6 +21,7 @@ from vsbatch.errors import ConfigError
 from vsbatch.ledger import Ledger
 from vsbatch.locks import SessionLocks
 from vsbatch.rate_limit import RedisRateLimiter
+from vsbatch.redaction import safe_url
 from vsbatch.retry_policy import RetryPolicy
 from vsbatch.stripe_client import StripeClient
 
@@ -101,11 +102,8 @@ def check_redis(client: redis.Redis, url: str) -> None:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    """The URL without its password (userinfo or ``?password=``), for messages."""
+    return safe_url(url)
 
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:

@@ -41,6 +41,7 @@ from vsbatch.errors import (
     StripeError,
 )
 from vsbatch.http_deadline import deadline, transport_for
+from vsbatch.keyscrub import scrub_response
 
 __all__ = [
     "ResponseMeta",
@@ -485,6 +486,8 @@ class StripeClient:
             raise _connection_error(
                 exc, method, self.timeouts, deadline=self.deadline if overdue else None
             ) from exc
+        # Before anything reads the answer: a server that echoes the key must not spread it.
+        response = scrub_response(response, self._api_key)
         logger.debug(
             "%s %s -> %s request_id=%s in %.1f ms",
             method,
