@@ -1,13 +1,17 @@
-"""The embedded Redis keeps its data across a crash (append-only file)."""
+"""The embedded Redis: data survives a crash, only its own account can use it, and one
+data directory has one server, shared by the processes that use it."""
 
 from __future__ import annotations
 
+import stat
 import time
 from pathlib import Path
 
+import pytest
 import redis
 
 from vsbatch.embedded_redis import EmbeddedRedis
+from vsbatch.local_redis import LocalRedis
 
 
 def test_data_survives_kill_and_restart(tmp_path: Path) -> None:
@@ -25,3 +29,114 @@ def test_data_survives_kill_and_restart(tmp_path: Path) -> None:
         assert b"v" == redis.Redis.from_url(server.url).get("k")
     finally:
         server.stop()
+
+
+class TestPrivacy:
+    def test_a_client_without_the_password_is_refused(self, tmp_path: Path) -> None:
+        """The server requires its password: a client that only knows the port gets nothing."""
+        server = EmbeddedRedis(tmp_path).start()
+        try:
+            anonymous = redis.Redis(host="127.0.0.1", port=server.port)
+
+            with pytest.raises(redis.AuthenticationError):
+                anonymous.ping()
+            anonymous.close()
+        finally:
+            server.stop()
+
+    def test_directory_and_files_are_private(self, tmp_path: Path) -> None:
+        """The data directory is 0700 and every file in it (AOF, state, password) is 0600."""
+        data = tmp_path / "redis"
+        with LocalRedis(data) as local:
+            client = redis.Redis.from_url(local.url)
+            client.set("ledger", "secret rows")
+            client.close()
+            time.sleep(1.2)  # appendfsync everysec
+
+            modes = {
+                str(p.relative_to(data)): stat.S_IMODE(p.stat().st_mode) for p in data.rglob("*")
+            }
+
+        assert 0o700 == stat.S_IMODE(data.stat().st_mode)
+        assert {"password", "server.json", "valkey.conf"} <= set(modes)
+        assert any("appendonly" in name for name in modes)
+        assert {} == {name: oct(mode) for name, mode in modes.items() if mode & 0o077}
+
+    def test_a_restart_keeps_the_password(self, tmp_path: Path) -> None:
+        """A client's URL still works after the server restarts (the password is reused)."""
+        server = EmbeddedRedis(tmp_path).start()
+        client = redis.Redis.from_url(server.url)
+        try:
+            server.kill()
+            EmbeddedRedis(tmp_path, port=server.port).start()
+
+            assert client.ping()
+        finally:
+            client.close()
+            EmbeddedRedis(tmp_path, port=server.port).adopt(_pid(tmp_path, server.port)).stop()
+
+
+def _pid(data: Path, port: int) -> int:
+    client = redis.Redis.from_url(EmbeddedRedis(data, port=port).url)
+    try:
+        return int(client.info("server")["process_id"])
+    finally:
+        client.close()
+
+
+class TestSharing:
+    def test_a_second_user_attaches_to_the_running_server(self, tmp_path: Path) -> None:
+        """Two users of one data directory get one server, not two on one append-only file."""
+        with LocalRedis(tmp_path) as first, LocalRedis(tmp_path) as second:
+            assert first.owner and not second.owner
+            assert first.url == second.url
+            assert first.server is not None and second.server is not None
+            assert first.server.pid == second.server.pid
+
+    def test_the_server_outlives_its_starter_while_another_uses_it(self, tmp_path: Path) -> None:
+        """The starter leaves first: the server stays, and the other user takes it over."""
+        first = LocalRedis(tmp_path).open()
+        second = LocalRedis(tmp_path).open()
+        client = redis.Redis.from_url(second.url)
+        try:
+            first.close()
+
+            assert client.ping()
+            _wait_for(lambda: second.owner)
+        finally:
+            client.close()
+            second.close()
+
+    def test_the_last_user_out_stops_the_server(self, tmp_path: Path) -> None:
+        """When nobody uses it any more, the server is stopped and its state file removed."""
+        local = LocalRedis(tmp_path).open()
+        server = local.server
+        assert server is not None
+
+        local.close()
+
+        assert not server.alive()
+        assert not (tmp_path / "server.json").exists()
+
+    def test_the_owner_restarts_a_killed_server(self, tmp_path: Path) -> None:
+        """SIGKILLed, the server comes back on the same port with the same data and password."""
+        with LocalRedis(tmp_path) as local:
+            client = redis.Redis.from_url(local.url)
+            client.set("k", "v")
+            time.sleep(1.2)  # appendfsync everysec
+            assert local.server is not None
+            killed = local.server.pid
+
+            local.server.kill()
+            _wait_for(lambda: local.server is not None and local.server.answers())
+
+            assert killed != local.server.pid
+            assert b"v" == client.get("k")
+            client.close()
+
+
+def _wait_for(condition: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
