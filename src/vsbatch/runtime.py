@@ -9,7 +9,9 @@ running embedded server instead of starting a second one on the same append-only
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import signal
 import threading
 from collections.abc import Iterator
 
@@ -83,11 +85,37 @@ class InProcessWorker:
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop consuming; a task in flight keeps its message (acks_late) for redelivery."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop consuming; a task in flight keeps its message (acks_late) for redelivery.
+
+        Waits at most ``timeout`` seconds for the tasks in flight.
+        """
         self._controller.stop(in_sighandler=False)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=timeout)
         stop_heartbeat()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while in-process workers ran: the user has been told how to resume.
+
+    Rows in flight are left to the ledger (``resume`` enqueues them again), so the process
+    may exit at once, without waiting for worker threads.
+    """
+
+
+def _abandon_run(batch_id: str, console: Console) -> None:
+    """The first Ctrl-C: say how to resume, make a second one exit at once, then go quiet."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    console.print(
+        f"interrupted: nothing is lost; 'vsbatch resume {batch_id}' (or 'vsbatch run' of the"
+        " same file) finishes the batch",
+        highlight=False,
+        soft_wrap=True,
+    )
+    # Rows in flight stop abruptly from here on (their connections close under them); their
+    # errors would bury the line above, and the ledger already knows what is unfinished.
+    logging.disable(logging.CRITICAL)
+    threading.excepthook = lambda _args: None
 
 
 def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
@@ -97,6 +125,13 @@ def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
     """
     worker = InProcessWorker(deps.settings.concurrency).start()
     try:
-        return wait_for_batch(deps.ledger, batch_id, console)
-    finally:
-        worker.stop()
+        batch = wait_for_batch(deps.ledger, batch_id, console)
+    except KeyboardInterrupt:
+        _abandon_run(batch_id, console)
+        # The stop runs beside us: a task's chunk may take long to finish, and Ctrl-C must not.
+        stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 2.0}, daemon=True)
+        stopper.start()
+        stopper.join(timeout=3.0)
+        raise Interrupted from None
+    worker.stop()
+    return batch
