@@ -22,6 +22,7 @@ survives an owner killed by SIGKILL; the next process adopts it.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -31,6 +32,7 @@ import time
 from pathlib import Path
 from typing import IO
 
+from vsbatch.config import Settings
 from vsbatch.embedded_redis import EmbeddedRedis, private_dir
 from vsbatch.errors import ConfigError
 
@@ -192,6 +194,18 @@ class LocalRedis:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+def for_process(settings: Settings) -> Settings:
+    """``settings`` with a Redis URL: the configured one, or the data directory's embedded
+    server, used until this process exits (the application API and plain ``celery`` workers).
+    """
+    if settings.redis_url:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    local = LocalRedis(settings.data_dir / "redis").open()
+    atexit.register(local.close)
+    return settings.model_copy(update={"redis_url": local.url})
 
 
 def _lock_file(path: Path) -> IO[bytes]:

@@ -3,14 +3,19 @@ data directory has one server, shared by the processes that use it."""
 
 from __future__ import annotations
 
+import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 import redis
 
+from tests.conftest import TEST_API_KEY
 from vsbatch.embedded_redis import EmbeddedRedis
+from vsbatch.ledger import Ledger
 from vsbatch.local_redis import LocalRedis
 
 
@@ -140,3 +145,25 @@ def _wait_for(condition: object, timeout: float = 15.0) -> None:
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+APP_CODE = """
+from vsbatch import enqueue_update
+print(enqueue_update("vs_" + "A" * 24, {"metadata": {"source": "app"}}).batch_id)
+"""
+
+
+def test_the_application_api_uses_the_running_embedded_server(tmp_path: Path) -> None:
+    """Application code without VSBATCH_REDIS_URL enqueues to the data directory's server."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
+    env = {**base, "VSBATCH_DATA_DIR": str(tmp_path), "VSBATCH_STRIPE_API_KEY": TEST_API_KEY}
+    with LocalRedis(tmp_path / "redis") as local:  # the server a `vsbatch worker` runs
+        done = subprocess.run(
+            [sys.executable, "-c", APP_CODE], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert 0 == done.returncode, done.stderr
+        client = redis.Redis.from_url(local.url)
+        batch = Ledger(client).get_batch(done.stdout.strip())
+        client.close()
+
+    assert 1 == batch.total
