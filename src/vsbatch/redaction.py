@@ -5,6 +5,7 @@ Two kinds of secrets:
 - **Stripe API keys** (``sk_``/``rk_`` followed by ``test``/``live``), always, wherever they
   appear in text: log lines, error messages, reports. The key should never reach any of them
   (it lives only in each process's settings); this is the second line of defence.
+- **Passwords in URLs** (``redis://:password@host``, the embedded Redis's and yours), always.
 - **PII**: ``provided_details.email`` and ``provided_details.phone``, when asked
   (``VSBATCH_REDACT_PII=true``, or ``--redact`` on ``report`` and ``failures``). Structured
   values are redacted by field name (``email``, ``phone``, ``provided_details.email``...);
@@ -41,6 +42,8 @@ PHONE_MARK = "[redacted-phone]"
 
 # sk_test_..., rk_live_..., also the short "sk_test_" prefix alone would be harmless.
 _KEY_RE = re.compile(r"\b[sr]k_(?:test|live)_[A-Za-z0-9]+")
+# The password of a URL (``redis://:password@host``, ``rediss://user:password@host``).
+_URL_PASSWORD_RE = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s/@]+@")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # "+15555550100", "+1 555 555 0100", "(555) 555-0100", "555-555-0100": a leading "+" or the
 # North American grouping, so that row numbers, timestamps and counts are left alone.
@@ -56,7 +59,7 @@ _PII_FIELDS = {
 
 
 def redact_text(text: str, *, pii: bool = False) -> str:
-    """Remove API keys (always) and email addresses and phone numbers (when ``pii``).
+    """Remove API keys and URL passwords (always), emails and phone numbers (when ``pii``).
 
     Args:
         text: Any text meant for people (a log message, an error, a report cell).
@@ -66,6 +69,7 @@ def redact_text(text: str, *, pii: bool = False) -> str:
         The text with each secret replaced by a marker such as ``[redacted-key]``.
     """
     text = _KEY_RE.sub(KEY_MARK, text)
+    text = _URL_PASSWORD_RE.sub(r"\1***@", text)
     if pii:
         text = _EMAIL_RE.sub(EMAIL_MARK, text)
         text = _PHONE_RE.sub(PHONE_MARK, text)

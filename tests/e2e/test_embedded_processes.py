@@ -16,10 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from tests.conftest import TEST_API_KEY
-from vsbatch.embedded_redis import EmbeddedRedis
 
 INTERRUPT = b"\x03"  # what the terminal sends for Ctrl-C (VINTR)
 
@@ -214,12 +211,6 @@ def _servers_in(data: Path) -> list[int]:
     return found
 
 
-def _client(data: Path) -> redis.Redis:
-    """A plain client of the embedded server (it does not take part in sharing it)."""
-    port = int(json.loads((data / "server.json").read_text())["port"])
-    return redis.Redis.from_url(EmbeddedRedis(data, port=port).url)
-
-
 class TestOneServerPerDataDirectory:
     def test_worker_and_beat_side_by_side_share_one_server(
         self, emulator: Any, tmp_path: Path
@@ -264,6 +255,8 @@ class TestOneServerPerDataDirectory:
             assert [server] == _servers_in(data / "redis")
             fleet.stop(second)
             assert [] == _servers_in(data / "redis")
+            password = (data / "redis" / "password").read_text()
+            assert [] == [p.args for p in fleet.procs if password in fleet.log(p)]
         finally:
             fleet.stop_all()
 
