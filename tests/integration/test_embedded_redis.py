@@ -3,6 +3,7 @@ data directory has one server, shared by the processes that use it."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import stat
 import subprocess
@@ -15,6 +16,7 @@ import redis
 
 from tests.conftest import TEST_API_KEY
 from vsbatch.embedded_redis import EmbeddedRedis
+from vsbatch.errors import ConfigError
 from vsbatch.ledger import Ledger
 from vsbatch.local_redis import LocalRedis
 
@@ -138,6 +140,14 @@ class TestSharing:
             assert killed != local.server.pid
             assert b"v" == client.get("k")
             client.close()
+
+    def test_an_owner_whose_server_never_answers_gets_one_line(self, tmp_path: Path) -> None:
+        """Another process owns the directory but runs no server: a ConfigError says what to do."""
+        with (tmp_path / "owner.lock").open("wb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+
+            with pytest.raises(ConfigError, match="stop that process, or set VSBATCH_REDIS_URL"):
+                LocalRedis(tmp_path, attach_timeout=0.5).open()
 
 
 def _wait_for(condition: object, timeout: float = 15.0) -> None:
