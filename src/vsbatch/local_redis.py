@@ -38,6 +38,8 @@ from vsbatch.errors import ConfigError
 
 STATE_FILE = "server.json"
 WATCH_INTERVAL = 0.5
+# How long a leaving owner waits for other users to go too (two processes ending together).
+LEAVE_GRACE = 1.0
 
 
 class LocalRedis:
@@ -95,7 +97,11 @@ class LocalRedis:
         with self._lock:
             if self._users is None:
                 return
-            if self.owner or self._try_own(start=False):
+            if not self.owner:
+                # Gone as a user first, so that an owner leaving at this moment sees it.
+                fcntl.flock(self._users, fcntl.LOCK_UN)
+                self._try_own(start=False)
+            if self.owner:
                 self._leave_as_owner()
             _release(self._users)
             self._users = None
@@ -178,14 +184,11 @@ class LocalRedis:
     def _leave_as_owner(self) -> None:
         users = self._users
         assert users is not None and self._owner is not None
-        try:
-            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            pass  # someone else still uses the server: it stays, and they take it over
-        else:
+        if _lock_within(users, LEAVE_GRACE):
             if self.server is not None:
                 self.server.stop()
             (self.data_dir / STATE_FILE).unlink(missing_ok=True)
+        # Otherwise someone still uses the server: it stays, and their watchdog takes it over.
         _release(self._owner)
         self._owner = None
 
@@ -211,6 +214,19 @@ def for_process(settings: Settings) -> Settings:
 def _lock_file(path: Path) -> IO[bytes]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     return os.fdopen(fd, "r+b")
+
+
+def _lock_within(handle: IO[bytes], seconds: float) -> bool:
+    """Take ``handle``'s lock exclusively, trying for up to ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
 
 
 def _release(handle: IO[bytes]) -> None:

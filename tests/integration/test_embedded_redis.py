@@ -8,6 +8,7 @@ import os
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -124,6 +125,21 @@ class TestSharing:
 
         assert not server.alive()
         assert not (tmp_path / "server.json").exists()
+
+    def test_two_users_leaving_together_stop_the_server(self, tmp_path: Path) -> None:
+        """The owner and the other user leave at the same moment: the server is not orphaned."""
+        first = LocalRedis(tmp_path).open()
+        second = LocalRedis(tmp_path).open()
+        server = first.server
+        assert server is not None
+        leaving = [threading.Thread(target=local.close) for local in (first, second)]
+
+        for thread in leaving:
+            thread.start()
+        for thread in leaving:
+            thread.join(timeout=30)
+
+        assert not server.alive()
 
     def test_the_owner_restarts_a_killed_server(self, tmp_path: Path) -> None:
         """SIGKILLed, the server comes back on the same port with the same data and password."""
