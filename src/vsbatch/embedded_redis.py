@@ -77,8 +77,10 @@ class EmbeddedRedis:
         """The server's process id (started or adopted here), or None."""
         return self._pid
 
-    def start(self, timeout: float = 15.0) -> EmbeddedRedis:
+    def start(self, timeout: float = 60.0) -> EmbeddedRedis:
         """Start the server in its own session and wait until it answers.
+
+        A large append-only file takes a while to load, hence the generous ``timeout``.
 
         Raises:
             ConfigError: the server did not come up (the message names its log).

@@ -117,7 +117,8 @@ class LocalRedis:
         self._owner = handle
         port, pid = self._read_state()
         server = EmbeddedRedis(self.data_dir, port=port)
-        if pid is not None and server.adopt(pid).answers():
+        if pid is not None and server.adopt(pid).alive() and _serves(server):
+            # Alive is enough: a server busy loading its append-only file answers late.
             self.server = server
         elif start:
             self.server = self._start(server)
@@ -214,6 +215,15 @@ def for_process(settings: Settings) -> Settings:
 def _lock_file(path: Path) -> IO[bytes]:
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     return os.fdopen(fd, "r+b")
+
+
+def _serves(server: EmbeddedRedis) -> bool:
+    """False when the recorded pid is certainly not our server (a reused pid): on Linux its
+    working directory must be the data directory; elsewhere it must answer our password."""
+    try:
+        return Path(os.readlink(f"/proc/{server.pid}/cwd")) == server.data_dir
+    except OSError:
+        return server.answers()
 
 
 def _lock_within(handle: IO[bytes], seconds: float) -> bool:

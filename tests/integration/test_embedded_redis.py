@@ -4,6 +4,7 @@ data directory has one server, shared by the processes that use it."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import stat
 import subprocess
@@ -84,6 +85,19 @@ class TestPrivacy:
             EmbeddedRedis(tmp_path, port=server.port).adopt(_pid(tmp_path, server.port)).stop()
 
 
+ORPHANING = """
+import os, signal
+from pathlib import Path
+from vsbatch.local_redis import LocalRedis
+print(LocalRedis(Path({data!r})).open().server.pid, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _port(data: Path) -> int:
+    return int(json.loads((data / "server.json").read_text())["port"])
+
+
 def _pid(data: Path, port: int) -> int:
     client = redis.Redis.from_url(EmbeddedRedis(data, port=port).url)
     try:
@@ -140,6 +154,23 @@ class TestSharing:
             thread.join(timeout=30)
 
         assert not server.alive()
+
+    def test_a_server_left_by_killed_users_is_adopted_then_stopped(self, tmp_path: Path) -> None:
+        """Its only user SIGKILLed, the server runs on; the next user adopts and stops it."""
+        done = subprocess.run(
+            [sys.executable, "-c", ORPHANING.format(data=str(tmp_path))],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        orphan = EmbeddedRedis(tmp_path, port=_port(tmp_path)).adopt(int(done.stdout))
+        assert orphan.answers(), done.stderr
+
+        with LocalRedis(tmp_path) as local:
+            assert local.owner
+            assert local.server is not None and orphan.pid == local.server.pid
+
+        _wait_for(lambda: not orphan.alive())
 
     def test_the_owner_restarts_a_killed_server(self, tmp_path: Path) -> None:
         """SIGKILLed, the server comes back on the same port with the same data and password."""
