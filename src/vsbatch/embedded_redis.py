@@ -151,6 +151,10 @@ class EmbeddedRedis:
         if not self._wait(timeout):
             self.kill()
 
+    def terminate(self) -> None:
+        """Ask the server to stop (SIGTERM) without waiting for it."""
+        self._signal(signal.SIGTERM)
+
     def kill(self) -> None:
         """Kill the server without a clean shutdown (SIGKILL; crash tests use this)."""
         self._signal(signal.SIGKILL)

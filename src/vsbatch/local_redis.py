@@ -87,11 +87,13 @@ class LocalRedis:
             target=self._watch, name="vsbatch-embedded-redis", daemon=True
         )
         self._watchdog.start()
+        _open.add(self)
         return self
 
     def close(self) -> None:
         """Leave: stop the server if nobody else uses it, else leave it to them."""
         self._stop.set()
+        _open.discard(self)
         if self._watchdog is not None and self._watchdog is not threading.current_thread():
             self._watchdog.join(timeout=5)
         with self._lock:
@@ -105,6 +107,19 @@ class LocalRedis:
                 self._leave_as_owner()
             _release(self._users)
             self._users = None
+
+    def abandon(self) -> None:
+        """A hard exit is coming (a second Ctrl-C): stop the server if we alone use it.
+
+        Never blocks (it may run in a signal handler, while ``close`` holds its lock): the
+        server gets SIGTERM, writes its append-only file and exits on its own.
+        """
+        users, server = self._users, self.server
+        if not self.owner or users is None or server is None:
+            return
+        with contextlib.suppress(OSError):
+            fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            server.terminate()
 
     def _try_own(self, *, start: bool = True) -> bool:
         """Become the owner if nobody is; adopt or (``start``) start the server."""
@@ -198,6 +213,15 @@ class LocalRedis:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+_open: set[LocalRedis] = set()
+
+
+def abandon_all() -> None:
+    """:meth:`LocalRedis.abandon` every share this process has open (before ``os._exit``)."""
+    for local in list(_open):
+        local.abandon()
 
 
 def for_process(settings: Settings) -> Settings:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from celery.worker import WorkController
 from rich.console import Console
 
+from vsbatch import local_redis
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
 from vsbatch.ledger import BatchInfo
@@ -103,9 +104,15 @@ class Interrupted(KeyboardInterrupt):
     """
 
 
+def _exit_at_once(*_: object) -> None:
+    """The second Ctrl-C: exit now (a server we alone use is asked to stop on its way)."""
+    local_redis.abandon_all()
+    os._exit(130)
+
+
 def _abandon_run(batch_id: str, console: Console) -> None:
     """The first Ctrl-C: say how to resume, make a second one exit at once, then go quiet."""
-    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+    signal.signal(signal.SIGINT, _exit_at_once)
     console.print(
         f"interrupted: nothing is lost; 'vsbatch resume {batch_id}' (or 'vsbatch run' of the"
         " same file) finishes the batch",
