@@ -7,6 +7,7 @@ Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from vsbatch.ledger import BatchInfo, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
 from vsbatch.redaction import RedactedLedger, redact_text
-from vsbatch.runtime import deps_for, work_until_done
+from vsbatch.runtime import Interrupted, deps_for, work_until_done
 from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
 from vsbatch.submit import resume as resume_enqueue
 from vsbatch.tasks import enqueue_chunk
@@ -68,6 +69,11 @@ def guarded(fn: F) -> F:
             message = redact_text(str(exc), pii=_redact_errors["pii"])
             err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
+        except Interrupted:
+            # Already said how to resume; worker threads may still be in flight: do not wait.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
         except KeyboardInterrupt:
             err.print(
                 "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"

@@ -128,9 +128,8 @@ def run_command(
 ) -> None:
     """Run a migration now: enqueue the sessions that would change as a batch; print its id."""
     from vsbatch.migrate_run import run_migration
-    from vsbatch.progress import wait_for_batch
     from vsbatch.reports import summary_table
-    from vsbatch.runtime import InProcessWorker, deps_for
+    from vsbatch.runtime import deps_for, work_until_done
     from vsbatch.tasks import enqueue_chunk
 
     path, _, migrations = _load(_settings(need_key=False), file)
@@ -142,11 +141,7 @@ def run_command(
         typer.echo(batch.id)
         err.print(f"batch {batch.id}: {batch.total} session(s) to change")
         if wait and batch.total:
-            worker = InProcessWorker(deps.settings.concurrency).start()
-            try:
-                batch = wait_for_batch(deps.ledger, batch.id, err)
-            finally:
-                worker.stop()
+            batch = work_until_done(deps, batch.id, err)  # Ctrl-C: one line, exit 130
             out.print(summary_table(batch))
             raise typer.Exit(1 if batch.counts.get(Outcome.FAILED, 0) else 0)
 
