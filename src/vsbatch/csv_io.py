@@ -6,9 +6,10 @@ the file. Duplicate sessions are not detected here (the ledger does it). A malfo
 raises ``CsvFileError`` (possibly after some rows were yielded: callers stage rows and discard
 them on a file error); a bad row is yielded with a ``RowError`` and no update.
 
-Writers neutralise formula-like cells (``=``, ``+``, ``-``, ``@``, tab, CR) with a leading
-``'`` so a spreadsheet never evaluates them; the reader removes one such ``'`` again, so a
-failures file can be re-submitted as it is.
+Writers prefix ``'`` to formula-like cells (``=``, ``+``, ``-``, ``@``, tab, CR) so a
+spreadsheet never evaluates them, and to cells with surrounding whitespace so no reader trims
+them; the reader removes one such ``'`` again and ``!!unset`` stands for the text ``!unset``,
+so a failures file re-submitted as it is gives back every update byte for byte.
 """
 
 from __future__ import annotations
@@ -110,8 +111,6 @@ _ACCOUNT_RE = re.compile(r"acct_[A-Za-z0-9]+")
 _MAX_ID_CHARS = 255
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _FORMULA_START = "=+-@\t\r"
-_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")  # what the reader un-neutralises
-_NEEDS_NEUTRALISING = re.compile(r"'*[=+\-@\t\r]")
 _ESCAPED_UNSET = re.compile(r"!+unset")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that surrogateescape could not decode
 _CSV_ERRORS = {
@@ -399,12 +398,28 @@ class _RowProblem(Exception):
         self.error = RowError(column, reason)
 
 
+def _protected(text: str) -> bool:
+    """True for text the writer prefixes with ``'`` (and the reader takes it off again).
+
+    That is text which, after any leading quotes, is empty or starts like a formula or with
+    whitespace, or which ends with whitespace: a spreadsheet would run it or a reader trim it.
+    The answer is the same for ``text`` and ``"'" + text``, which makes the prefix reversible.
+    """
+    bare = text.lstrip("'")
+    return not bare or bare[0] in _FORMULA_START or bare[0].isspace() or text[-1].isspace()
+
+
 def _value(cell: str, *, trim: bool = True) -> str:
-    """The cell's value: trimmed (except metadata), one neutralising ``'`` removed."""
-    value = cell.strip() if trim else cell
-    if not value.strip():
-        return ""
-    return value[1:] if _NEUTRALISED.match(value) else value
+    """The cell's value: trimmed (except metadata) unless protected by a leading ``'``.
+
+    One leading ``'`` before protected text (see :func:`_protected`) is removed and the rest
+    is kept exactly; a cell of whitespace only is empty.
+    """
+    value = cell.lstrip() if trim else cell
+    if value[:1] == "'" and _protected(value[1:]):
+        return value[1:]
+    value = value.rstrip() if trim else value
+    return value if value.strip() else ""
 
 
 def _update_from_cells(session_id: str, account: str | None, raw: dict[str, str]) -> SessionUpdate:
@@ -494,8 +509,16 @@ def _column_for_field(field: str | None) -> str | None:
 
 
 def neutralise(cell: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula (undone by the reader)."""
-    return f"'{cell}" if _NEEDS_NEUTRALISING.match(cell) else cell
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula or a reader would trim.
+
+    The reader removes that ``'`` again (see :func:`_protected`), so every value comes back.
+    """
+    return f"'{cell}" if cell and _protected(cell) else cell
+
+
+def _escape_unset(value: str) -> str:
+    """``!unset`` (spaces around it allowed) written as a literal value: one more ``!``."""
+    return value.replace("!", "!!", 1) if _ESCAPED_UNSET.fullmatch(value.strip()) else value
 
 
 def columns_from_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -516,8 +539,7 @@ def columns_from_params(params: Mapping[str, Any]) -> dict[str, str]:
     elif isinstance(metadata, Mapping):
         for key in sorted(metadata):
             value = str(metadata[key])
-            escaped = "!" + value if _ESCAPED_UNSET.fullmatch(value.strip()) else value
-            cells[f"metadata.{key}"] = UNSET if value == "" else escaped
+            cells[f"metadata.{key}"] = UNSET if value == "" else _escape_unset(value)
     options = params.get("options")
     document = options.get("document") if isinstance(options, Mapping) else None
     if document == "":
@@ -533,7 +555,7 @@ def columns_from_params(params: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(details, Mapping):
         for name in ("email", "phone"):
             if name in details:
-                cells[f"provided_details.{name}"] = str(details[name])
+                cells[f"provided_details.{name}"] = _escape_unset(str(details[name]))
     return cells
 
 
