@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from vsbatch import logs, reports
 from vsbatch.config import Settings, load_settings
@@ -27,6 +26,7 @@ from vsbatch.runtime import deps_for, work_until_done
 from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
 from vsbatch.submit import resume as resume_enqueue
 from vsbatch.tasks import enqueue_chunk
+from vsbatch.terminal_text import safe
 
 cli = typer.Typer(
     name="vsbatch",
@@ -35,8 +35,9 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -66,7 +67,7 @@ def guarded(fn: F) -> F:
             return fn(*args, **kwargs)
         except VsbatchError as exc:
             message = redact_text(str(exc), pii=_redact_errors["pii"])
-            err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {safe(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             err.print(
@@ -230,7 +231,7 @@ def status(
         if batch_id is None:
             for batch in deps.ledger.list_batches():
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
-                out.print(f"{batch.id}  {batch.state.value:9} {batch.name}  ({counts})")
+                out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
             return
         batch = deps.ledger.get_batch(batch_id)
         if watch:
