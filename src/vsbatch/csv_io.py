@@ -40,7 +40,9 @@ __all__ = [
     "ID_COLUMN",
     "IGNORED_COLUMNS",
     "LIST_SEPARATOR",
+    "MAX_COLUMNS",
     "MAX_FIELD_CHARS",
+    "MAX_LINE_CHARS",
     "REPORT_COLUMNS",
     "UNSET",
     "UPDATE_COLUMNS",
@@ -56,8 +58,12 @@ __all__ = [
 
 UNSET = "!unset"
 LIST_SEPARATOR = "|"
-MAX_FIELD_CHARS = 64 * 1024
-MAX_LINE_CHARS = 1024 * 1024  # one physical line; bounds memory on binary input
+# Caps far above any real update file (Stripe: 50 metadata keys, 500-character values,
+# 800-character emails) that keep memory flat on hostile or broken input.
+MAX_COLUMNS = 200  # not counting the columns vsbatch's own outputs add (IGNORED_COLUMNS)
+MAX_FIELD_CHARS = 10_000
+MAX_LINE_CHARS = 1024 * 1024  # one physical line, and one row (a record over many lines)
+_UNKNOWN_LISTED = 5  # unknown columns named in the refusal; the rest are counted
 ID_COLUMN = "id"
 ACCOUNT_COLUMN = "stripe_account"
 _DOC = "options.document"
@@ -273,11 +279,21 @@ def _check_signature(head: bytes) -> None:
 
 
 def _checked_lines(text: io.TextIOWrapper, counter: _Counter) -> Iterator[str]:
-    """Physical lines, refused when too long, binary or not UTF-8 (at the row being read)."""
+    """Physical lines, refused when too long, binary or not UTF-8 (at the row being read).
+
+    A row's lines are counted together: quoted line breaks cannot make one record (and the
+    list of cells the csv module builds for it) grow past ``MAX_LINE_CHARS`` either.
+    """
+    record, size = 0, 0
     while line := text.readline(MAX_LINE_CHARS + 1):
         row = counter.records + 1
         if len(line) > MAX_LINE_CHARS:
             raise _refuse(f"a line is longer than {MAX_LINE_CHARS} characters", row)
+        size = size + len(line) if row == record else len(line)
+        record = row
+        if size > MAX_LINE_CHARS:
+            reason = f"a row is longer than {MAX_LINE_CHARS} characters (an unterminated quote?)"
+            raise _refuse(reason, row)
         if "\x00" in line:
             reason = "the file contains NUL bytes: binary content, or UTF-16 without a BOM"
             raise _refuse(reason + "; save it as CSV UTF-8", row)
@@ -320,6 +336,12 @@ class _Header:
         self.names = [cell.strip() for cell in cells]
         if not any(self.names):
             raise _refuse("the header row is empty; row 1 must name the columns", 1)
+        counted = sum(1 for name in self.names if name not in IGNORED_COLUMNS)
+        if counted > MAX_COLUMNS:
+            reason = f"{counted} columns, more than the {MAX_COLUMNS} vsbatch reads (the columns"
+            raise _refuse(
+                f"{reason} of its own outputs not counted); remove the columns you do not need", 1
+            )
         if len(self.names) == 1 and (";" in self.names[0] or "\t" in self.names[0]):
             reason = "the header is a single column: the file seems to use ';' or tabs as"
             raise _refuse(reason + " separator; vsbatch reads comma-separated files", 1)
@@ -337,7 +359,9 @@ class _Header:
             elif name not in _FIXED_COLUMNS and name not in IGNORED_COLUMNS:
                 unknown.append(name)
         if unknown:
-            listed = ", ".join(_describe_unknown(name) for name in unknown)
+            listed = ", ".join(_describe_unknown(name) for name in unknown[:_UNKNOWN_LISTED])
+            if len(unknown) > _UNKNOWN_LISTED:
+                listed += f" and {len(unknown) - _UNKNOWN_LISTED} more"
             reason = f"unknown column{'s' if len(unknown) > 1 else ''} {listed}"
             raise _refuse(reason + "; see docs/csv-format.md", 1, unknown[0])
         if ID_COLUMN not in seen:
