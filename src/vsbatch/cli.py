@@ -7,7 +7,6 @@ Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for 
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -19,6 +18,7 @@ from vsbatch import logs, reports
 from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError, InputError, VsbatchError
 from vsbatch.ledger import BatchInfo, Outcome
+from vsbatch.outputs import output_stream
 from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
 from vsbatch.redaction import RedactedLedger, redact_text
@@ -264,8 +264,7 @@ def _print_report(
     if fmt == "table" and output is None:
         reports.print_table(out, ledger, batch)
         return
-    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
+    with output_stream(output) as stream:
         if fmt == "json":
             reports.write_json(ledger, batch, stream)
         elif fmt == "csv":
@@ -275,10 +274,7 @@ def _print_report(
 
             stream.write(render_html(ledger, batch))
         else:
-            Console(file=stream).print(reports.summary_table(batch))
-    finally:
-        if output:
-            stream.close()
+            Console(file=stream, emoji=False).print(reports.summary_table(batch))
 
 
 @command
@@ -297,13 +293,9 @@ def failures(
         deps.ledger.get_batch(batch_id)
         pii = deps.settings.redact_pii if redact is None else redact
         ledger = RedactedLedger(deps.ledger, pii=pii)
-        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-        try:
+        with output_stream(output) as stream:
             rows = ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
             count = write_failures(rows, stream)
-        finally:
-            if output:
-                stream.close()
         err.print(f"{count} row(s)")
 
 
