@@ -11,10 +11,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import redis
 import typer
 from rich.console import Console
 
 from vsbatch import logs, reports
+from vsbatch.bootstrap import redis_refusal
 from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError, InputError, VsbatchError
 from vsbatch.ledger import BatchInfo, Outcome
@@ -66,9 +68,12 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except VsbatchError as exc:
-            message = redact_text(str(exc), pii=_redact_errors["pii"])
-            err.print(f"[red]error:[/red] {safe(message)}", highlight=False, soft_wrap=True)
+            _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except redis.RedisError as exc:  # e.g. MISCONF: Redis cannot write to its disk
+            refusal = redis_refusal(exc)
+            _print_error(refusal)
+            raise typer.Exit(refusal.exit_code) from None
         except KeyboardInterrupt:
             err.print(
                 "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"
@@ -77,6 +82,11 @@ def guarded(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(exc: VsbatchError) -> None:
+    message = redact_text(str(exc), pii=_redact_errors["pii"])
+    err.print(f"[red]error:[/red] {safe(message)}", highlight=False, soft_wrap=True)
 
 
 def command(fn: F) -> F:

@@ -18,7 +18,8 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 - ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
 
-Every write refreshes the retention TTL of the keys it touches, in the same script. Row
+Every write refreshes the retention TTL of the keys it touches, in the same script; a STAGING
+batch's keys get the much shorter staging TTL until the batch is opened. Row
 numbers are the user's (header = row 1) and may have gaps; readers page with HMGET over
 ``min_row..max_row`` in blocks, so memory stays bounded and rows come out in order.
 
@@ -359,6 +360,9 @@ class Ledger:
             (``Settings.ledger_retention_days * 86400``).
         clock: Wall-clock seconds, for created_at/updated_at/finished_at.
         events_maxlen: Approximate cap of each batch's event stream.
+        staging_seconds: TTL of a STAGING batch's keys, refreshed by each ``add_rows``: a
+            batch whose producer died, or whose writes Redis started refusing, vanishes
+            that long after its last rows (opening it gives it ``retention_seconds``).
     """
 
     def __init__(
@@ -369,10 +373,12 @@ class Ledger:
         retention_seconds: float = 30 * 86400,
         clock: Callable[[], float] = time.time,
         events_maxlen: int = 100_000,
+        staging_seconds: float = 600,
     ) -> None:
         self._r = client
         self.keys = Keys(prefix)
         self._ttl = max(1, int(retention_seconds))
+        self._staging_ttl = max(1, min(self._ttl, int(staging_seconds)))
         self._clock = clock
         self._maxlen = events_maxlen
         self._add = client.register_script(lua_script("add_rows.lua"))
@@ -400,7 +406,10 @@ class Ledger:
         account: str | None = None,
         parent_id: str | None = None,
     ) -> BatchInfo:
-        """Create a batch in state STAGING (its rows are written, nothing is enqueued yet)."""
+        """Create a batch in state STAGING (its rows are written, nothing is enqueued yet).
+
+        Its keys live ``staging_seconds`` past the last ``add_rows`` until it is opened.
+        """
         now = self._now()
         bid = new_batch_id(now)
         fields = {
@@ -417,7 +426,7 @@ class Ledger:
         }
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(self.keys.batch(bid), mapping={k: v for k, v in fields.items() if v is not None})
-        pipe.expire(self.keys.batch(bid), self._ttl)
+        pipe.expire(self.keys.batch(bid), self._staging_ttl)
         pipe.zadd(self.keys.batches, {bid: now})
         pipe.expire(self.keys.batches, self._ttl)
         pipe.execute()
@@ -465,7 +474,13 @@ class Ledger:
                 if not chunk:
                     break
                 now = self._now()
-                args: list[str | int] = [self._ttl, repr(now), self.keys.pending_prefix, batch_id]
+                args: list[str | int] = [
+                    self._ttl,
+                    repr(now),
+                    self.keys.pending_prefix,
+                    batch_id,
+                    self._staging_ttl,
+                ]
                 for new in chunk:
                     args.extend(self._encode_new(new, now))
                 self._add(keys=keys, args=args, client=pipe)
