@@ -21,7 +21,8 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 Every write refreshes the retention TTL of the keys it touches, in the same script; a STAGING
 batch's keys get the much shorter staging TTL until the batch is opened. Row
 numbers are the user's (header = row 1) and may have gaps; readers page with HMGET over
-``min_row..max_row`` in blocks, so memory stays bounded and rows come out in order.
+``min_row..max_row`` in blocks (cut by size too), so memory stays bounded and rows come out
+in order.
 
 Transitions run in one Lua script: check the row's current outcome, apply the patch, move the
 counters, refresh the TTL, append the event, mark the batch done when terminal == total. A row
@@ -295,6 +296,11 @@ _PATCHABLE = frozenset(ROW_KEYS) - {
 }
 _TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
 _BLOCK = 1000  # rows per HMGET page and per add_rows script call
+# add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
+# (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
+_CALL_BYTES = 1 << 20
+_PIPELINE_BYTES = 4 << 20
+_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers
 
 
 def _text(value: bytes | str) -> str:
@@ -450,7 +456,7 @@ class Ledger:
         column ``id`` and reason "duplicate of row N". Each valid row gets the next global
         ``seq``. A row number already in the batch is left alone (so re-adding after a crash
         is safe). Memory stays bounded for any input size: rows are consumed lazily, 1000
-        per script call, a few calls per pipeline round trip.
+        (or 1 MiB of them) per script call, up to 4 calls (or 4 MiB) per round trip.
 
         Args:
             batch_id: A STAGING or OPEN batch.
@@ -466,30 +472,44 @@ class Ledger:
         keys = [*self.keys.batch_keys(batch_id)[:4], self.keys.seq, self.keys.events(batch_id)]
         it = iter(rows)
         written = 0
-        while True:
+        more = True
+        while more:
             pipe = self._r.pipeline(transaction=False)
-            calls = 0
-            for _ in range(4):
-                chunk = list(itertools.islice(it, _BLOCK))
-                if not chunk:
+            calls = size = 0
+            while more and calls < 4 and size < _PIPELINE_BYTES:
+                args, count, more = self._script_args(it, batch_id)
+                if not count:
                     break
-                now = self._now()
-                args: list[str | int] = [
-                    self._ttl,
-                    repr(now),
-                    self.keys.pending_prefix,
-                    batch_id,
-                    self._staging_ttl,
-                ]
-                for new in chunk:
-                    args.extend(self._encode_new(new, now))
                 self._add(keys=keys, args=args, client=pipe)
                 calls += 1
-            if not calls:
-                return written
-            written += sum(int(n) for n in self._run(pipe, batch_id))
-            if calls < 4:
-                return written
+                size += sum(len(str(a)) for a in args)
+            if calls:
+                written += sum(int(n) for n in self._run(pipe, batch_id))
+        return written
+
+    def _script_args(
+        self, it: Iterator[NewRow], batch_id: str
+    ) -> tuple[list[str | int], int, bool]:
+        """One add_rows.lua call's arguments: up to ``_BLOCK`` rows or ``_CALL_BYTES`` of
+        them (a rejected row keeps its input cells, up to a 1 MiB line); and whether the
+        rows may go on."""
+        now = self._now()
+        args: list[str | int] = [
+            self._ttl,
+            repr(now),
+            self.keys.pending_prefix,
+            batch_id,
+            self._staging_ttl,
+        ]
+        count = size = 0
+        for new in it:
+            encoded = self._encode_new(new, now)
+            args.extend(encoded)
+            count += 1
+            size += sum(len(part) for part in encoded)
+            if count == _BLOCK or size >= _CALL_BYTES:
+                return args, count, True
+        return args, count, False
 
     @staticmethod
     def _encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
@@ -612,17 +632,34 @@ class Ledger:
         lo, hi, total = int(fields[0]), int(fields[1]), int(fields[2])
         seen = 0
         for start in range(lo, hi + 1, _BLOCK):
-            numbers = range(start, min(start + _BLOCK, hi + 1))
-            values = cast(
-                list[bytes | None],
-                self._r.hmget(self.keys.rows(batch_id), [str(n) for n in numbers]),
-            )
-            for n, raw in zip(numbers, values, strict=True):
-                if raw is not None:
-                    seen += 1
-                    yield n, raw
+            for page in self._pages(batch_id, range(start, min(start + _BLOCK, hi + 1))):
+                values = cast(
+                    list[bytes | None],
+                    self._r.hmget(self.keys.rows(batch_id), [str(n) for n in page]),
+                )
+                for n, raw in zip(page, values, strict=True):
+                    if raw is not None:
+                        seen += 1
+                        yield n, raw
             if seen >= total:  # rows added to an open batch after we began are not awaited
                 return
+
+    def _pages(self, batch_id: str, numbers: range) -> Iterator[list[int]]:
+        """``numbers`` cut so that one HMGET returns about ``_PAGE_BYTES`` at most (one row at
+        least): a rejected row keeps its input cells, so a record can be near 1 MiB."""
+        pipe = self._r.pipeline(transaction=False)
+        for n in numbers:
+            pipe.hstrlen(self.keys.rows(batch_id), str(n))
+        page: list[int] = []
+        size = 0
+        for n, length in zip(numbers, pipe.execute(), strict=True):
+            if page and size + int(length) > _PAGE_BYTES:
+                yield page
+                page, size = [], 0
+            page.append(n)
+            size += int(length)
+        if page:
+            yield page
 
     # -- worker side -----------------------------------------------------------------------
     def get_row(self, batch_id: str, row: int) -> RowRecord:
