@@ -20,9 +20,9 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 
 Every write refreshes the retention TTL of the keys it touches, in the same script; a STAGING
 batch's keys get the much shorter staging TTL until the batch is opened. Row
-numbers are the user's (header = row 1) and may have gaps; readers page with HMGET over
-``min_row..max_row`` in blocks (cut by size too), so memory stays bounded and rows come out
-in order.
+numbers are the user's (header = row 1) and may have gaps; readers page over
+``min_row..max_row`` in blocks, cut by size too (``page.lua``), so memory stays bounded and
+rows come out in order.
 
 Transitions run in one Lua script: check the row's current outcome, apply the patch, move the
 counters, refresh the TTL, append the event, mark the batch done when terminal == total. A row
@@ -295,12 +295,12 @@ _PATCHABLE = frozenset(ROW_KEYS) - {
     "updated_at",
 }
 _TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
-_BLOCK = 1000  # rows per HMGET page and per add_rows script call
+_BLOCK = 1000  # rows per read page and per add_rows script call
 # add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
 # (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
 _CALL_BYTES = 1 << 20
 _PIPELINE_BYTES = 4 << 20
-_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers
+_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers (page.lua)
 
 
 def _text(value: bytes | str) -> str:
@@ -393,6 +393,7 @@ class Ledger:
         self._max_seq = client.register_script(lua_script("max_seq.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
         self._touch = client.register_script(lua_script("touch.lua"))
+        self._page = client.register_script(lua_script("page.lua"))
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -620,7 +621,7 @@ class Ledger:
             yield chunk
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
-        """(row, raw record) in row order: HMGET pages over min_row..max_row."""
+        """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
         fields = cast(
             list[bytes | None],
             self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
@@ -632,34 +633,19 @@ class Ledger:
         lo, hi, total = int(fields[0]), int(fields[1]), int(fields[2])
         seen = 0
         for start in range(lo, hi + 1, _BLOCK):
-            for page in self._pages(batch_id, range(start, min(start + _BLOCK, hi + 1))):
-                values = cast(
-                    list[bytes | None],
-                    self._r.hmget(self.keys.rows(batch_id), [str(n) for n in page]),
+            end = min(start + _BLOCK - 1, hi)
+            n = start
+            while n <= end:  # a page ends early past _PAGE_BYTES (records can be ~1 MiB)
+                reply = cast(
+                    list[Any],
+                    self._page(keys=[self.keys.rows(batch_id)], args=[n, end, _PAGE_BYTES]),
                 )
-                for n, raw in zip(page, values, strict=True):
-                    if raw is not None:
-                        seen += 1
-                        yield n, raw
+                n = int(reply[0])
+                for index in range(1, len(reply), 2):
+                    seen += 1
+                    yield int(reply[index]), reply[index + 1]
             if seen >= total:  # rows added to an open batch after we began are not awaited
                 return
-
-    def _pages(self, batch_id: str, numbers: range) -> Iterator[list[int]]:
-        """``numbers`` cut so that one HMGET returns about ``_PAGE_BYTES`` at most (one row at
-        least): a rejected row keeps its input cells, so a record can be near 1 MiB."""
-        pipe = self._r.pipeline(transaction=False)
-        for n in numbers:
-            pipe.hstrlen(self.keys.rows(batch_id), str(n))
-        page: list[int] = []
-        size = 0
-        for n, length in zip(numbers, pipe.execute(), strict=True):
-            if page and size + int(length) > _PAGE_BYTES:
-                yield page
-                page, size = [], 0
-            page.append(n)
-            size += int(length)
-        if page:
-            yield page
 
     # -- worker side -----------------------------------------------------------------------
     def get_row(self, batch_id: str, row: int) -> RowRecord:
@@ -765,7 +751,7 @@ class Ledger:
     ) -> Iterator[RowRecord]:
         """Every row record in row order, optionally only those in ``outcomes``.
 
-        Pages with HMGET over ``min_row..max_row``, 1000 row numbers at a time, so memory
+        Pages over ``min_row..max_row``, 1000 row numbers or 4 MiB at a time, so memory
         stays bounded and nothing is sorted. Raises NotFoundError for an unknown batch.
         """
         wanted = None if outcomes is None else {Outcome(o).value for o in outcomes}
