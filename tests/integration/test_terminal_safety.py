@@ -139,3 +139,18 @@ class TestProgress:
         text = console.file.getvalue()  # type: ignore[attr-defined]
         assert "[/n] :x: \\x1b[2J" in text
         assert [] == _controls(text)
+
+
+class TestPlan:
+    def test_plan_shows_invalid_ids_as_text(self, tmp_path: Path, data_dir: Path) -> None:
+        """``plan`` lists a row whose id is markup and escapes as text, without a traceback."""
+        path = tmp_path / "in.csv"
+        path.write_text(f"id,type\n{EVIL_ID},document\n", encoding="utf-8")
+        env = {"VSBATCH_STRIPE_API_KEY": TEST_API_KEY, "VSBATCH_DATA_DIR": str(data_dir)}
+
+        result = CliRunner().invoke(cli, ["plan", str(path)], env=env)
+
+        assert 2 == result.exit_code, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert [] == _controls(result.output)
+        assert "[/x]\\x1b[31m" in result.output.replace("\n", "")
