@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
 from vsbatch.cli import cli
-from vsbatch.ledger import Ledger, NewRow
+from vsbatch.ledger import Ledger, NewRow, Outcome
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 
@@ -100,3 +100,29 @@ class TestOutputFiles:
         assert done.stderr.startswith("error: cannot write"), done.stderr
         assert "previous contents\n" == target.read_text()
         assert ["out.csv"] == sorted(p.name for p in target.parent.iterdir())
+
+
+TRICKY = {
+    "metadata": {"a": " !unset ", "b": "  ", "c": "'=x", "d": "=1+2", "e": "line\nbreak "},
+    "provided_details": {"email": " a@example.com ", "phone": "+15555550100"},
+}
+
+
+def test_failures_file_resubmits_every_update_unchanged(
+    redis_client: redis.Redis, redis_url: str, data_dir: Path, tmp_path: Path
+) -> None:
+    """``failures -o`` then ``submit`` of that file stages exactly the updates that failed."""
+    ledger = Ledger(redis_client)
+    batch = ledger.create_batch(name="b", kind="csv", source="x.csv")
+    ledger.add_rows(batch.id, [NewRow(2, ID, None, TRICKY, idempotency_key="k")])
+    ledger.open_batch(batch.id)
+    ledger.transition(batch.id, 2, Outcome.FAILED, error_message="boom", retryable=True)
+    path = tmp_path / "failures.csv"
+    env = _env(redis_url, data_dir)
+
+    exported = CliRunner().invoke(cli, ["failures", batch.id, "-o", str(path)], env=env)
+    submitted = CliRunner().invoke(cli, ["submit", str(path), "--new"], env=env)
+
+    assert (0, 0) == (exported.exit_code, submitted.exit_code), exported.output + submitted.output
+    child = submitted.output.strip().splitlines()[-1]
+    assert [TRICKY] == [record.params for record in ledger.iter_rows(child)]
