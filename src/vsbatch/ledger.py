@@ -368,7 +368,8 @@ class Ledger:
         events_maxlen: Approximate cap of each batch's event stream.
         staging_seconds: TTL of a STAGING batch's keys, refreshed by each ``add_rows``: a
             batch whose producer died, or whose writes Redis started refusing, vanishes
-            that long after its last rows (opening it gives it ``retention_seconds``).
+            that long after its last rows (opening it gives it ``retention_seconds``). A
+            day: a sparse migration may list sessions for an hour before its first rows.
     """
 
     def __init__(
@@ -379,7 +380,7 @@ class Ledger:
         retention_seconds: float = 30 * 86400,
         clock: Callable[[], float] = time.time,
         events_maxlen: int = 100_000,
-        staging_seconds: float = 600,
+        staging_seconds: float = 86400,
     ) -> None:
         self._r = client
         self.keys = Keys(prefix)

@@ -58,7 +58,8 @@ def submit_csv(
     Raises:
         CsvFileError: the file is refused (nothing was enqueued, the staged batch is gone).
         ConfigError: Redis refused a write half way (MISCONF on a full disk, ...): nothing
-            was enqueued; the staged rows are deleted, or expire soon if Redis still refuses.
+            was enqueued; the staged rows are deleted, or expire within a day if Redis
+            still refuses.
     """
     options = options or SubmitOptions()
     ledger = deps.ledger

@@ -12,7 +12,8 @@
 -- ARGV[4]  batch id (pending members are "<bid>:<row>")
 -- ARGV[5]  staging TTL, whole seconds: the batch's keys get it instead of ARGV[1] while the
 --          batch is STAGING, so rows staged by a submit that died (or that Redis stopped
---          accepting half way, with MISCONF) vanish soon; opening the batch sets ARGV[1].
+--          accepting half way, with MISCONF) vanish within a day; opening the batch
+--          sets ARGV[1].
 -- ARGV[6..] four values per row:
 --   row number (decimal string); session key "<account or ''>:<session_id>";
 --   the record's JSON object WITHOUT its closing brace (never "o"/"q"/"c"/"r");
