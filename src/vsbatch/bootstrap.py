@@ -22,6 +22,7 @@ from vsbatch.errors import ConfigError
 from vsbatch.ledger import Ledger
 from vsbatch.locks import SessionLocks
 from vsbatch.rate_limit import RedisRateLimiter
+from vsbatch.redaction import safe_url
 from vsbatch.retry_policy import RetryPolicy
 from vsbatch.stripe_client import StripeClient
 
@@ -131,11 +132,8 @@ def redis_refusal(exc: Exception) -> ConfigError:
 
 
 def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    """The URL without its password (userinfo or ``?password=``), for messages."""
+    return safe_url(url)
 
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:

@@ -16,7 +16,7 @@ import typer
 from kombu.exceptions import OperationalError as BrokerError
 from rich.console import Console
 
-from vsbatch import logs, reports
+from vsbatch import logs, preflight, reports
 from vsbatch.bootstrap import redis_refusal
 from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError, InputError, VsbatchError
@@ -102,9 +102,9 @@ def _settings(*, live: bool = False, need_key: bool = True, **overrides: Any) ->
     # Interactive commands show warnings and errors; row-by-row lines are the workers'.
     logs.setup_logging(settings, level="WARNING")
     if need_key:
-        settings.require_api_key()
         if settings.is_live_key and not (live or settings.live):
             raise ConfigError("this is a live-mode key: add --live to update real sessions")
+        settings.require_api_key()
     return settings
 
 
@@ -141,6 +141,7 @@ def run(
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
+        preflight.check(settings)
         unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
@@ -176,6 +177,7 @@ def submit(
     settings = _settings(live=live)
     with deps_for(settings) as deps:
         digest = read_digest(file)
+        preflight.check(settings)
         unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             raise InputError(
@@ -320,6 +322,7 @@ def retry(
     from vsbatch.reconcile import retry_batch
 
     with deps_for(_settings(live=live)) as deps:
+        preflight.check(deps.settings)
         child = retry_batch(deps, batch_id, enqueue_chunk)
         typer.echo(child.id)
         if wait and child.total:
@@ -337,6 +340,7 @@ def resume(
 ) -> None:
     """Enqueue a batch's unfinished rows again (after a crash or an interrupted run)."""
     with deps_for(_settings(live=live)) as deps:
+        preflight.check(deps.settings)
         batch, rows = resume_enqueue(deps, batch_id, enqueue_chunk)
         err.print(f"batch {batch.id}: {rows} of {batch.total} rows enqueued again")
         if wait:
@@ -362,6 +366,7 @@ def verify(
     from vsbatch.reconcile import verify_batch
 
     with deps_for(_settings(live=live)) as deps:
+        preflight.check(deps.settings)
         drifted = verify_batch(deps, batch_id, out)
         raise typer.Exit(1 if drifted else 0)
 
@@ -376,6 +381,7 @@ def plan(
     from vsbatch.reconcile import plan_file
 
     settings = _settings(live=live)
+    preflight.check(settings)
     counts = plan_file(settings, file, out, account=account)
     raise typer.Exit(2 if counts.get("invalid") else 0)
 

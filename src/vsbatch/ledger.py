@@ -26,7 +26,9 @@ rows come out in order.
 
 Transitions run in one Lua script: check the row's current outcome, apply the patch, move the
 counters, refresh the TTL, append the event, mark the batch done when terminal == total. A row
-already in a terminal outcome never moves again, so a redelivered message moves nothing.
+already in a terminal outcome never moves again, so a redelivered message moves nothing; a
+worker's writes are fenced by its session lock (``Fence``), so a worker that lost the lock
+while paused moves nothing either.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -43,7 +47,7 @@ from typing import Any, cast
 
 import redis
 
-from vsbatch.errors import InputError, NotFoundError
+from vsbatch.errors import InputError, LockLostError, NotFoundError
 
 
 class Outcome(StrEnum):
@@ -152,6 +156,18 @@ class BatchInfo:
     def terminal(self) -> int:
         """Rows with a final outcome."""
         return sum(n for o, n in self.counts.items() if o in TERMINAL)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Proof that a worker holds a session's lock: the lock's key and the holder's token."""
+
+    key: str
+    token: str
+
+
+# The fence of the session lock this thread holds while it works on a row (``Ledger.fenced``).
+_FENCE: ContextVar[Fence | None] = ContextVar("vsbatch_fence", default=None)
 
 
 def lua_script(name: str) -> str:
@@ -660,16 +676,20 @@ class Ledger:
             raise NotFoundError(f"batch {batch_id} has no row {row}")
         return _decode_row(batch_id, row, raw)
 
-    def transition(self, batch_id: str, row: int, to: Outcome, **fields: Any) -> bool:
+    def transition(
+        self, batch_id: str, row: int, to: Outcome, *, fence: Fence | None = None, **fields: Any
+    ) -> bool:
         """Move a non-terminal row to ``to`` and set ``fields`` (RowRecord attribute names).
 
         Atomic (one Lua script). Returns False, changing nothing, when the row is already
         terminal. ``attempts`` in fields replaces the count; a field set to its default
         (None, 0, {}) is removed. Counters move once per real transition; moving to the same
         non-terminal outcome just updates the fields. The batch becomes DONE when this was
-        its last non-terminal row.
+        its last non-terminal row. With a ``fence`` (given, or that of an enclosing
+        :meth:`fenced` block), the row is written only while the lock holds the fence's token.
 
         Raises:
+            LockLostError: The fence's lock no longer holds its token; nothing was written.
             NotFoundError: The row does not exist.
             TypeError: A field is not a patchable RowRecord attribute.
         """
@@ -686,10 +706,32 @@ class Ledger:
         ]
         args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
         args += [self._maxlen, self.keys.pending_prefix, batch_id]
+        fence = fence or _FENCE.get()
+        if fence is not None:
+            keys.append(fence.key)
+            args.append(fence.token)
         try:
-            return bool(self._transition(keys=keys, args=args))
+            written = int(cast(int, self._transition(keys=keys, args=args)))
         except redis.ResponseError as exc:
             raise self._mapped(exc, batch_id) from None
+        if written < 0:
+            raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
+        return bool(written)
+
+    @contextmanager
+    def fenced(self, fence: Fence) -> Iterator[None]:
+        """Fence every :meth:`transition` this thread makes inside the block with ``fence``.
+
+        A worker holds a session's lock while it works on one of its rows; inside this block
+        each write of the row lands only while the lock still holds the worker's token, so a
+        worker that was paused and lost its lock to the fleet cannot overwrite the fleet's
+        outcome, whichever step it resumes at.
+        """
+        reset = _FENCE.set(fence)
+        try:
+            yield
+        finally:
+            _FENCE.reset(reset)
 
     def cancel(self, batch_id: str) -> BatchInfo:
         """Mark the batch CANCELED; workers then skip its remaining rows (batch_canceled).

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.table import Table
 
+from vsbatch import preflight
 from vsbatch.cli import _settings, cli, command, err, guarded, out
 from vsbatch.config import Settings
 from vsbatch.errors import MigrationSpecError, NotFoundError
@@ -99,6 +100,7 @@ def plan_command(
     path, _, migrations = _load(_settings(need_key=False), file)
     migration = _one(migrations, name, path)
     settings = _settings(live=live)
+    preflight.check(settings)
     with StripeClient(
         settings.require_api_key(),
         base_url=settings.stripe_api_base,
@@ -135,6 +137,7 @@ def run_command(
     migration = _one(migrations, name, path)
     settings = _settings(live=live)
     with deps_for(settings) as deps:
+        preflight.check(settings)
         batch = run_migration(deps, migration, enqueue_chunk)
         typer.echo(batch.id)
         err.print(f"batch {batch.id}: {batch.total} session(s) to change")

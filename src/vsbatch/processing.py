@@ -5,12 +5,16 @@ of the same session was applied; wait (``Later``) while an older update of the s
 unfinished (per-session FIFO, kept by the ledger); take the session's lock; optionally read
 the session first; send the update under the row's idempotency key (same key on every
 attempt), each attempt through the fleet's rate limiter; record exactly one terminal outcome.
+The lock's token fences the row: a worker that lost the lock (paused past its heartbeat)
+neither sends nor writes the row again (``docs/fencing.md``).
 
 Ambiguous answers are resolved by reading the session back, never by a blind retry under a
-new key. A timeout or a dropped connection is first retried under the *same* key (Stripe then
-replays, refuses with 409 while the first request still runs, or executes it once). A stored
-500 (``Stripe-Should-Retry: false``) is a finished request, so after a read-back that shows
-the change missing it is safe to try again under a new key, which the ledger records.
+new key. A timeout, a dropped connection or a gateway's 5xx is first retried under the *same*
+key (Stripe then replays, refuses with 409 while the first request still runs, or executes it
+once), and the row keeps that key when its retries run out. Only a stored 500
+(``Stripe-Should-Retry: false`` with a Stripe error body) is a finished request, so after a
+read-back that shows the change missing it is safe to try again under a new key, which the
+ledger records.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ import tenacity
 from vsbatch import metrics
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import (
-    APIConnectionError,
     IdempotencyError,
     InvalidRequestError,
+    LockLostError,
     RateLimitBusy,
     RateLimitError,
     SessionBusyError,
@@ -159,9 +163,16 @@ def process_row(
     if older is not None:
         return Later(ORDER_DELAY if older is not Outcome.RETRYING else BUSY_DELAY)
     update = parse_update(record.params)
+    locks = deps.locks
     try:
-        with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
-            return _apply_locked(deps, record, update, options, token, sleep)
+        with locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
+            # Fenced: if this worker loses the lock (paused past its heartbeat), none of its
+            # writes of the row lands and it sends nothing more (see ``locks``).
+            with deps.ledger.fenced(locks.fence(record.account, record.session_id, token)):
+                return _apply_locked(deps, record, update, options, token, sleep)
+    except LockLostError:
+        log.warning("row %s of %s: session lock lost, row given back", row, batch_id)
+        return Later(BUSY_DELAY)
     except SessionBusyError:
         # Another update holds the session: the row stays in flight and comes back soon.
         return Later(BUSY_DELAY)
@@ -196,7 +207,9 @@ def _apply_locked(
             return _finish(
                 deps, record, Outcome.SKIPPED, reason=skipped.value, session_status=current.status
             )
-    ledger.transition(record.batch_id, record.row, Outcome.RUNNING, attempts=attempts)
+    if not ledger.transition(record.batch_id, record.row, Outcome.RUNNING, attempts=attempts):
+        # Ended by another worker while this one waited for the lock (``record`` is stale).
+        return ledger.get_row(record.batch_id, record.row).outcome
     key = record.idempotency_key or ""
     counter = _Counter(attempts)
     for generation in range(1, MAX_KEY_GENERATIONS + 1):
@@ -247,6 +260,8 @@ def _send(
     def attempt() -> VerificationSession:
         counter.value += 1
         metrics.observe_limiter_wait(deps.limiter.wait(record.account), record.account)
+        # The fence, as late as possible before the request (a pause may come at any point).
+        deps.locks.confirm(record.account, record.session_id, token)
         started = time.monotonic()
         try:
             session = client.update(
@@ -314,10 +329,11 @@ def _resolve_error(
     if update.is_satisfied_by(current.model_dump()):
         # The change took effect although the answer said otherwise (e.g. a stored 500).
         return _succeed(deps, record, current, attempts, reason="confirmed_by_read_back")
-    if isinstance(err, APIConnectionError) or err.http_status == 409:
-        # The request may still be executing at Stripe (a timeout, a dropped connection, or
-        # 409 "in use"): a new key could apply it twice. Keep the key; a later retry under it
-        # is safe (Stripe replays the stored answer, says 409 again, or executes it once).
+    if not verdict.stored:
+        # Only a stored 500 proves the request finished. After anything else (a timeout, a
+        # dropped connection, 409 "in use", a gateway's 502/504, a 200 that is not our session)
+        # Stripe may still be executing it, and a new key could apply it twice. Keep the key: a
+        # later retry under it is safe (Stripe replays, says 409 again, or executes it once).
         return _fail(deps, record, options, err, attempts, retryable=True)
     return None
 

@@ -11,6 +11,10 @@ Two kinds of secrets:
   free text is redacted by pattern (an email address; a phone number written with a leading
   ``+`` or as ``(555) 555-0100`` / ``555-555-0100``).
 
+- **URL credentials**, always: the userinfo of every URL (``redis://:pw@host`` becomes
+  ``redis://***@host``) and query parameters such as ``password=``, ``token=``, ``secret=``.
+  :func:`safe_url` is the one function every printed URL goes through.
+
 Each output applies these functions in one place: the logging filter (``vsbatch.logs``), the
 CLI's error printer, and :class:`RedactedLedger`, the read-only view the report writers get.
 The ledger itself keeps the update parameters in clear: workers need them to apply the row.
@@ -33,14 +37,22 @@ __all__ = [
     "redact_record",
     "redact_text",
     "redact_value",
+    "safe_url",
 ]
 
 KEY_MARK = "[redacted-key]"
 EMAIL_MARK = "[redacted-email]"
 PHONE_MARK = "[redacted-phone]"
 
-# sk_test_..., rk_live_..., also the short "sk_test_" prefix alone would be harmless.
-_KEY_RE = re.compile(r"\b[sr]k_(?:test|live)_[A-Za-z0-9]+")
+# sk_test_..., rk_live_...: no word boundary, so that a key glued to other text goes too.
+_KEY_RE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9_]+")
+# scheme://user:password@host -> scheme://***@host (greedy: a password may hold an "@").
+_USERINFO_RE = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+_SECRET_PARAM_RE = re.compile(
+    r"([?&;](?:password|passwd|pwd|pass|secret|token|access_token|api_key|apikey|key|auth)=)"
+    r"[^&#\s'\"]*",
+    re.IGNORECASE,
+)
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # "+15555550100", "+1 555 555 0100", "(555) 555-0100", "555-555-0100": a leading "+" or the
 # North American grouping, so that row numbers, timestamps and counts are left alone.
@@ -66,10 +78,17 @@ def redact_text(text: str, *, pii: bool = False) -> str:
         The text with each secret replaced by a marker such as ``[redacted-key]``.
     """
     text = _KEY_RE.sub(KEY_MARK, text)
+    if "://" in text or "=" in text:
+        text = safe_url(text)
     if pii:
         text = _EMAIL_RE.sub(EMAIL_MARK, text)
         text = _PHONE_RE.sub(PHONE_MARK, text)
     return text
+
+
+def safe_url(url: str) -> str:
+    """``url`` (or any text holding URLs) without userinfo or password-like query values."""
+    return _SECRET_PARAM_RE.sub(r"\1***", _USERINFO_RE.sub(r"\1***@", url))
 
 
 def redact_value(value: Any, *, pii: bool = False) -> Any:

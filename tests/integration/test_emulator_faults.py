@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,6 +215,90 @@ class TestHangAndDrop:
         assert (expected, 1) == (
             emulator.stats()["applied"].get(sid, 0),
             emulator.stats()["dropped"],
+        )
+
+
+def wait_behind_gateway(emulator: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """The emulator's stats once no request is left to run behind a gateway's answer."""
+    deadline = time.monotonic() + timeout
+    while (stats := emulator.stats())["gateway_pending"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert 0 == stats["gateway_pending"]
+    return stats
+
+
+class TestGateway:
+    """A proxy in front of Stripe answers instead of Stripe; Stripe may apply behind it."""
+
+    @pytest.mark.parametrize("status", [502, 504])
+    def test_gateway_error_is_html_without_stripe_headers(
+        self, emulator: Any, api: httpx.Client, status: int
+    ) -> None:
+        """The client gets the gateway's HTML page: no Request-Id, no Stripe-Should-Retry."""
+        emulator.configure(gateway_rate=1.0, gateway_answer=str(status))
+        [sid] = emulator.seed()
+
+        response = _update(api, sid, key="kg")
+
+        assert (status, "text/html", None, None, None) == (
+            response.status_code,
+            response.headers["content-type"].split(";")[0],
+            response.headers.get("Request-Id"),
+            response.headers.get("Stripe-Should-Retry"),
+            response.headers.get("Idempotency-Key"),
+        )
+
+    def test_update_applied_behind_the_gateway_is_replayed_under_its_key(
+        self, emulator: Any, api: httpx.Client
+    ) -> None:
+        """Behind a 502 the update applied once; a retry under the same key replays it."""
+        emulator.configure(gateway_rate=1.0, gateway_applies=True)
+        [sid] = emulator.seed()
+        _update(api, sid, key="kg")
+        emulator.configure(gateway_rate=0.0)
+
+        retry = _update(api, sid, key="kg")
+
+        assert (200, "true", {sid: 1}) == (
+            retry.status_code,
+            retry.headers.get("Idempotent-Replayed"),
+            emulator.stats()["applied"],
+        )
+
+    def test_delayed_update_lands_after_the_gateway_answered(
+        self, emulator: Any, api: httpx.Client
+    ) -> None:
+        """With a delay, the change is not there when the 504 arrives, and lands later."""
+        emulator.configure(gateway_rate=1.0, gateway_answer="504", gateway_delay_seconds=0.3)
+        [sid] = emulator.seed()
+
+        response = _update(api, sid, key="kg")
+        before = api.get(f"{BASE}/{sid}").json()["metadata"]
+        after = wait_behind_gateway(emulator)
+
+        assert (504, {}, {sid: 1}) == (response.status_code, before, after["applied"])
+
+    def test_gateway_without_apply_changes_nothing(self, emulator: Any, api: httpx.Client) -> None:
+        """With gateway_applies false the request never reached Stripe."""
+        emulator.configure(gateway_rate=1.0, gateway_applies=False)
+        [sid] = emulator.seed()
+
+        response = _update(api, sid)
+
+        assert (502, {}) == (response.status_code, emulator.stats()["applied"])
+
+    def test_misrouted_answer_is_another_session(self, emulator: Any, api: httpx.Client) -> None:
+        """``200_other_session`` answers 200 with a session object whose id is not ours."""
+        emulator.configure(gateway_rate=1.0, gateway_answer="200_other_session")
+        [sid] = emulator.seed()
+
+        response = _update(api, sid)
+
+        body = response.json()
+        assert (200, "identity.verification_session", True) == (
+            response.status_code,
+            body["object"],
+            body["id"] != sid,
         )
 
 

@@ -79,3 +79,27 @@ class TestRedactRecord:
         redact_record(record, pii=True)
 
         assert "ada@example.com" == record.params["provided_details"]["email"]  # type: ignore[index]
+
+
+class TestUrls:
+    def test_safe_url_hides_userinfo_and_password_parameters(self) -> None:
+        """``safe_url`` masks the password in userinfo and in the query, keeps the rest."""
+        from vsbatch.redaction import safe_url
+
+        url = (
+            "rediss://default:pw1secret@redis.example:6380/0?password=pw2secret&ssl_cert_reqs=none"
+        )
+
+        assert "rediss://***@redis.example:6380/0?password=***&ssl_cert_reqs=none" == safe_url(url)
+
+    def test_key_inside_a_word_is_replaced(self) -> None:
+        """A key glued to other letters (``req_<key>``, ``x<key>y``) is still replaced."""
+        text = f"req{KEY} and x{KEY}y"
+
+        assert "SECRET" not in redact_text(text)
+
+    def test_urls_in_free_text_lose_their_credentials(self) -> None:
+        """Any URL in a message loses userinfo and password/token/secret parameters."""
+        text = "cannot reach redis://:topsecret1@h:1/0 or http://h/x?token=topsecret2&a=1"
+
+        assert "topsecret" not in redact_text(text)

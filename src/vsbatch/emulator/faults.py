@@ -1,4 +1,5 @@
-"""Seeded fault injection: which request gets latency, a 503, a 500 after applying, a hang, a drop.
+"""Seeded fault injection: which request gets latency, a 503, a 500 after applying, a hang, a drop,
+or a gateway's answer instead of Stripe's.
 
 A draw is a pure function of ``(seed, account, method, path, n)``, where ``n`` counts the earlier
 draws for the same account, method and path. So the k-th update of a given session meets the same
@@ -6,8 +7,9 @@ fate in every run with the same seed, however concurrent requests to other sessi
 Requests refused by the rate limiter are not drawn for.
 
 One uniform number picks at most one fault, in this order of the cumulative shares:
-``fail_503``, ``lock_timeout``, ``drop``, ``hang``, ``fail_500_after``. A second decides whether a
-hung or dropped update is applied; a third sets the latency jitter.
+``fail_503``, ``lock_timeout``, ``drop``, ``hang``, ``fail_500_after``, ``gateway``. A second
+decides whether a hung, dropped or gatewayed request still reaches Stripe; a third sets the
+latency jitter.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class FaultKind(enum.StrEnum):
     DROP = "drop"
     HANG = "hang"
     FAIL_500_AFTER = "fail_500_after"
+    GATEWAY = "gateway"
 
 
 class Fault(NamedTuple):
@@ -80,6 +83,7 @@ class FaultPlan:
             (FaultKind.DROP, config.drop_rate),
             (FaultKind.HANG, config.hang_rate),
             (FaultKind.FAIL_500_AFTER, config.fail_500_after_rate),
+            (FaultKind.GATEWAY, config.gateway_rate),
         ):
             edge += rate
             if pick < edge:
@@ -90,4 +94,6 @@ class FaultPlan:
             applies = apply_roll < _share(config.hang_applies)
         elif kind is FaultKind.DROP:
             applies = apply_roll < _share(config.drop_applies)
+        elif kind is FaultKind.GATEWAY:
+            applies = apply_roll < _share(config.gateway_applies)
         return Fault(kind, applies, latency)

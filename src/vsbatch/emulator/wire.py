@@ -1,4 +1,5 @@
-"""Stripe's wire conventions: API keys, request ids, JSON and error bodies, a dropped response.
+"""Stripe's wire conventions: API keys, request ids, JSON and error bodies, a dropped response,
+and the HTML page a gateway in front of Stripe answers with.
 
 Messages follow the texts seen from the real API where FACTS.md gives them; the rest are the
 emulator's own wording, shaped like Stripe's.
@@ -22,6 +23,7 @@ __all__ = [
     "DroppedResponse",
     "api_key_error",
     "error_body",
+    "gateway_page",
     "new_request_id",
     "to_json",
 ]
@@ -97,6 +99,23 @@ def error_body(
         f"https://dashboard.stripe.com/test/logs/{request_id}?t={int(time.time())}"
     )
     return to_json({"error": error})
+
+
+_GATEWAY_TITLES: Final[dict[int, str]] = {
+    200: "Request blocked",
+    502: "502 Bad Gateway",
+    504: "504 Gateway Time-out",
+}
+
+
+def gateway_page(status: int) -> bytes:
+    """The HTML page a proxy or load balancer answers with (nothing Stripe would send)."""
+    title = _GATEWAY_TITLES.get(status, f"{status} Error")
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
 
 
 def _redact_key(key: str) -> str:
