@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -101,7 +102,7 @@ def _batch_keys(client: redis.Redis) -> list[bytes]:
 class TestCommandsWhenRedisRefusesWrites:
     @pytest.mark.parametrize("command", ["submit", "run", "status"])
     def test_one_line_exit_2_and_nothing_staged(
-        self, disk: Disk, data_dir: Path, tmp_path: Path, command: str
+        self, disk: Disk, data_dir: Path, tmp_path: Path, command: str, emulator: Any
     ) -> None:
         """A command on a Redis that refuses writes says so in one line, exit 2, stages nothing."""
         path = tmp_path / "in.csv"
@@ -111,7 +112,7 @@ class TestCommandsWhenRedisRefusesWrites:
 
         done = subprocess.run(
             [sys.executable, "-m", "vsbatch", *args],
-            env=_env(disk.url, data_dir),
+            env={**_env(disk.url, data_dir), "VSBATCH_STRIPE_API_BASE": emulator.url},
             capture_output=True,
             text=True,
             timeout=120,

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -109,7 +110,7 @@ TRICKY = {
 
 
 def test_failures_file_resubmits_every_update_unchanged(
-    redis_client: redis.Redis, redis_url: str, data_dir: Path, tmp_path: Path
+    redis_client: redis.Redis, redis_url: str, data_dir: Path, tmp_path: Path, emulator: Any
 ) -> None:
     """``failures -o`` then ``submit`` of that file stages exactly the updates that failed."""
     ledger = Ledger(redis_client)
@@ -118,7 +119,7 @@ def test_failures_file_resubmits_every_update_unchanged(
     ledger.open_batch(batch.id)
     ledger.transition(batch.id, 2, Outcome.FAILED, error_message="boom", retryable=True)
     path = tmp_path / "failures.csv"
-    env = _env(redis_url, data_dir)
+    env = {**_env(redis_url, data_dir), "VSBATCH_STRIPE_API_BASE": emulator.url}
 
     exported = CliRunner().invoke(cli, ["failures", batch.id, "-o", str(path)], env=env)
     submitted = CliRunner().invoke(cli, ["submit", str(path), "--new"], env=env)

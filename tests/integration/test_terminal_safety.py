@@ -13,6 +13,7 @@ import subprocess
 import sys
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -142,11 +143,17 @@ class TestProgress:
 
 
 class TestPlan:
-    def test_plan_shows_invalid_ids_as_text(self, tmp_path: Path, data_dir: Path) -> None:
+    def test_plan_shows_invalid_ids_as_text(
+        self, tmp_path: Path, data_dir: Path, emulator: Any
+    ) -> None:
         """``plan`` lists a row whose id is markup and escapes as text, without a traceback."""
         path = tmp_path / "in.csv"
         path.write_text(f"id,type\n{EVIL_ID},document\n", encoding="utf-8")
-        env = {"VSBATCH_STRIPE_API_KEY": TEST_API_KEY, "VSBATCH_DATA_DIR": str(data_dir)}
+        env = {
+            "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
+            "VSBATCH_STRIPE_API_BASE": emulator.url,
+            "VSBATCH_DATA_DIR": str(data_dir),
+        }
 
         result = CliRunner().invoke(cli, ["plan", str(path)], env=env)
 
