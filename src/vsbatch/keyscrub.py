@@ -14,10 +14,11 @@ from __future__ import annotations
 import base64
 import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
-import httpx
+if TYPE_CHECKING:  # logging scrubs text too: a command that sends nothing needs no httpx
+    import httpx
 
 __all__ = ["MARK", "scrub_response", "scrub_text", "scrub_value", "secret_forms"]
 
@@ -71,6 +72,8 @@ def scrub_response(response: httpx.Response, secret: str) -> httpx.Response:
     Headers are scrubbed as text. A JSON body is decoded first (so that a key written with
     ``\\u`` escapes is found too) and re-encoded; any other body is scrubbed as text.
     """
+    import httpx
+
     if not secret:
         return response
     content = response.content

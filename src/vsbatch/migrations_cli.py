@@ -9,18 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.table import Table
 
-from vsbatch import preflight
 from vsbatch.cli import _settings, cli, command, err, guarded, out
-from vsbatch.config import Settings
 from vsbatch.errors import MigrationSpecError, NotFoundError
-from vsbatch.ledger import Outcome
-from vsbatch.migrations import Migration, parse_migrations
 from vsbatch.terminal_text import safe
+
+# Imported where used, as in ``cli``: registering these commands (``vsbatch --help``) must
+# not import the migrations' parser, the ledger or the HTTP client.
+if TYPE_CHECKING:
+    from vsbatch.config import Settings
+    from vsbatch.migrations import Migration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -51,6 +53,8 @@ def subcommand(name: str) -> Callable[[F], F]:
 
 
 def _load(settings: Settings, file: Path | None) -> tuple[Path, str, dict[str, Migration]]:
+    from vsbatch.migrations import parse_migrations
+
     path = file or settings.migrations_file
     try:
         text = path.read_text(encoding="utf-8")
@@ -94,6 +98,7 @@ def plan_command(
     live: Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")] = False,
 ) -> None:
     """Dry run: list the matching sessions and show what would change. Writes nothing."""
+    from vsbatch import preflight
     from vsbatch.migrate_run import plan_migration
     from vsbatch.stripe_client import StripeClient
 
@@ -127,6 +132,8 @@ def run_command(
     live: Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")] = False,
 ) -> None:
     """Run a migration now: enqueue the sessions that would change as a batch; print its id."""
+    from vsbatch import preflight
+    from vsbatch.ledger import Outcome
     from vsbatch.migrate_run import run_migration
     from vsbatch.reports import summary_table
     from vsbatch.runtime import deps_for, work_until_done

@@ -4,6 +4,9 @@ in-process Celery workers for ``vsbatch run`` and ``vsbatch demo``.
 A second command (``status`` in another terminal, ``worker`` beside ``beat``) joins the
 running embedded server instead of starting a second one on the same append-only file (see
 ``local_redis``).
+
+Celery is imported where workers start: commands that only read the ledger (``status``,
+``report``, ``failures``: :func:`ledger_for`) start without it.
 """
 
 from __future__ import annotations
@@ -14,18 +17,16 @@ import os
 import signal
 import threading
 from collections.abc import Iterator
-
-from celery.worker import WorkController
-from rich.console import Console
+from typing import TYPE_CHECKING
 
 from vsbatch import local_redis
-from vsbatch.bootstrap import Deps, bootstrap
+from vsbatch.bootstrap import Deps, bootstrap, connect, ledger_on
 from vsbatch.config import Settings
-from vsbatch.ledger import BatchInfo
+from vsbatch.ledger import BatchInfo, Ledger
 from vsbatch.local_redis import LocalRedis
-from vsbatch.progress import wait_for_batch
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import QUEUE, app, configure, heartbeat, install_deps, stop_heartbeat
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @contextlib.contextmanager
@@ -49,8 +50,21 @@ def embedded_for(settings: Settings) -> LocalRedis:
 
 
 @contextlib.contextmanager
+def ledger_for(settings: Settings) -> Iterator[Ledger]:
+    """The ledger on the settings' Redis (embedded if needed), for commands that only read it."""
+    with redis_for(settings) as resolved:
+        client = connect(resolved)
+        try:
+            yield ledger_on(client, resolved)
+        finally:
+            client.close()
+
+
+@contextlib.contextmanager
 def deps_for(settings: Settings) -> Iterator[Deps]:
     """Dependencies on the settings' Redis (embedded if needed), closed afterwards."""
+    from vsbatch.worker import configure, install_deps
+
     with redis_for(settings) as resolved:
         deps = bootstrap(resolved)
         configure(resolved)
@@ -65,6 +79,10 @@ class InProcessWorker:
     """A Celery worker (threads pool) running in a background thread of this process."""
 
     def __init__(self, concurrency: int) -> None:
+        from celery.worker import WorkController
+
+        from vsbatch.worker import QUEUE, app
+
         self._controller = WorkController(
             app=app,
             pool_cls="threads",
@@ -82,6 +100,9 @@ class InProcessWorker:
 
     def start(self) -> InProcessWorker:
         """Start beating (see ``liveness``) and consuming."""
+        from vsbatch.tasks import enqueue_chunk
+        from vsbatch.worker import heartbeat
+
         heartbeat(enqueue_chunk)
         self._thread.start()
         return self
@@ -91,6 +112,8 @@ class InProcessWorker:
 
         Waits at most ``timeout`` seconds for the tasks in flight.
         """
+        from vsbatch.worker import stop_heartbeat
+
         self._controller.stop(in_sighandler=False)
         self._thread.join(timeout=timeout)
         stop_heartbeat()
@@ -130,6 +153,8 @@ def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
 
     The worker starts only once the batch is enqueued: a refused file never starts one.
     """
+    from vsbatch.progress import wait_for_batch
+
     worker = InProcessWorker(deps.settings.concurrency).start()
     try:
         batch = wait_for_batch(deps.ledger, batch_id, console)

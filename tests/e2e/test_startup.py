@@ -20,8 +20,14 @@ from vsbatch.local_redis import LocalRedis
 WORKER_STACK = ("celery", "kombu", "httpx", "httpcore", "uvicorn", "starlette", "tenacity")
 
 
-def imported_by(env: dict[str, str], *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """Run ``python -X importtime -m vsbatch ARGS``; its result and the top-level packages it imported."""
+def imported_by(
+    env: dict[str, str], *args: str
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime -m vsbatch ARGS``: its result, and every module it imported.
+
+    The modules are the trace's names plus each one's top-level package (``celery`` for
+    ``celery.worker``), so that a test can name packages.
+    """
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "vsbatch", *args],
         env=env,
