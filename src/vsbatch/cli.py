@@ -34,6 +34,9 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain (click) help and usage errors: typer's Rich panels import rich.markdown, pygments
+    # and rich.traceback, which double the time ``vsbatch --help`` takes to start.
+    rich_markup_mode=None,
 )
 # Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
 out = Console(emoji=False)

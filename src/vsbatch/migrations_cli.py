@@ -38,6 +38,7 @@ migrate = typer.Typer(
     name="migrate",
     help="Declarative metadata migrations (see docs/migrations.md).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as ``cli``'s
 )
 cli.add_typer(migrate, name="migrate")
 

