@@ -35,6 +35,7 @@ from bench.harness import (
     write_csv,
 )
 from bench.report import Ratio, ScenarioResult, table
+from bench.startup import startup
 
 
 @dataclass(frozen=True)
@@ -675,4 +676,5 @@ SCENARIOS: dict[str, Callable[[Sizes], ScenarioResult]] = {
     "accounts": accounts,
     "producer": producer,
     "emulator": emulator,
+    "startup": startup,
 }
