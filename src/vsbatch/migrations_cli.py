@@ -161,8 +161,8 @@ def beat(
     from vsbatch.runtime import deps_for
 
     settings = _settings(need_key=False)
-    path, text, migrations = _load(settings, file)
-    schedule = beat_schedule(migrations, text)
+    path, _, migrations = _load(settings, file)
+    schedule = beat_schedule(migrations)
     if not schedule:
         err.print(f"no scheduled migrations in {path}")
         raise typer.Exit(2)

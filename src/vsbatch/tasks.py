@@ -9,11 +9,19 @@ from celery.signals import task_received, worker_ready, worker_shutdown
 
 from vsbatch import processing
 from vsbatch.liveness import HeldChunk
+from vsbatch.messages import CheckedTask, ChunkArgs, InvalidArguments, TickArgs, check_arguments
 from vsbatch.processing import RowOptions
 from vsbatch.worker import QUEUE, app, current_deps, heartbeat, stop_heartbeat, task_budget
 
 
-@app.task(name="vsbatch.process_chunk", acks_late=True, ignore_result=True, bind=True)
+@app.task(
+    name="vsbatch.process_chunk",
+    base=CheckedTask,
+    arguments=ChunkArgs,
+    acks_late=True,
+    ignore_result=True,
+    bind=True,
+)
 def process_chunk(
     self: Task[Any, Any], batch_id: str, rows: list[int], options: dict[str, Any] | None = None
 ) -> int:
@@ -40,8 +48,11 @@ def _hold_chunk(request: Any, **_: Any) -> None:
     that live workers send it again if this process dies holding it (see ``liveness``)."""
     if request.name != process_chunk.name:
         return
-    batch_id, rows, *rest = request.args
-    chunk = HeldChunk(batch_id, list(rows), dict(rest[0] or {}) if rest else {})
+    try:
+        checked = check_arguments(ChunkArgs, process_chunk.run, request.args, request.kwargs)
+    except InvalidArguments:
+        return  # the task refuses it when it runs; nothing to hold for it
+    chunk = HeldChunk(checked["batch_id"], checked["rows"], checked.get("options") or {})
     heartbeat(enqueue_chunk).liveness.hold(request.id, chunk)
 
 
@@ -67,13 +78,16 @@ def enqueue_chunk(
     )
 
 
-@app.task(name="vsbatch.migration_tick", acks_late=True, ignore_result=True)
-def migration_tick(name: str, spec: str) -> str | None:
-    """Run migration ``name`` of the migrations file text ``spec`` for its due tick, once."""
-    from vsbatch.migrate_run import run_scheduled
-    from vsbatch.migrations import parse_migrations
+@app.task(
+    name="vsbatch.migration_tick",
+    base=CheckedTask,
+    arguments=TickArgs,
+    acks_late=True,
+    ignore_result=True,
+)
+def migration_tick(name: str) -> str | None:
+    """Run migration ``name`` of this worker's own migrations file for its due tick, once."""
+    from vsbatch.migrate_run import run_tick
 
-    deps = current_deps()
-    migration = parse_migrations(spec)[name]
-    batch = run_scheduled(deps, migration, enqueue_chunk, now=deps.ledger.now())
+    batch = run_tick(current_deps(), name, enqueue_chunk)
     return batch.id if batch is not None else None

@@ -119,7 +119,7 @@ class TestBeat:
         changed = seed_mix(emulator)
         spec = tmp_path / "migrations.toml"
         spec.write_text(CRM.format(schedule="2s"), encoding="utf-8")
-        workers.start()
+        workers.start(VSBATCH_MIGRATIONS_FILE=str(spec))  # ticks name it; workers read it
         logs = [tmp_path / f"beat{i}.log" for i in range(2)]
         beats = []
         for log in logs:

@@ -1,0 +1,185 @@
+"""Hand-pushed Celery messages on the Redis broker: a real worker refuses every forged, unknown,
+malformed or undecodable one in one log line, runs none of them, and keeps serving."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.e2e.conftest import Workers, wait_done
+from vsbatch.bootstrap import Deps
+from vsbatch.ledger import Outcome
+from vsbatch.submit import submit_csv
+from vsbatch.tasks import enqueue_chunk
+from vsbatch.worker import QUEUE
+
+# A migration that would write to every session with the worker's API key.
+FORGED_SPEC = """
+[[migration]]
+name = "forged"
+schedule = "1m"
+
+[migration.select]
+status = "requires_input"
+
+[[migration.action]]
+op = "set"
+values = { owned = "yes" }
+"""
+
+# The worker's own file: one scheduled and one manual migration, neither of which matches.
+WORKER_SPEC = """
+[[migration]]
+name = "nightly"
+schedule = "0 3 * * *"
+select = { metadata_present = ["never"] }
+action = [{ op = "unset", keys = ["never"] }]
+
+[[migration]]
+name = "manual"
+select = { metadata_present = ["never"] }
+action = [{ op = "unset", keys = ["never"] }]
+"""
+
+GOOD_ID = "b_0000000000abcde"
+
+
+def envelope(task: str, body: bytes, *, content_type: str = "application/json") -> tuple[str, str]:
+    """A kombu Redis-transport message in Celery protocol v2; returns (its id, its JSON)."""
+    task_id = str(uuid.uuid4())
+    message = {
+        "body": base64.b64encode(body).decode(),
+        "content-encoding": "utf-8",
+        "content-type": content_type,
+        "headers": {
+            "lang": "py",
+            "task": task,
+            "id": task_id,
+            "root_id": task_id,
+            "parent_id": None,
+            "group": None,
+            "argsrepr": "()",
+            "kwargsrepr": "{}",
+            "origin": "attacker@example",
+            "retries": 0,
+            "eta": None,
+            "expires": None,
+        },
+        "properties": {
+            "correlation_id": task_id,
+            "reply_to": "",
+            "delivery_mode": 2,
+            "delivery_info": {"exchange": "", "routing_key": QUEUE},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": str(uuid.uuid4()),
+        },
+    }
+    return task_id, json.dumps(message)
+
+
+def call(task: str, *args: Any, **kwargs: Any) -> tuple[str, str]:
+    """A well-formed message calling ``task`` with these arguments."""
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    return envelope(task, json.dumps([list(args), kwargs, embed]).encode())
+
+
+HOSTILE = {
+    "forged spec": call("vsbatch.migration_tick", "forged", FORGED_SPEC),
+    "unknown migration": call("vsbatch.migration_tick", "no-such-migration"),
+    "manual migration": call("vsbatch.migration_tick", "manual"),
+    "tick name not a string": call("vsbatch.migration_tick", {"name": "x"}),
+    "unknown task": call("os.system", "touch /tmp/owned"),
+    "body not JSON": envelope("vsbatch.process_chunk", b"{not json"),
+    "chunk without arguments": call("vsbatch.process_chunk"),
+    "batch id not a ledger id": call("vsbatch.process_chunk", "../../etc", [1]),
+    "row not a number": call("vsbatch.process_chunk", GOOD_ID, ["1; drop"]),
+    "negative row": call("vsbatch.process_chunk", GOOD_ID, [-1]),
+    "too many rows": call("vsbatch.process_chunk", GOOD_ID, list(range(1, 100_002))),
+    "unknown option": call("vsbatch.process_chunk", GOOD_ID, [1], {"exec": "x"}),
+    "option of the wrong type": call(
+        "vsbatch.process_chunk", GOOD_ID, [1], {"lock_wait": "forever"}
+    ),
+}
+
+
+def _lines_naming(log: str, task_id: str) -> list[str]:
+    return [line for line in log.splitlines() if task_id in line]
+
+
+class TestHostileMessages:
+    def test_each_is_refused_in_one_line_and_a_real_batch_follows(
+        self,
+        emulator: Any,
+        workers: Workers,
+        producer: Deps,
+        redis_client: redis.Redis,
+        tmp_path: Path,
+    ) -> None:
+        """Forged, unknown and malformed messages run nothing, log one line each, no traceback."""
+        # Given sessions the forged migration would change, and a running worker
+        ids = emulator.seed(count=3)
+        spec = tmp_path / "migrations.toml"
+        spec.write_text(WORKER_SPEC, encoding="utf-8")
+        workers.start(concurrency=2, VSBATCH_MIGRATIONS_FILE=str(spec))
+        log_path = tmp_path / "worker0.log"
+
+        # When every hostile message is pushed onto the worker's queue
+        for _, raw in HOSTILE.values():
+            redis_client.lpush(QUEUE, raw)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline:
+            log = log_path.read_text(encoding="utf-8")
+            if all(_lines_naming(log, task_id) for task_id, _ in HOSTILE.values()):
+                break
+            time.sleep(0.2)
+        applied = emulator.stats()["applied_total"]
+        # ... and a legitimate batch follows
+        csv = tmp_path / "in.csv"
+        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
+        workers.stop_all()
+        log = log_path.read_text(encoding="utf-8")
+
+        # Then nothing was applied, each message got exactly one line, there was no traceback,
+        # and the batch succeeded
+        lines = {what: len(_lines_naming(log, task_id)) for what, (task_id, _) in HOSTILE.items()}
+        assert 0 == applied
+        assert {what: 1 for what in HOSTILE} == lines
+        assert "Traceback" not in log
+        assert {Outcome.SUCCEEDED: 3} == {k: v for k, v in batch.counts.items() if v}
+
+
+class TestNotAnEnvelope:
+    def test_raw_garbage_on_the_queue_is_dropped_and_the_worker_keeps_serving(
+        self,
+        emulator: Any,
+        workers: Workers,
+        producer: Deps,
+        redis_client: redis.Redis,
+        tmp_path: Path,
+    ) -> None:
+        """Bytes that are not a kombu message at all do not stop the worker or loop."""
+        # Given a running worker and garbage pushed onto its queue
+        ids = emulator.seed(count=2)
+        workers.start(concurrency=2)
+        for raw in (b"not json at all", b'{"json": "but no headers"}', b"[1, 2]"):
+            redis_client.lpush(QUEUE, raw)
+
+        # When a legitimate batch follows
+        csv = tmp_path / "in.csv"
+        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
+        workers.stop_all()
+        log = (tmp_path / "worker0.log").read_text(encoding="utf-8")
+
+        # Then it succeeded, with no traceback, and the garbage is gone from the queue
+        assert {Outcome.SUCCEEDED: 2} == {k: v for k, v in batch.counts.items() if v}
+        assert "Traceback" not in log
+        assert 0 == redis_client.llen(QUEUE)
