@@ -248,7 +248,8 @@ def run_tick(deps: Deps, name: str, enqueue: Enqueue) -> BatchInfo | None:
     """
     path = deps.settings.migrations_file
     try:
-        migration = load_migrations(path).get(name)
+        migrations = load_migrations(path, min_interval=deps.settings.migration_min_interval)
+        migration = migrations.get(name)
     except MigrationSpecError as exc:
         log.error("migration tick %r not run: %s", name, exc)
         return None

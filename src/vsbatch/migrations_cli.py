@@ -55,7 +55,10 @@ def _load(settings: Settings, file: Path | None) -> tuple[Path, str, dict[str, M
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationSpecError(f"cannot read migrations file: {exc}", path=str(path)) from None
-    return path, text, parse_migrations(text, path=str(path))
+    migrations = parse_migrations(
+        text, path=str(path), min_interval=settings.migration_min_interval
+    )
+    return path, text, migrations
 
 
 def _one(migrations: dict[str, Migration], name: str, path: Path) -> Migration:
