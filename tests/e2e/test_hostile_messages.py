@@ -109,6 +109,17 @@ HOSTILE = {
 }
 
 
+def _held_message_ids(deps: Deps) -> set[str]:
+    """Ids of the chunk messages that live workers record as held (``liveness``)."""
+    keys = deps.ledger.keys
+    nodes = {_text(n) for n in deps.redis.smembers(keys.nodes)}
+    return {_text(m) for node in nodes for m in deps.redis.hkeys(keys.held(node))}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _lines_naming(log: str, task_id: str) -> list[str]:
     return [line for line in log.splitlines() if task_id in line]
 
@@ -144,15 +155,17 @@ class TestHostileMessages:
         csv = tmp_path / "in.csv"
         csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
         batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
+        held = _held_message_ids(producer)
         workers.stop_all()
         log = log_path.read_text(encoding="utf-8")
 
         # Then nothing was applied, each message got exactly one line, there was no traceback,
-        # and the batch succeeded
+        # none is held for resending should the worker die, and the batch succeeded
         lines = {what: len(_lines_naming(log, task_id)) for what, (task_id, _) in HOSTILE.items()}
         assert 0 == applied
         assert {what: 1 for what in HOSTILE} == lines
         assert "Traceback" not in log
+        assert set() == held & {task_id for task_id, _ in HOSTILE.values()}
         assert {Outcome.SUCCEEDED: 3} == {k: v for k, v in batch.counts.items() if v}
 
 
