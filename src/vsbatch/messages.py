@@ -129,7 +129,8 @@ class CheckedTask(Task):  # type: ignore[type-arg]
     """A task that checks its arguments against ``arguments`` before running.
 
     Celery calls a task's own ``__call__`` with the message's arguments; an invalid message
-    is refused here (one line, acked as a normal return) and ``run`` never sees it. ``run``
+    is refused here (one line, acked as a normal return) and ``run`` never sees it; so is
+    one that asks for tasks to follow (callbacks, chain, chord), which are dropped. ``run``
     raises :class:`InvalidArguments` for well-formed ids that name nothing (an unknown
     migration), refused the same way.
     """
@@ -138,17 +139,38 @@ class CheckedTask(Task):  # type: ignore[type-arg]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task on checked arguments, or refuse the message."""
+        # Our messages never chain: a message that asks Celery to send further tasks after
+        # this one (callbacks, chain, chord) is refused, and those are dropped, not sent.
+        request = self.request
+        chained = [name for name in _CHAINING if getattr(request, name, None)]
+        for name in _CHAINING:
+            setattr(request, name, None)
+        if chained:
+            return self._refuse(f"asks for {', '.join(chained)}")
         try:
             checked = check_arguments(self.arguments, self.run, args, kwargs)
         except InvalidArguments as exc:
-            refuse(self.request.id, self.name, exc.reason)
-            return None
+            return self._refuse(exc.reason)
         try:
             # ``run`` directly: ``Task.__call__`` would push a request without the message id.
             return self.run(**checked)
         except InvalidArguments as exc:  # the message names something that does not exist
-            refuse(self.request.id, self.name, exc.reason)
-            return None
+            return self._refuse(exc.reason)
+
+    def _refuse(self, reason: str) -> None:
+        refuse(self.request.id, self.name, reason)
+        self.on_refused()
+
+    def on_refused(self) -> None:
+        """Called after this task's message was refused (a task may forget state it kept)."""
+
+
+# What Celery does after a task, as the message asks: send callbacks, the chain's next task,
+# the chord's body, or errbacks on failure.
+_CHAINING: Final = ("callbacks", "errbacks", "chain", "chord")
+
+# What unpacking a malformed body or header raises (never a broker connection error).
+_MALFORMED = (ValueError, TypeError, KeyError, IndexError, AttributeError)
 
 
 def _headers(message: Any) -> dict[str, Any]:
@@ -161,6 +183,28 @@ class GuardedConsumer(Consumer):
 
     def _connection_errors(self) -> tuple[type[BaseException], ...]:
         return tuple(getattr(self, "connection_errors", ()))
+
+    def create_task_handler(self, *args: Any, **kwargs: Any) -> Any:
+        """Celery's handler of each received message, made to survive a malformed one.
+
+        Celery unpacks a message's body and headers (``Request``) in the consumer itself; a
+        body that is JSON but not ``[args, kwargs, embed]``, or headers of the wrong types,
+        raise there and stop the worker, and the message, redelivered, stops the next one.
+        """
+        handle = super().create_task_handler(*args, **kwargs)
+
+        def guarded(message: Any) -> Any:
+            try:
+                return handle(message)
+            except _MALFORMED as exc:
+                headers = _headers(message)
+                reason = f"malformed message: {type(exc).__name__}: {exc}"
+                refuse(headers.get("id"), headers.get("task"), reason)
+                if not message.acknowledged:
+                    message.reject_log_error(log, self._connection_errors())
+                return None
+
+        return guarded
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         """A message naming a task this worker does not have: refuse and drop it."""

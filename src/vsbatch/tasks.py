@@ -8,15 +8,25 @@ from celery import Task
 from celery.signals import task_received, worker_ready, worker_shutdown
 
 from vsbatch import processing
+from vsbatch.errors import NotFoundError
 from vsbatch.liveness import HeldChunk
 from vsbatch.messages import CheckedTask, ChunkArgs, InvalidArguments, TickArgs, check_arguments
 from vsbatch.processing import RowOptions
 from vsbatch.worker import QUEUE, app, current_deps, heartbeat, stop_heartbeat, task_budget
 
 
+class _ChunkTask(CheckedTask):
+    """Chunk messages are recorded as held on receipt (``_hold_chunk``): a refused one is
+    released at once, so that no live worker ever sends it again."""
+
+    def on_refused(self) -> None:
+        if self.request.id:
+            heartbeat(enqueue_chunk).liveness.release(self.request.id)
+
+
 @app.task(
     name="vsbatch.process_chunk",
-    base=CheckedTask,
+    base=_ChunkTask,
     arguments=ChunkArgs,
     acks_late=True,
     ignore_result=True,
@@ -28,9 +38,13 @@ def process_chunk(
     """Bring a chunk of a batch's rows to terminal outcomes; re-enqueue what is left."""
     deps = current_deps()
     row_options = RowOptions.from_message(options)
-    result = processing.process_chunk(
-        deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
-    )
+    try:
+        deps.ledger.get_batch(batch_id)  # an unknown batch is never touched
+        result = processing.process_chunk(
+            deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
+        )
+    except NotFoundError as exc:  # a batch or row the ledger does not have (or no longer)
+        raise InvalidArguments(str(exc)) from None
     # Enqueued before this message is acked: a crash in between runs rows twice, which the
     # ledger and the idempotency keys make harmless.
     if result.remaining:

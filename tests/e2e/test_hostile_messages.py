@@ -50,7 +50,9 @@ action = [{ op = "unset", keys = ["never"] }]
 GOOD_ID = "b_0000000000abcde"
 
 
-def envelope(task: str, body: bytes, *, content_type: str = "application/json") -> tuple[str, str]:
+def envelope(
+    task: Any, body: bytes, *, content_type: str = "application/json", **headers: Any
+) -> tuple[str, str]:
     """A kombu Redis-transport message in Celery protocol v2; returns (its id, its JSON)."""
     task_id = str(uuid.uuid4())
     message = {
@@ -70,6 +72,7 @@ def envelope(task: str, body: bytes, *, content_type: str = "application/json") 
             "retries": 0,
             "eta": None,
             "expires": None,
+            **headers,
         },
         "properties": {
             "correlation_id": task_id,
@@ -90,6 +93,12 @@ def call(task: str, *args: Any, **kwargs: Any) -> tuple[str, str]:
     return envelope(task, json.dumps([list(args), kwargs, embed]).encode())
 
 
+def chunk_body() -> bytes:
+    """A valid chunk call's body (the hostile part is elsewhere in the message)."""
+    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+    return json.dumps([[GOOD_ID, [1]], {}, embed]).encode()
+
+
 HOSTILE = {
     "forged spec": call("vsbatch.migration_tick", "forged", FORGED_SPEC),
     "unknown migration": call("vsbatch.migration_tick", "no-such-migration"),
@@ -97,6 +106,22 @@ HOSTILE = {
     "tick name not a string": call("vsbatch.migration_tick", {"name": "x"}),
     "unknown task": call("os.system", "touch /tmp/owned"),
     "body not JSON": envelope("vsbatch.process_chunk", b"{not json"),
+    "body not a call": envelope("vsbatch.process_chunk", b'{"rows": [1]}'),
+    "body a short list": envelope("vsbatch.process_chunk", b"[1]"),
+    "tick body null": envelope("vsbatch.migration_tick", b"null"),
+    "task name not a string": envelope(["vsbatch.process_chunk"], chunk_body()),
+    "eta not a date": envelope("vsbatch.process_chunk", chunk_body(), eta="tomorrow"),
+    "retries not a number": envelope("vsbatch.process_chunk", chunk_body(), retries="many"),
+    "callbacks not a list": envelope(
+        "vsbatch.process_chunk",
+        json.dumps([[GOOD_ID, [1]], {}, {"callbacks": 5}]).encode(),
+    ),
+    "chain to another task": envelope(
+        "vsbatch.process_chunk",
+        json.dumps(
+            [[GOOD_ID, [1]], {}, {"chain": [{"task": "vsbatch.migration_tick", "args": ["x"]}]}]
+        ).encode(),
+    ),
     "chunk without arguments": call("vsbatch.process_chunk"),
     "batch id not a ledger id": call("vsbatch.process_chunk", "../../etc", [1]),
     "row not a number": call("vsbatch.process_chunk", GOOD_ID, ["1; drop"]),
