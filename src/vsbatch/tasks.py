@@ -9,6 +9,7 @@ from celery.signals import task_received, worker_ready, worker_shutdown
 
 from vsbatch import processing
 from vsbatch.errors import NotFoundError
+from vsbatch.ledger import BatchState
 from vsbatch.liveness import HeldChunk
 from vsbatch.messages import CheckedTask, ChunkArgs, InvalidArguments, TickArgs, check_arguments
 from vsbatch.processing import RowOptions
@@ -37,9 +38,13 @@ def process_chunk(
 ) -> int:
     """Bring a chunk of a batch's rows to terminal outcomes; re-enqueue what is left."""
     deps = current_deps()
-    row_options = RowOptions.from_message(options)
     try:
-        deps.ledger.get_batch(batch_id)  # an unknown batch is never touched
+        batch = deps.ledger.get_batch(batch_id)  # an unknown batch is never touched
+        if batch.state is BatchState.STAGING:  # its submit has not opened it (yet, or ever)
+            raise InvalidArguments(f"batch {batch_id} is not open")
+        # How rows are processed is the batch's, as its submit opened it; a message's own
+        # options only serve batches opened before the ledger kept them.
+        row_options = RowOptions.from_message(batch.options or options)
         result = processing.process_chunk(
             deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
         )

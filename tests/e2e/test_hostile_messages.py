@@ -14,7 +14,7 @@ import redis
 
 from tests.e2e.conftest import Workers, wait_done
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import Outcome
+from vsbatch.ledger import NewRow, Outcome
 from vsbatch.submit import submit_csv
 from vsbatch.tasks import enqueue_chunk
 from vsbatch.worker import QUEUE
@@ -221,3 +221,41 @@ class TestNotAnEnvelope:
         assert {Outcome.SUCCEEDED: 2} == {k: v for k, v in batch.counts.items() if v}
         assert "Traceback" not in log
         assert 0 == redis_client.llen(QUEUE)
+
+
+class TestForgedChunkForARealBatch:
+    def test_staged_batch_is_not_run_by_a_forged_chunk(
+        self,
+        emulator: Any,
+        workers: Workers,
+        producer: Deps,
+        redis_client: redis.Redis,
+        tmp_path: Path,
+    ) -> None:
+        """A chunk naming a batch still being staged (not opened by its submit) runs nothing."""
+        # Given a staged batch whose row would change a real session
+        (session,) = emulator.seed(count=1)
+        staged = producer.ledger.create_batch(name="staged", kind="csv", source="x.csv")
+        producer.ledger.add_rows(
+            staged.id,
+            [NewRow(1, session, None, {"metadata": {"k": "v"}}, idempotency_key="ik-staged")],
+        )
+        workers.start(concurrency=2)
+
+        # When a well-formed chunk naming it is pushed
+        task_id, raw = call("vsbatch.process_chunk", staged.id, [1])
+        redis_client.lpush(QUEUE, raw)
+        log_path = tmp_path / "worker0.log"
+        deadline = time.monotonic() + 30
+        while not _lines_naming(log_path.read_text(encoding="utf-8"), task_id):
+            assert time.monotonic() < deadline, "the forged chunk was never logged"
+            time.sleep(0.2)
+        workers.stop_all()
+
+        # Then it was refused and the row is untouched
+        log = log_path.read_text(encoding="utf-8")
+        assert 0 == emulator.stats()["applied_total"]
+        assert Outcome.QUEUED == producer.ledger.get_row(staged.id, 1).outcome
+        assert ["not open"] == [
+            "not open" for line in _lines_naming(log, task_id) if "not open" in line
+        ]

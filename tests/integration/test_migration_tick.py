@@ -1,5 +1,6 @@
-"""A beat tick on the real Redis and emulator: the worker runs the named migration from its own
-file, and refuses names its file does not schedule."""
+"""Tasks take ids, and what to do comes from the worker's side (real Redis and emulator): a beat
+tick runs the named migration from the worker's own file, and a chunk runs with its batch's
+options from the ledger."""
 
 from __future__ import annotations
 
@@ -11,9 +12,12 @@ from typing import Any
 import pytest
 
 from vsbatch.bootstrap import Deps, bootstrap
+from vsbatch.ledger import NewRow, Outcome
 from vsbatch.messages import InvalidArguments
 from vsbatch.migrate_run import run_tick
 from vsbatch.processing import RowOptions
+from vsbatch.tasks import process_chunk
+from vsbatch.worker import configure, install_deps
 
 WORKER_FILE = """
 [[migration]]
@@ -91,3 +95,24 @@ class TestRunTick:
 
         lines = [r.getMessage() for r in caplog.records]
         assert (None, 1, True) == (batch, len(lines), "absent.toml" in lines[0])
+
+
+class TestChunkOptionsComeFromTheLedger:
+    def test_message_options_do_not_override_the_batch(self, deps: Deps, emulator: Any) -> None:
+        """A chunk message asking to park rows for 72 h cannot change a batch opened to fail."""
+        # Given a batch opened with the default options (no parking) and an outage
+        (sid,) = emulator.seed(count=1)
+        batch = deps.ledger.create_batch(name="b", kind="csv", source="b.csv")
+        deps.ledger.add_rows(
+            batch.id, [NewRow(1, sid, None, {"metadata": {"k": "v"}}, idempotency_key="ik-1")]
+        )
+        deps.ledger.open_batch(batch.id, RowOptions().to_message())
+        emulator.configure(fail_503_rate=1.0)
+        configure(deps.settings)
+        install_deps(deps)
+
+        # When a chunk naming it asks for parking
+        process_chunk(batch.id, [1], {"read_first": False, "lock_wait": 1.0, "park_hours": 72.0})
+
+        # Then the batch's own options applied: the row failed instead of being parked
+        assert Outcome.FAILED == deps.ledger.get_row(batch.id, 1).outcome
