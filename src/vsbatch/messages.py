@@ -122,7 +122,8 @@ def refuse(message_id: Any, task: Any, reason: str) -> None:
 
 
 def _short(value: Any) -> str | None:
-    return None if value is None else str(value)[:100]
+    """A header value as one short line (it may come from anyone who can push a message)."""
+    return None if value is None else " ".join(str(value).split())[:100]
 
 
 class CheckedTask(Task):  # type: ignore[type-arg]

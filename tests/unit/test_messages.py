@@ -15,6 +15,7 @@ from vsbatch.messages import (
     InvalidArguments,
     TickArgs,
     check_arguments,
+    refuse,
 )
 from vsbatch.migrate_run import beat_schedule
 from vsbatch.migrations import parse_migrations
@@ -149,3 +150,17 @@ class TestEnvelope:
             transport_for(url)
             for url in ("redis://h:6379/0", "rediss://h:6380/0", "sentinel://h:26379")
         ]
+
+
+class TestRefuse:
+    def test_refusal_is_one_line_whatever_the_message_holds(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """Newlines in the reason or in header values cannot forge extra log lines."""
+        caplog.set_level("WARNING", logger="vsbatch.messages")
+
+        refuse("id\nFAKE", "task\nERROR forged line", "bad\nreason")
+
+        record = caplog.records[0]
+        text = " ".join([record.getMessage(), record.task, record.message_id])  # type: ignore[attr-defined]
+        assert ("\n" in text, "refused message: bad reason") == (False, record.getMessage())
