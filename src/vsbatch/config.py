@@ -88,7 +88,7 @@ class Settings(BaseSettings):
 
     rate_limit: float | None = Field(default=None, gt=0)
     concurrency: int = Field(default=16, ge=1)
-    chunk_size: int = Field(default=100, ge=1)
+    chunk_size: int = Field(default=100, ge=1, le=10_000)  # messages.MAX_CHUNK_ROWS
     visibility_timeout: int = Field(default=600, ge=10)
     session_lock_ttl: float = Field(default=120.0, gt=0)
     heartbeat_seconds: float = Field(default=5.0, ge=0.1)
@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so that Prometheus can scrape
     migrations_file: Path = Path("migrations.toml")
+    migration_min_interval: int = Field(default=60, ge=1)  # shortest schedule interval (s)
 
     @classmethod
     def settings_customise_sources(
