@@ -638,7 +638,14 @@ class Ledger:
         return _decode_row(batch_id, row, raw)
 
     def transition(
-        self, batch_id: str, row: int, to: Outcome, *, fence: Fence | None = None, **fields: Any
+        self,
+        batch_id: str,
+        row: int,
+        to: Outcome,
+        *,
+        fence: Fence | None = None,
+        only_from: Outcome | None = None,
+        **fields: Any,
     ) -> bool:
         """Move a non-terminal row to ``to`` and set ``fields`` (RowRecord attribute names).
 
@@ -648,12 +655,33 @@ class Ledger:
         non-terminal outcome just updates the fields. The batch becomes DONE when this was
         its last non-terminal row. With a ``fence`` (given, or that of an enclosing
         :meth:`fenced` block), the row is written only while the lock holds the fence's token.
+        With ``only_from``, the row is written only if it is in that outcome (else False).
 
         Raises:
             LockLostError: The fence's lock no longer holds its token; nothing was written.
             NotFoundError: The row does not exist.
             TypeError: A field is not a patchable RowRecord attribute.
         """
+        fence = fence or _FENCE.get()
+        keys, args = self._transition_call(batch_id, row, to, fields, fence, only_from)
+        try:
+            written = int(cast(int, self._transition(keys=keys, args=args)))
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
+        if written < 0:
+            raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
+        return bool(written)
+
+    def _transition_call(
+        self,
+        batch_id: str,
+        row: int,
+        to: Outcome,
+        fields: dict[str, Any],
+        fence: Fence | None,
+        only_from: Outcome | None = None,
+    ) -> tuple[list[str], list[str | int]]:
+        """KEYS and ARGV of ``transition.lua`` (see its header for the optional tail)."""
         unknown = set(fields) - _PATCHABLE
         if unknown:
             raise TypeError(f"transition cannot set {sorted(unknown)}")
@@ -665,19 +693,15 @@ class Ledger:
             self.keys.events(batch_id),
             self.keys.sessions(batch_id),
         ]
-        args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
-        args += [self._maxlen, self.keys.pending_prefix, batch_id]
-        fence = fence or _FENCE.get()
+        args: list[str | int] = [str(row), Outcome(to).value, _dumps(patch), repr(self._now())]
+        args += [self._ttl, self._maxlen, self.keys.pending_prefix, batch_id]
         if fence is not None:
             keys.append(fence.key)
-            args.append(fence.token)
-        try:
-            written = int(cast(int, self._transition(keys=keys, args=args)))
-        except redis.ResponseError as exc:
-            raise self._mapped(exc, batch_id) from None
-        if written < 0:
-            raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
-        return bool(written)
+        if fence is not None or only_from is not None:
+            args.append(fence.token if fence is not None else "")
+        if only_from is not None:
+            args.append(Outcome(only_from).value)
+        return keys, args
 
     @contextmanager
     def fenced(self, fence: Fence) -> Iterator[None]:
@@ -695,12 +719,30 @@ class Ledger:
             _FENCE.reset(reset)
 
     def cancel(self, batch_id: str) -> BatchInfo:
-        """Mark the batch CANCELED; workers then skip its remaining rows (batch_canceled).
+        """Cancel the batch: its rows never sent end skipped (batch_canceled) at once.
 
+        The batch becomes CANCELED (workers then send none of its queued rows), then every row
+        still QUEUED is skipped by a transition guarded on QUEUED, so a row a worker began
+        meanwhile is left to it. Rows running or retrying were or may have been sent: their
+        worker, or the fleet under the session's lock, resolves them to their real outcome.
         DONE batches stay DONE. Raises NotFoundError for an unknown batch.
         """
-        self._batch_op(batch_id, "cancel")
+        if self._batch_op(batch_id, "cancel") == BatchState.CANCELED.value:
+            self._skip_queued(batch_id)
         return self.get_batch(batch_id)
+
+    def _skip_queued(self, batch_id: str) -> None:
+        """Skip (batch_canceled) the batch's QUEUED rows, a pipeline of 1000 at a time."""
+        queued = (n for n, raw in self._scan(batch_id) if json.loads(raw)["o"] == "queued")
+        fields = {"reason": SkipReason.CANCELED.value}
+        while block := list(itertools.islice(queued, _BLOCK)):
+            pipe = self._r.pipeline(transaction=False)
+            for row in block:
+                call = self._transition_call(
+                    batch_id, row, Outcome.SKIPPED, fields, None, Outcome.QUEUED
+                )
+                self._transition(keys=call[0], args=call[1], client=pipe)
+            self._run(pipe, batch_id)
 
     def next_seq(self) -> int:
         """A new global submission sequence number (for application updates)."""
