@@ -136,6 +136,19 @@ class TestRunningRowOfCanceledBatch:
         assert (Outcome.SKIPPED, "batch_canceled") == (outcome, deps.ledger.get_row(bid, 2).reason)
         assert {} == emulator.stats()["requests"]
 
+    def test_row_retrying_before_any_send_is_skipped(self, deps: Deps, emulator: Any) -> None:
+        """A row parked after its read-first failed (retrying, no attempt) was never sent: in a
+        canceled batch it ends skipped (batch_canceled) without a request."""
+        (sid,) = emulator.seed(count=1)
+        bid = submit(deps, [sid])
+        assert deps.ledger.transition(bid, 2, Outcome.RETRYING, error_type="api_error")
+        deps.ledger.cancel(bid)
+
+        outcome = process_row(deps, bid, 2, sleep=no_sleep)
+
+        assert (Outcome.SKIPPED, "batch_canceled") == (outcome, deps.ledger.get_row(bid, 2).reason)
+        assert {} == emulator.stats()["requests"]
+
 
 class TestGuardedTransition:
     def test_skip_only_from_queued_leaves_a_running_row(self, deps: Deps, emulator: Any) -> None:
