@@ -397,6 +397,7 @@ class Ledger:
         self._max_seq = client.register_script(lua_script("max_seq.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
         self._touch = client.register_script(lua_script("touch.lua"))
+        self._cancel_rows = client.register_script(lua_script("cancel_rows.lua"))
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -662,26 +663,6 @@ class Ledger:
             NotFoundError: The row does not exist.
             TypeError: A field is not a patchable RowRecord attribute.
         """
-        fence = fence or _FENCE.get()
-        keys, args = self._transition_call(batch_id, row, to, fields, fence, only_from)
-        try:
-            written = int(cast(int, self._transition(keys=keys, args=args)))
-        except redis.ResponseError as exc:
-            raise self._mapped(exc, batch_id) from None
-        if written < 0:
-            raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
-        return bool(written)
-
-    def _transition_call(
-        self,
-        batch_id: str,
-        row: int,
-        to: Outcome,
-        fields: dict[str, Any],
-        fence: Fence | None,
-        only_from: Outcome | None = None,
-    ) -> tuple[list[str], list[str | int]]:
-        """KEYS and ARGV of ``transition.lua`` (see its header for the optional tail)."""
         unknown = set(fields) - _PATCHABLE
         if unknown:
             raise TypeError(f"transition cannot set {sorted(unknown)}")
@@ -693,15 +674,22 @@ class Ledger:
             self.keys.events(batch_id),
             self.keys.sessions(batch_id),
         ]
-        args: list[str | int] = [str(row), Outcome(to).value, _dumps(patch), repr(self._now())]
-        args += [self._ttl, self._maxlen, self.keys.pending_prefix, batch_id]
+        args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
+        args += [self._maxlen, self.keys.pending_prefix, batch_id]
+        fence = fence or _FENCE.get()
         if fence is not None:
             keys.append(fence.key)
         if fence is not None or only_from is not None:
-            args.append(fence.token if fence is not None else "")
+            args.append(fence.token if fence is not None else "")  # ARGV[9]: "" = not fenced
         if only_from is not None:
             args.append(Outcome(only_from).value)
-        return keys, args
+        try:
+            written = int(cast(int, self._transition(keys=keys, args=args)))
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
+        if written < 0:
+            raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
+        return bool(written)
 
     @contextmanager
     def fenced(self, fence: Fence) -> Iterator[None]:
@@ -732,17 +720,19 @@ class Ledger:
         return self.get_batch(batch_id)
 
     def _skip_queued(self, batch_id: str) -> None:
-        """Skip (batch_canceled) the batch's QUEUED rows, a pipeline of 1000 at a time."""
+        """Skip (batch_canceled) the batch's QUEUED rows, 1000 row numbers per script call."""
         queued = (n for n, raw in self._scan(batch_id) if json.loads(raw)["o"] == "queued")
-        fields = {"reason": SkipReason.CANCELED.value}
+        keys = [
+            self.keys.batch(batch_id),
+            self.keys.counts(batch_id),
+            self.keys.rows(batch_id),
+            self.keys.events(batch_id),
+            self.keys.sessions(batch_id),
+        ]
         while block := list(itertools.islice(queued, _BLOCK)):
-            pipe = self._r.pipeline(transaction=False)
-            for row in block:
-                call = self._transition_call(
-                    batch_id, row, Outcome.SKIPPED, fields, None, Outcome.QUEUED
-                )
-                self._transition(keys=call[0], args=call[1], client=pipe)
-            self._run(pipe, batch_id)
+            args: list[str | int] = [repr(self._now()), self._ttl, self._maxlen]
+            args += [self.keys.pending_prefix, batch_id, SkipReason.CANCELED.value, *block]
+            self._cancel_rows(keys=keys, args=args)
 
     def next_seq(self) -> int:
         """A new global submission sequence number (for application updates)."""
