@@ -7,6 +7,7 @@ Celery threads pool runs one task per thread), everything else is shared and thr
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -95,10 +96,39 @@ def check_redis(client: redis.Redis, url: str) -> None:
         raise ConfigError(
             f"Redis refused the credentials in VSBATCH_REDIS_URL ({_safe_url(url)})"
         ) from None
+    except redis.ResponseError as exc:  # it answers, but refuses (MISCONF, OOM, ...)
+        raise redis_refusal(exc) from None
     except redis.RedisError as exc:
         raise ConfigError(f"cannot reach Redis at {_safe_url(url)}: {type(exc).__name__}") from None
     finally:
         probe.close()
+
+
+# Error replies a retry cannot fix, by their code, and what they mean for the user.
+_REFUSALS = {
+    "MISCONF": "Redis refuses writes: it cannot save to its disk (full, or not writable)",
+    "OOM": "Redis refuses writes: it is out of memory (its maxmemory is reached)",
+    "READONLY": "Redis refuses writes: VSBATCH_REDIS_URL names a read-only replica",
+    "NOPERM": "Redis refuses a command: the user in VSBATCH_REDIS_URL lacks a permission",
+}
+_CODE = re.compile(r"\b(" + "|".join(_REFUSALS) + r")\b")
+
+
+def redis_refusal(exc: Exception) -> ConfigError:
+    """One line for a Redis error that retrying cannot fix (the CLI prints it, exit 2).
+
+    ``exc`` is a redis-py error, or kombu's ``OperationalError`` wrapping one. Known
+    refusals (``MISCONF`` when Redis cannot persist, as on a full disk; ``OOM``;
+    ``READONLY``; ``NOPERM``) are named with the fix; anything else gives its type and the
+    first line of its message.
+    """
+    text = str(exc).partition("\n")[0]
+    code = _CODE.search(text)
+    if code is not None:
+        what = f"{_REFUSALS[code.group(1)]}; fix it (see the Redis log), then run the command again"
+    else:
+        what = f"Redis failed ({type(exc).__name__}: {text[:200]}); check Redis, then try again"
+    return ConfigError(what)
 
 
 def _safe_url(url: str) -> str:

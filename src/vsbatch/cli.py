@@ -7,26 +7,31 @@ Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import redis
 import typer
+from kombu.exceptions import OperationalError as BrokerError
 from rich.console import Console
-from rich.markup import escape
 
 from vsbatch import logs, preflight, reports
+from vsbatch.bootstrap import redis_refusal
 from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError, InputError, VsbatchError
 from vsbatch.ledger import BatchInfo, Outcome
+from vsbatch.outputs import output_stream
 from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
 from vsbatch.redaction import RedactedLedger, redact_text
-from vsbatch.runtime import deps_for, work_until_done
+from vsbatch.runtime import Interrupted, deps_for, work_until_done
 from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
 from vsbatch.submit import resume as resume_enqueue
 from vsbatch.tasks import enqueue_chunk
+from vsbatch.terminal_text import safe
 
 cli = typer.Typer(
     name="vsbatch",
@@ -35,8 +40,9 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
+# Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,9 +71,17 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except VsbatchError as exc:
-            message = redact_text(str(exc), pii=_redact_errors["pii"])
-            err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+            _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except Interrupted:
+            # Already said how to resume; worker threads may still be in flight: do not wait.
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(130)
+        except (redis.RedisError, BrokerError) as exc:  # e.g. MISCONF: Redis's disk is full
+            refusal = redis_refusal(exc)
+            _print_error(refusal)
+            raise typer.Exit(refusal.exit_code) from None
         except KeyboardInterrupt:
             err.print(
                 "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"
@@ -76,6 +90,11 @@ def guarded(fn: F) -> F:
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(exc: VsbatchError) -> None:
+    message = redact_text(str(exc), pii=_redact_errors["pii"])
+    err.print(f"[red]error:[/red] {safe(message)}", highlight=False, soft_wrap=True)
 
 
 def command(fn: F) -> F:
@@ -232,7 +251,7 @@ def status(
         if batch_id is None:
             for batch in deps.ledger.list_batches():
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
-                out.print(f"{batch.id}  {batch.state.value:9} {batch.name}  ({counts})")
+                out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
             return
         batch = deps.ledger.get_batch(batch_id)
         if watch:
@@ -265,8 +284,7 @@ def _print_report(
     if fmt == "table" and output is None:
         reports.print_table(out, ledger, batch)
         return
-    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
+    with output_stream(output) as stream:
         if fmt == "json":
             reports.write_json(ledger, batch, stream)
         elif fmt == "csv":
@@ -276,10 +294,7 @@ def _print_report(
 
             stream.write(render_html(ledger, batch))
         else:
-            Console(file=stream).print(reports.summary_table(batch))
-    finally:
-        if output:
-            stream.close()
+            Console(file=stream, emoji=False).print(reports.summary_table(batch))
 
 
 @command
@@ -298,13 +313,9 @@ def failures(
         deps.ledger.get_batch(batch_id)
         pii = deps.settings.redact_pii if redact is None else redact
         ledger = RedactedLedger(deps.ledger, pii=pii)
-        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-        try:
+        with output_stream(output) as stream:
             rows = ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
             count = write_failures(rows, stream)
-        finally:
-            if output:
-                stream.close()
         err.print(f"{count} row(s)")
 
 

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 from vsbatch.config import Settings
 from vsbatch.keyscrub import scrub_text, scrub_value
 from vsbatch.redaction import redact_text, redact_value
+from vsbatch.terminal_text import visible
 
 __all__ = [
     "JsonFormatter",
@@ -108,7 +109,8 @@ class TextFormatter(logging.Formatter):
             line += "\n" + record.exc_text
         if record.stack_info:
             line += "\n" + record.stack_info
-        return line
+        # Messages carry data and Stripe's words: no escape sequence reaches the terminal.
+        return visible(line, lines=True)
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from vsbatch import preflight
@@ -21,6 +20,7 @@ from vsbatch.config import Settings
 from vsbatch.errors import MigrationSpecError, NotFoundError
 from vsbatch.ledger import Outcome
 from vsbatch.migrations import Migration, parse_migrations
+from vsbatch.terminal_text import safe
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,7 +82,7 @@ def list_command(file: FileOpt = None) -> None:
             parts.append(f"account={sel.account}")
         schedule = m.schedule.text if m.schedule else "manual"
         actions = "; ".join(a.describe() for a in m.actions)
-        table.add_row(m.name, schedule, ", ".join(parts), escape(actions))
+        table.add_row(safe(m.name), safe(schedule), safe(", ".join(parts)), safe(actions))
     out.print(table)
 
 
@@ -112,7 +112,7 @@ def plan_command(
     table = Table("session", "status", "changes", title=f"migration {name}")
     for change in result.changes:
         text = "; ".join(f"{c.field}: {c.before!r} -> {c.after!r}" for c in change.changes)
-        table.add_row(change.session_id, change.status, escape(text))
+        table.add_row(safe(change.session_id), safe(change.status), safe(text))
     if result.changes:
         out.print(table)
     counts = result.counts
@@ -128,9 +128,8 @@ def run_command(
 ) -> None:
     """Run a migration now: enqueue the sessions that would change as a batch; print its id."""
     from vsbatch.migrate_run import run_migration
-    from vsbatch.progress import wait_for_batch
     from vsbatch.reports import summary_table
-    from vsbatch.runtime import InProcessWorker, deps_for
+    from vsbatch.runtime import deps_for, work_until_done
     from vsbatch.tasks import enqueue_chunk
 
     path, _, migrations = _load(_settings(need_key=False), file)
@@ -142,11 +141,7 @@ def run_command(
         typer.echo(batch.id)
         err.print(f"batch {batch.id}: {batch.total} session(s) to change")
         if wait and batch.total:
-            worker = InProcessWorker(deps.settings.concurrency).start()
-            try:
-                batch = wait_for_batch(deps.ledger, batch.id, err)
-            finally:
-                worker.stop()
+            batch = work_until_done(deps, batch.id, err)  # Ctrl-C: one line, exit 130
             out.print(summary_table(batch))
             raise typer.Exit(1 if batch.counts.get(Outcome.FAILED, 0) else 0)
 
@@ -167,7 +162,7 @@ def beat(
     path, text, migrations = _load(settings, file)
     schedule = beat_schedule(migrations, text)
     if not schedule:
-        err.print(f"no scheduled migrations in {path}")
+        err.print(f"no scheduled migrations in {safe(path)}")
         raise typer.Exit(2)
     with deps_for(settings):
         from celery.signals import setup_logging

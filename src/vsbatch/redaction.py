@@ -5,6 +5,7 @@ Two kinds of secrets:
 - **Stripe API keys** (``sk_``/``rk_`` followed by ``test``/``live``), always, wherever they
   appear in text: log lines, error messages, reports. The key should never reach any of them
   (it lives only in each process's settings); this is the second line of defence.
+- **Passwords in URLs** (``redis://:password@host``, the embedded Redis's and yours), always.
 - **PII**: ``provided_details.email`` and ``provided_details.phone``, when asked
   (``VSBATCH_REDACT_PII=true``, or ``--redact`` on ``report`` and ``failures``). Structured
   values are redacted by field name (``email``, ``phone``, ``provided_details.email``...);
@@ -68,7 +69,7 @@ _PII_FIELDS = {
 
 
 def redact_text(text: str, *, pii: bool = False) -> str:
-    """Remove API keys (always) and email addresses and phone numbers (when ``pii``).
+    """Remove API keys and URL passwords (always), emails and phone numbers (when ``pii``).
 
     Args:
         text: Any text meant for people (a log message, an error, a report cell).

@@ -8,15 +8,18 @@ Messages carry chunks of row numbers, never the rows: a million-row batch is abo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vsbatch.bootstrap import Deps
+import redis
+
+from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.csv_io import ParsedRow, file_digest, read_updates
-from vsbatch.errors import CsvFileError, InputError, VsbatchError
+from vsbatch.errors import CsvFileError, InputError
 from vsbatch.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.updates import idempotency_key
@@ -54,6 +57,9 @@ def submit_csv(
 
     Raises:
         CsvFileError: the file is refused (nothing was enqueued, the staged batch is gone).
+        ConfigError: Redis refused a write half way (MISCONF on a full disk, ...): nothing
+            was enqueued; the staged rows are deleted, or expire within a day if Redis
+            still refuses.
     """
     options = options or SubmitOptions()
     ledger = deps.ledger
@@ -70,10 +76,22 @@ def submit_csv(
         ledger.add_rows(batch.id, _new_rows(batch.id, read_updates(path), options.account))
         if options.strict:
             _refuse_rejections(ledger, batch.id)
-    except VsbatchError:
-        ledger.discard_batch(batch.id)
+    except redis.RedisError as exc:
+        _try_discard(ledger, batch.id)
+        refusal = redis_refusal(exc)
+        raise type(refusal)(
+            f"{refusal}; batch {batch.id} was not submitted: nothing was enqueued"
+        ) from None
+    except BaseException:
+        _try_discard(ledger, batch.id)
         raise
     return open_and_enqueue(deps, batch.id, enqueue, options.row_options)
+
+
+def _try_discard(ledger: Ledger, batch_id: str) -> None:
+    """Delete a staged batch; if Redis refuses even that, its keys expire on their own."""
+    with contextlib.suppress(redis.RedisError):
+        ledger.discard_batch(batch_id)
 
 
 def open_and_enqueue(

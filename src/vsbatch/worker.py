@@ -172,12 +172,16 @@ def _retire(*, leave: bool) -> None:
 def current_deps() -> Deps:
     """This process's dependencies, built from the environment on first use if not installed.
 
-    A worker started by plain ``celery -A vsbatch.worker worker`` takes this path.
+    A worker started by plain ``celery -A vsbatch.worker worker`` takes this path, and so does
+    the application API. Without ``VSBATCH_REDIS_URL`` they use the data directory's embedded
+    server (started if no other vsbatch process runs it).
     """
     global _deps
     with _deps_lock:
         if _deps is None:
-            settings = load_settings()
+            from vsbatch.local_redis import for_process
+
+            settings = for_process(load_settings())
             configure(settings)
             _deps = bootstrap(settings)
         return _deps

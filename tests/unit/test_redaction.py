@@ -30,6 +30,16 @@ class TestRedactText:
 
         assert f"Bearer {KEY_MARK} and {KEY_MARK} stay out" == redact_text(text)
 
+    def test_url_passwords_always_go(self) -> None:
+        """A Redis URL keeps its host and user but not its password, even with PII redaction."""
+        text = "cannot reach redis://:s3cr3t-pw@127.0.0.1:6379/0 or rediss://app:pw2@r.internal"
+
+        for pii in (False, True):
+            assert (
+                "cannot reach redis://***@127.0.0.1:6379/0 or rediss://***@r.internal"
+                == redact_text(text, pii=pii)
+            )
+
     def test_pii_stays_unless_asked(self) -> None:
         """Without ``pii`` an email address is left as it is."""
         assert "mail ada@example.com" == redact_text("mail ada@example.com")
