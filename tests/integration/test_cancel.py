@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.integration.test_resume import Enqueued
 from vsbatch.bootstrap import Deps
 from vsbatch.ledger import NewRow, Outcome
 from vsbatch.locks import SessionLocks
 from vsbatch.processing import BUSY_DELAY, Later, RowOptions, process_chunk, process_row
+from vsbatch.submit import resume, sweep_stalled
 from vsbatch.updates import idempotency_key, parse_update
 
 UPDATE = {"metadata": {"tier": "gold"}}
@@ -148,6 +150,35 @@ class TestRunningRowOfCanceledBatch:
 
         assert (Outcome.SKIPPED, "batch_canceled") == (outcome, deps.ledger.get_row(bid, 2).reason)
         assert {} == emulator.stats()["requests"]
+
+
+class TestLostMessages:
+    def test_resume_enqueues_a_canceled_batch_s_running_row(
+        self, deps: Deps, emulator: Any
+    ) -> None:
+        """``resume`` of a canceled batch sends its in-flight rows again (to be resolved)."""
+        sids = list(emulator.seed(count=2))
+        bid = submit(deps, sids)
+        start_row(deps, bid, 3, DEAD, sent=True)
+        deps.ledger.cancel(bid)
+        enqueued = Enqueued()
+
+        _, count = resume(deps, bid, enqueued)
+
+        assert (1, [3]) == (count, enqueued.rows)
+
+    def test_sweep_picks_up_a_stalled_canceled_batch(self, deps: Deps, emulator: Any) -> None:
+        """A canceled batch whose in-flight row lost its message is enqueued again by the
+        sweep of stalled batches, like an open one."""
+        (sid,) = emulator.seed(count=1)
+        bid = submit(deps, [sid])
+        start_row(deps, bid, 2, DEAD, sent=True)
+        deps.ledger.cancel(bid)
+        enqueued = Enqueued()
+
+        swept = sweep_stalled(deps, enqueued, stall=0.0)
+
+        assert ([bid], [2]) == (swept, enqueued.rows)
 
 
 class TestGuardedTransition:
