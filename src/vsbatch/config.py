@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from vsbatch.destination import STRIPE_API_BASE as STRIPE_API_BASE
 from vsbatch.destination import check_destination
 from vsbatch.errors import ConfigError
+from vsbatch.redis_url import normalize_redis_url
 
 STRIPE_VERSION = "2026-07-29.dahlia"
 # Stripe's published per-account limits; vsbatch defaults to a share of them so that the
@@ -131,6 +132,12 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _normalize_redis_url(cls, value: str | None) -> str | None:
+        # One URL for redis-py and kombu: ``?password=`` moves into the userinfo.
+        return normalize_redis_url(value) if value else value
 
     @field_validator("stripe_api_base")
     @classmethod
