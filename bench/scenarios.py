@@ -257,8 +257,8 @@ def throughput(sizes: Sizes) -> ScenarioResult:
         f"percentile of finish times; submit took {vs.extra['submit_s']:.2f} s; "
         f"{vs.extra['attempts']:,} attempts for {rows:,} rows; wrong outcomes "
         f"{vs.wrong_outcomes + tight.wrong_outcomes}",
-        f"vsbatch @{VSBATCH_RATE_TIGHT:.0f}/s: {tight.rate_limited} x 429 rate_limit; each halves "
-        "the fleet's rate, which recovers over 20 s",
+        f"vsbatch @{VSBATCH_RATE_TIGHT:.0f}/s: {tight.rate_limited} x 429 rate_limit; each cuts "
+        "the fleet's rate (AIMD), which climbs back within seconds",
         "naive celery: autoretry_for=(Exception,), retry_backoff=True (max_retries 3), "
         "stripe-python's own retries, acks early; 'celery 100/s' adds rate_limit='100/s' per "
         f"worker (fleet {WORKERS * 100}/s). Runs stop after {naive_cap(ideal):.0f} s "
