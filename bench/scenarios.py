@@ -532,11 +532,12 @@ def accounts(sizes: Sizes) -> ScenarioResult:
         table(
             "accounts: steady rate per account",
             ["account", "steady/s", "configured/s", "limit/s"],
-            [[name, rate, rate, ACCOUNT_LIMIT] for name, rate in per_account.items()],
+            [[name, steady, rate, ACCOUNT_LIMIT] for name, steady in per_account.items()],
         )
     )
     result.ratios += [
         Ratio("accounts", "aggregate steady rate / sum of limits", run.steady / total_limit, ""),
+        Ratio("accounts", "aggregate steady rate / sum of configured", run.steady / (n * rate), ""),
         Ratio("accounts", "wall / ideal", run.wall / ideal, ""),
         Ratio("accounts", "429s (rate_limit)", run.rate_limited, "should be 0"),
     ]
