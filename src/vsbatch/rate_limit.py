@@ -107,6 +107,7 @@ class RateLimiter(ABC):
         self.min_rate = min_rate
         self.penalty_window = penalty_window
         self.backoff = backoff
+        self._local = threading.local()  # per thread: account -> its last reservation time
 
     def configured_rate(self, account: str | None) -> float:
         """The configured (unpenalized) rate of the account, requests per second."""
@@ -140,18 +141,42 @@ class RateLimiter(ABC):
         """
         return self.reserve_slot(account).wait
 
-    @abstractmethod
     def reserve_slot(self, account: str | None) -> Slot:
         """Reserve the account's next slot; also say when it is, in the limiter's clock.
+
+        The calling thread's reservation is remembered: a 429 it then reports (``penalize``)
+        concerns the request sent in that slot.
 
         Raises:
             RateLimitBusy: The slot is further than ``max_wait`` away; nothing was reserved.
         """
+        slot = self._reserve(account)
+        reserved: dict[str | None, float] = self._local.__dict__.setdefault("reserved", {})
+        reserved[account] = slot.at - slot.wait
+        return slot
+
+    def penalize(self, account: str | None, reserved_at: float | None = None) -> None:
+        """Stripe answered 429 ``rate_limit``: cut the account's rate (multiplicative decrease,
+        see the module docstring); it then climbs back by ``probe`` per second.
+
+        Args:
+            account: The Stripe account (``None``: the platform).
+            reserved_at: When the 429'd request's slot was reserved, in the limiter's clock;
+                by default the calling thread's last reservation for the account. A request
+                reserved before the last cut was sent at the old rate: its 429 is part of the
+                overload already cut for (requests in flight), so it does not cut again.
+        """
+        if reserved_at is None:
+            reserved_at = self._local.__dict__.get("reserved", {}).get(account)
+        self._penalize(account, reserved_at)
 
     @abstractmethod
-    def penalize(self, account: str | None) -> None:
-        """Stripe answered 429 ``rate_limit``: cut the account's rate (multiplicative decrease,
-        see the module docstring); it then climbs back by ``probe`` per second."""
+    def _reserve(self, account: str | None) -> Slot:
+        """Reserve the account's next slot (see :meth:`reserve_slot`)."""
+
+    @abstractmethod
+    def _penalize(self, account: str | None, reserved_at: float | None) -> None:
+        """Cut the account's rate unless the request was reserved before the last cut."""
 
     @abstractmethod
     def current_rate(self, account: str | None) -> float:
@@ -201,7 +226,9 @@ class RedisRateLimiter(RateLimiter):
         """A limiter at ``settings.effective_rate_limit`` for every account."""
         return cls(client, rate=settings.effective_rate_limit)
 
-    def _call(self, op: str, account: str | None) -> tuple[int, float, float, float]:
+    def _call(
+        self, op: str, account: str | None, reserved_at: float | None = None
+    ) -> tuple[int, float, float, float]:
         args: list[str | int] = [
             op,
             repr(self.configured_rate(account)),
@@ -211,22 +238,23 @@ class RedisRateLimiter(RateLimiter):
             repr(self.min_rate),
             repr(self.penalty_window * 1000),
             repr(self.backoff),
+            "" if reserved_at is None else repr(reserved_at * 1000),
         ]
         code, wait_ms, rate, slot_ms = cast(
             list[bytes], self._script(keys=[self.keys.rate(account)], args=args)
         )
         return int(code), float(wait_ms) / 1000, float(rate), float(slot_ms) / 1000
 
-    def reserve_slot(self, account: str | None) -> Slot:
+    def _reserve(self, account: str | None) -> Slot:
         """Reserve the account's next slot; ``at`` is Redis server time (epoch seconds)."""
         code, wait, _, at = self._call("reserve", account)
         if code == 0:
             raise RateLimitBusy(account, wait)
         return Slot(wait, at)
 
-    def penalize(self, account: str | None) -> None:
+    def _penalize(self, account: str | None, reserved_at: float | None) -> None:
         """Cut the account's rate for the whole fleet (see :meth:`RateLimiter.penalize`)."""
-        self._call("penalize", account)
+        self._call("penalize", account, reserved_at)
 
     def current_rate(self, account: str | None) -> float:
         """The account's effective rate now, as the fleet sees it."""
@@ -296,7 +324,7 @@ class MemoryRateLimiter(RateLimiter):
         climbed = self._slope(cfg, state) * max(now - state.cut_at, 0.0)
         return min(cfg, state.cut_rate + climbed)
 
-    def reserve_slot(self, account: str | None) -> Slot:
+    def _reserve(self, account: str | None) -> Slot:
         """Reserve the account's next slot; ``at`` is in the injected clock's seconds."""
         with self._lock:
             now = self._clock()
@@ -309,11 +337,14 @@ class MemoryRateLimiter(RateLimiter):
             state.tat = base + interval
             return Slot(wait, now + wait)
 
-    def penalize(self, account: str | None) -> None:
+    def _penalize(self, account: str | None, reserved_at: float | None) -> None:
         """Cut the account's rate (see :meth:`RateLimiter.penalize`)."""
         with self._lock:
             now = self._clock()
             state = self._states.setdefault(account, _State())
+            cut = state.cut_rate is not None
+            if cut and reserved_at is not None and reserved_at <= state.cut_at:
+                return  # sent at the old rate: the last cut already answered it
             cfg = self.configured_rate(account)
             rate = self._rate_now(account, state, now)
             if state.window_at is not None and now - state.window_at < self.penalty_window:

@@ -147,6 +147,37 @@ class TestAdaptation:
 
         assert pytest.approx(7.225, abs=0.05) == limiter.current_rate("acct_1")
 
+    def test_429_of_a_request_in_flight_cuts_nothing(self, harness: Harness) -> None:
+        """A 429 for a request reserved before the last cut (in flight) does not cut again."""
+        limiter = harness.make(10, probe=0.001)
+        slot = limiter.reserve_slot("acct_1")
+        limiter.penalize("acct_1")
+
+        limiter.penalize("acct_1", reserved_at=slot.at - slot.wait)
+
+        assert pytest.approx(8.5, abs=0.05) == limiter.current_rate("acct_1")
+
+    def test_429_of_a_request_reserved_after_the_cut_cuts_deeper(self, harness: Harness) -> None:
+        """A 429 for a request reserved after the cut says the cut was not enough."""
+        limiter = harness.make(10, probe=0.001)
+        limiter.penalize("acct_1")
+        harness.advance(0.01)
+        slot = limiter.reserve_slot("acct_1")
+
+        limiter.penalize("acct_1", reserved_at=slot.at - slot.wait)
+
+        assert pytest.approx(7.225, abs=0.05) == limiter.current_rate("acct_1")
+
+    def test_penalize_defaults_to_the_threads_last_reservation(self, harness: Harness) -> None:
+        """Two 429s for one reservation of this thread cut once: the second was in flight."""
+        limiter = harness.make(10, probe=0.001)
+        limiter.reserve("acct_1")
+
+        limiter.penalize("acct_1")
+        limiter.penalize("acct_1")
+
+        assert pytest.approx(8.5, abs=0.05) == limiter.current_rate("acct_1")
+
     def test_one_window_cuts_at_most_half(self, harness: Harness) -> None:
         """However many 429s one overload brings inside the window, the rate keeps half."""
         limiter = harness.make(10, probe=0.001, penalty_window=5)

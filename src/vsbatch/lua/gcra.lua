@@ -19,6 +19,9 @@
 -- ARGV[6]  minimum rate after penalties, requests/s
 -- ARGV[7]  penalty window, ms: the 429s of one overload (requests already in flight)
 -- ARGV[8]  backoff: share of the rate kept per 429 (0 < b < 1)
+-- ARGV[9]  penalize only: when the 429'd request's slot was reserved (ms), or "" if unknown;
+--          a request reserved before the last cut was sent at the old rate (in flight), so
+--          its 429 is already answered by that cut and cuts nothing
 --
 -- Returns {code, wait_ms, rate, slot_ms} as decimal strings:
 --   reserve:  code 1, the wait before sending and the slot's server time (the slot is
@@ -54,6 +57,10 @@ local function keep(until_ms)
 end
 
 if op == 'penalize' then
+  local reserved = tonumber(ARGV[9])
+  if pt and reserved and reserved <= pt then
+    return {2, '0', fmt(rate), '0'}
+  end
   -- Multiplicative decrease. Inside a window each 429 keeps another `backoff` of pw, never
   -- below half of it: one stray 429 costs 15 %, a real overload halves. A window opened
   -- while still climbing back means the ceiling is above the real limit: halve at once.
