@@ -8,12 +8,14 @@ before sending, so N workers together send smoothly at the rate, with no polling
 A 429 ``rate_limit`` from Stripe adapts the account's rate for the fleet by AIMD, as TCP does
 (RFC 5681): a multiplicative decrease, then an additive increase back to the configured rate.
 Stripe counts requests in a sliding one-second window, so a lone 429 near the limit is a short
-burst, not a wrong rate: it keeps ``backoff`` (85 %) of the rate. Every further 429 in the same
-``penalty_window`` keeps another ``backoff``, down to half: a real overload halves the rate.
-The rate then climbs by ``probe`` (25 %) of the rate that drew the 429 per second, so a lone
-429 costs under a second. A 429 while still climbing means the configured rate is above
-Stripe's real one: it halves at once and the climb slows (halved per such streak, three at
-most), so a fleet configured far above Stripe's limit settles near it with few 429s.
+burst, not a wrong rate: it keeps ``backoff`` (85 %) of the rate, and the rate climbs back by
+``probe`` (25 %) of the rate that drew the 429 per second, in under a second. As in TCP, a
+429 for a request reserved before the last cut was in flight at the old rate: that cut already
+answered it. A 429 for a request reserved after it says the cut was not enough: within
+``penalty_window`` each keeps another ``backoff``, down to half (a real overload halves). A
+first 429 while still climbing means the configured rate is above Stripe's real one: it halves
+at once and the climb slows (halved per such streak, three at most), so a fleet configured far
+above Stripe's limit settles near it with few 429s.
 
 ``MemoryRateLimiter`` is the in-process twin with the same interface and arithmetic (one
 process only; used by tests and single-process commands).
@@ -75,9 +77,9 @@ class RateLimiter(ABC):
         probe: Additive increase after a 429: the share of the rate that drew it, added back
             per second (halved per streak level).
         min_rate: Floor of the rate after penalties (requests per second).
-        penalty_window: Seconds after a window's first 429 during which further 429s belong
-            to the same overload (requests already in flight): each cuts ``backoff`` deeper,
-            down to half the rate that drew the first.
+        penalty_window: Seconds after a window's first cut during which further 429s (of
+            requests reserved after a cut) belong to the same overload: each cuts ``backoff``
+            deeper, down to half the rate that drew the first (Stripe's window is 1 s).
         backoff: The share of the rate kept per 429 (multiplicative decrease).
     """
 

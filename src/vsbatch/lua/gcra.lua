@@ -9,7 +9,7 @@
 --            p0   start of the penalty window (the first cut of the current overload)
 --            pw   rate that drew the window's first 429 (requests/s)
 --            pf   share of pw kept by the window's first cut
---            pk   429s counted in the window
+--            pk   cuts in the window (429s of requests reserved after a cut)
 --            ps   streak: windows opened while still climbing back (0..3)
 -- ARGV[1]  operation: "reserve" | "penalize" | "rate"
 -- ARGV[2]  configured rate, requests/s (> 0): the ceiling
@@ -17,7 +17,7 @@
 -- ARGV[4]  max wait, ms: a reservation further away than this is not made
 -- ARGV[5]  probe: the additive increase, as a share of pw per second (halved per streak)
 -- ARGV[6]  minimum rate after penalties, requests/s
--- ARGV[7]  penalty window, ms: the 429s of one overload (requests already in flight)
+-- ARGV[7]  penalty window, ms: cuts closer to the window's first belong to one overload
 -- ARGV[8]  backoff: share of the rate kept per 429 (0 < b < 1)
 -- ARGV[9]  penalize only: when the 429'd request's slot was reserved (ms), or "" if unknown;
 --          a request reserved before the last cut was sent at the old rate (in flight), so
