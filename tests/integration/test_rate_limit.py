@@ -159,7 +159,7 @@ class TestAdaptation:
 
     def test_429_of_a_request_reserved_after_the_cut_cuts_deeper(self, harness: Harness) -> None:
         """A 429 for a request reserved after the cut says the cut was not enough."""
-        limiter = harness.make(10, probe=0.001)
+        limiter = harness.make(10, probe=0.001, penalty_window=5)
         limiter.penalize("acct_1")
         harness.advance(0.01)
         slot = limiter.reserve_slot("acct_1")
