@@ -56,12 +56,12 @@ class TestMemoryRateLimiter:
         """A 429 while still climbing halves the rate and the climb's slope."""
         limiter = MemoryRateLimiter(20, clock=clock, probe=0.25, penalty_window=0.1)
         limiter.penalize("acct_1")  # 17/s, climbing 5/s per second
-        clock.now += 0.4  # 19/s, a new window
-        limiter.penalize("acct_1")  # 9.5/s, climbing 19 * 0.25 / 2 per second
+        clock.now += 0.1  # 17.5/s, a new window, below 90 % of the ceiling
+        limiter.penalize("acct_1")  # 8.75/s, climbing 17.5 * 0.25 / 2 per second
 
         clock.now += 2.0
 
-        assert pytest.approx(9.5 + 2 * 19 * 0.25 / 2) == limiter.current_rate("acct_1")
+        assert pytest.approx(8.75 + 2 * 17.5 * 0.25 / 2) == limiter.current_rate("acct_1")
 
     def test_429_at_the_ceiling_ends_a_streak(self, clock: FakeClock) -> None:
         """Once the rate is back at the ceiling, the next 429 is a lone one again (keeps 85 %)."""

@@ -63,12 +63,12 @@ if op == 'penalize' then
   end
   -- Multiplicative decrease. Inside a window each 429 keeps another `backoff` of pw, never
   -- below half of it: one stray 429 costs 15 %, a real overload halves. A window opened
-  -- while still climbing back means the ceiling is above the real limit: halve at once.
+  -- while still climbing means the ceiling is above the real limit: halve at once.
   local floor = math.min(tonumber(ARGV[6]), cfg)
   if p0 and now - p0 < window then
     pk = pk + 1
   else
-    local full = rate >= cfg * 0.999
+    local full = rate >= cfg * 0.999  -- at the ceiling (AT_CEILING in rate_limit.py)
     streak = full and 0 or math.min(streak + 1, 3)
     pw, pk, p0 = rate, 1, now
     pf = full and backoff or 0.5
