@@ -5,7 +5,8 @@ Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for 
 
 Startup: this module imports typer, rich and the error tree only; each command imports what
 it uses when it runs, so ``vsbatch --help`` starts without Celery, httpx, Redis or pydantic,
-and ``status``/``report``/``failures`` without Celery or httpx (tests/e2e/test_startup.py).
+and the ledger-only commands (``status``, ``report``, ``failures``, ``cancel``) without
+Celery or httpx (tests/e2e/test_startup.py).
 """
 
 from __future__ import annotations
@@ -425,12 +426,23 @@ def resume(
 
 @command
 def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]) -> None:
-    """Cancel a batch: rows not yet sent end skipped (batch_canceled)."""
-    from vsbatch.runtime import deps_for
+    """Cancel a batch: rows never sent end skipped (batch_canceled) at once; rows already sent
+    (or being sent) end in their real outcome."""
+    from vsbatch.ledger import BatchState, Outcome
+    from vsbatch.runtime import ledger_for
 
-    with deps_for(_settings(need_key=False)) as deps:
-        batch = deps.ledger.cancel(batch_id)
-        out.print(f"batch {batch.id} canceled")
+    with ledger_for(_settings(need_key=False)) as ledger:
+        before = ledger.get_batch(batch_id).counts[Outcome.SKIPPED]
+        batch = ledger.cancel(batch_id)
+        if batch.state is not BatchState.CANCELED:
+            out.print(f"batch {batch.id} is {batch.state.value}: nothing to cancel")
+            return
+        skipped = batch.counts[Outcome.SKIPPED] - before
+        line = f"batch {batch.id} canceled: {skipped} rows never sent end skipped (batch_canceled)"
+        in_flight = batch.total - batch.terminal
+        if in_flight:
+            line += f"; {in_flight} rows already sent or being sent end in their real outcome"
+        out.print(line)
 
 
 @command

@@ -5,8 +5,8 @@ A second command (``status`` in another terminal, ``worker`` beside ``beat``) jo
 running embedded server instead of starting a second one on the same append-only file (see
 ``local_redis``).
 
-Celery is imported where workers start: commands that only read the ledger (``status``,
-``report``, ``failures``: :func:`ledger_for`) start without it.
+Celery is imported where workers start: commands that only use the ledger (``status``,
+``report``, ``failures``, ``cancel``: :func:`ledger_for`) start without it.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def embedded_for(settings: Settings) -> LocalRedis:
 
 @contextlib.contextmanager
 def ledger_for(settings: Settings) -> Iterator[Ledger]:
-    """The ledger on the settings' Redis (embedded if needed), for commands that only read it."""
+    """The ledger on the settings' Redis (embedded if needed), for commands that need no more."""
     with redis_for(settings) as resolved:
         client = connect(resolved)
         try:
