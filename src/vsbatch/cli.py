@@ -44,6 +44,8 @@ out = Console(emoji=False)
 err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Lines written to a pipe or a file (a log) are never wrapped or cut: ids stay whole.
+PIPE_WIDTH = 4096
 
 LiveOpt = Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")]
 NewOpt = Annotated[
@@ -60,6 +62,27 @@ RedactOpt = Annotated[
 ]
 # Error lines hide PII once settings asked for it (API keys are always hidden).
 _redact_errors = {"pii": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"vsbatch {version('vsbatch')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    _: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Apply Stripe Identity VerificationSession updates to many sessions, safely."""
+    for console in (out, err):
+        if not console.is_terminal:
+            console.width = PIPE_WIDTH
 
 
 def guarded(fn: F) -> F:
@@ -198,8 +221,21 @@ def run(
             )
             err.print(f"batch {batch.id}: {batch.total} rows")
         batch = work_until_done(deps, batch.id, err)
-        _print_report(deps.ledger, deps.settings, batch, report_format)
-        raise typer.Exit(_exit_for(batch))
+        _finish(deps.ledger, deps.settings, batch, report_format)
+
+
+def _finish(ledger: Ledger, settings: Settings, batch: BatchInfo, fmt: str) -> None:
+    """Print the report, then the commands that make sense now; exit by the outcome."""
+    from vsbatch.next_steps import count_retryable, next_steps
+
+    _print_report(ledger, settings, batch, fmt)
+    steps = next_steps(batch, count_retryable(ledger, batch.id))
+    # On stderr: stdout holds the report alone (``--format json`` stays parseable).
+    width = max(len(step.command) for step in steps)
+    err.print("next:", highlight=False)
+    for step in steps:
+        err.print(f"  {safe(step.command):{width}}  # {safe(step.why)}", highlight=False)
+    raise typer.Exit(_exit_for(batch))
 
 
 @command
@@ -385,8 +421,13 @@ def retry(
     wait: Annotated[bool, typer.Option(help="Work and wait here (in-process workers).")] = True,
     live: LiveOpt = False,
 ) -> None:
-    """Re-submit a batch's retryable failures as a child batch (reading each session first)."""
+    """Re-submit a batch's retryable failures as a child batch (reading each session first).
+
+    Prints the child batch's id alone on stdout; with no retryable failure it creates nothing,
+    says so on stderr and exits 0.
+    """
     from vsbatch import preflight
+    from vsbatch.next_steps import nothing_to_retry
     from vsbatch.reconcile import retry_batch
     from vsbatch.runtime import deps_for, work_until_done
     from vsbatch.tasks import enqueue_chunk
@@ -394,11 +435,13 @@ def retry(
     with deps_for(_settings(live=live)) as deps:
         preflight.check(deps.settings)
         child = retry_batch(deps, batch_id, enqueue_chunk)
+        if child is None:
+            err.print(safe(nothing_to_retry(deps.ledger.get_batch(batch_id))), highlight=False)
+            return
         typer.echo(child.id)
-        if wait and child.total:
+        if wait:
             child = work_until_done(deps, child.id, err)
-            _print_report(deps.ledger, deps.settings, child, "table")
-            raise typer.Exit(_exit_for(child))
+            _finish(deps.ledger, deps.settings, child, "table")
 
 
 @command
@@ -420,8 +463,7 @@ def resume(
         err.print(f"batch {batch.id}: {rows} of {batch.total} rows enqueued again")
         if wait:
             batch = work_until_done(deps, batch.id, err)
-            _print_report(deps.ledger, deps.settings, batch, report_format)
-            raise typer.Exit(_exit_for(batch))
+            _finish(deps.ledger, deps.settings, batch, report_format)
 
 
 @command
