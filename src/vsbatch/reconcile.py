@@ -20,6 +20,7 @@ from vsbatch.ledger import BatchInfo, NewRow, Outcome, RowRecord
 from vsbatch.next_steps import retryable_rows
 from vsbatch.processing import UPDATABLE_STATUS, RowOptions
 from vsbatch.rate_limit import MemoryRateLimiter
+from vsbatch.reasons import shown
 from vsbatch.retry_policy import RetryPolicy
 from vsbatch.stripe_client import StripeClient
 from vsbatch.submit import Enqueue, open_and_enqueue
@@ -99,8 +100,8 @@ def verify_batch(deps: Deps, batch_id: str, console: Console) -> int:
                     str(record.row),
                     safe(record.session_id),
                     safe(change.field),
-                    safe(change.after),
-                    safe(change.before),
+                    safe(shown(change.after)),
+                    safe(shown(change.before)),
                 )
     if drifted:
         console.print(table)
@@ -133,7 +134,9 @@ def _classify(
     changes = item.update.changes(session)
     if not changes:
         return "already so", ""
-    return "would change", "; ".join(f"{c.field}: {c.before!r} -> {c.after!r}" for c in changes)
+    return "would change", "; ".join(
+        f"{c.field}: {shown(c.before)} -> {shown(c.after)}" for c in changes
+    )
 
 
 def plan_file(
