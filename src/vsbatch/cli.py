@@ -161,13 +161,9 @@ def _settings(*, live: bool = False, need_key: bool = True, **overrides: Any) ->
 
 
 def _exit_for(batch: BatchInfo) -> int:
-    from vsbatch.ledger import Outcome
+    from vsbatch.next_steps import exit_code
 
-    if batch.counts.get(Outcome.FAILED, 0):
-        return 1
-    if batch.counts.get(Outcome.REJECTED, 0):
-        return 2
-    return 0
+    return exit_code(batch)
 
 
 def _row_options(read_first: bool) -> RowOptions:
@@ -226,15 +222,11 @@ def run(
 
 def _finish(ledger: Ledger, settings: Settings, batch: BatchInfo, fmt: str) -> None:
     """Print the report, then the commands that make sense now; exit by the outcome."""
-    from vsbatch.next_steps import count_retryable, next_steps
+    from vsbatch.next_steps import print_next_steps
 
     _print_report(ledger, settings, batch, fmt)
-    steps = next_steps(batch, count_retryable(ledger, batch.id))
     # On stderr: stdout holds the report alone (``--format json`` stays parseable).
-    width = max(len(step.command) for step in steps)
-    err.print("next:", highlight=False)
-    for step in steps:
-        err.print(f"  {safe(step.command):{width}}  # {safe(step.why)}", highlight=False)
+    print_next_steps(err, ledger, batch)
     raise typer.Exit(_exit_for(batch))
 
 

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from vsbatch.ledger import BatchInfo, Ledger, Outcome, RowRecord
+from vsbatch.terminal_text import safe
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "Step",
     "count_retryable",
+    "exit_code",
     "is_retryable",
     "next_steps",
     "nothing_to_retry",
+    "print_next_steps",
     "retryable_rows",
 ]
 
@@ -43,6 +50,13 @@ def retryable_rows(ledger: Ledger, batch_id: str) -> Iterator[RowRecord]:
 def count_retryable(ledger: Ledger, batch_id: str) -> int:
     """How many of the batch's failed rows ``vsbatch retry`` would re-submit."""
     return sum(1 for _ in retryable_rows(ledger, batch_id))
+
+
+def exit_code(batch: BatchInfo) -> int:
+    """The exit code a finished batch gives: 1 if a row failed, else 2 if a row was rejected."""
+    if batch.counts.get(Outcome.FAILED, 0):
+        return 1
+    return 2 if batch.counts.get(Outcome.REJECTED, 0) else 0
 
 
 def next_steps(batch: BatchInfo, retryable: int, *, report_format: str = "html") -> list[Step]:
@@ -87,3 +101,12 @@ def nothing_to_retry(batch: BatchInfo) -> str:
     if failed:
         line += f" ({failed} failed non-retryable: see 'vsbatch failures {batch.id}')"
     return line
+
+
+def print_next_steps(console: Console, ledger: Ledger, batch: BatchInfo) -> None:
+    """Print ``next:`` and the commands that make sense after ``batch``, one a line."""
+    steps = next_steps(batch, count_retryable(ledger, batch.id))
+    width = max(len(step.command) for step in steps)
+    console.print("next:", highlight=False)
+    for step in steps:
+        console.print(f"  {safe(step.command.ljust(width))}  # {safe(step.why)}", highlight=False)

@@ -119,3 +119,17 @@ class TestPipedOutput:
         shown = vsbatch(_env(emulator, tmp_path / "data"), "--version")
 
         assert (0, f"vsbatch {version('vsbatch')}\n") == (shown.returncode, shown.stdout)
+
+
+class TestDemo:
+    def test_demo_exits_1_like_run_when_a_row_failed(self, emulator: Any, tmp_path: Path) -> None:
+        """The demo, whose example fails a row on purpose, exits 1 as ``run`` would, says why,
+        and suggests the failures CSV rather than ``retry``."""
+        env = _env(emulator, tmp_path / "data")
+
+        ran = vsbatch(env, "demo", "--concurrency", "4", cwd=Path(__file__).parents[2])
+
+        assert 1 == ran.returncode, ran.stderr
+        assert "exit code 1, as 'vsbatch run' gives it" in ran.stderr
+        assert "> fix.csv" in ran.stderr
+        assert "vsbatch retry" not in ran.stderr
