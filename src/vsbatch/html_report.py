@@ -257,13 +257,15 @@ def _throughput_chart(scan: _Scan) -> str:
             f'<rect x="{x + 0.5:.1f}" y="{base - h:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
             f'height="{h:.1f}" fill="#1e88e5"><title>{escape(at)}: {n} rows</title></rect>'
         )
-    span = len(scan.buckets) * scan.step
-    for k in range(5):
-        moment = scan.start + span * k / 4
-        anchor = ("start", "middle", "middle", "middle", "end")[k]
+    # Ticks on bucket edges (at most 5): each names a different second.
+    n = len(scan.buckets)
+    parts_n = min(4, n)
+    for k in range(parts_n + 1):
+        edge = round(k * n / parts_n)
+        anchor = "start" if k == 0 else "end" if k == parts_n else "middle"
         parts.append(
-            f'<text class="tick x" x="{left + plot_w * k / 4:.1f}" y="{base + 16}" '
-            f'text-anchor="{anchor}">{escape(_when(moment)[11:19])}</text>'
+            f'<text class="tick x" x="{left + plot_w * edge / n:.1f}" y="{base + 16}" '
+            f'text-anchor="{anchor}">{escape(_when(scan.start + edge * scan.step)[11:19])}</text>'
         )
     day = _when(scan.start)[:10]
     parts.append(_axis_title(f"time (UTC, {day})", left + plot_w / 2, height - 4, "x"))

@@ -111,7 +111,8 @@ class TestHtmlReportInChromium:
         assert BOOLEAN_ERROR in text
 
     def test_every_chart_has_labelled_axes(self, page: Any) -> None:
-        """Each SVG chart has an x and a y axis title and at least two ticks on each axis."""
+        """Each SVG chart has an x and a y axis title and at least two distinct ticks on each
+        axis."""
         charts = page.query_selector_all("svg")
 
         assert 2 == len(charts)
@@ -119,7 +120,9 @@ class TestHtmlReportInChromium:
             label = chart.get_attribute("aria-label")
             for axis in ("x", "y"):
                 assert chart.query_selector(f".axis-title.{axis}").text_content().strip(), label
-                assert 2 <= len(chart.query_selector_all(f".tick.{axis}")), (label, axis)
+                ticks = [t.text_content() for t in chart.query_selector_all(f".tick.{axis}")]
+                assert 2 <= len(ticks), (label, axis)
+                assert len(set(ticks)) == len(ticks), (label, ticks)
 
     def test_messages_differing_only_by_id_form_one_group(self, page: Any) -> None:
         """Two failures whose messages differ only by the session id are one group of 2."""
