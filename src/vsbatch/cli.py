@@ -287,20 +287,29 @@ def status(
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
     from vsbatch import reports
+    from vsbatch.idle import no_worker_hint
     from vsbatch.runtime import ledger_for
 
     with ledger_for(_settings(need_key=False)) as ledger:
         if batch_id is None:
-            for batch in ledger.list_batches():
+            batches = ledger.list_batches()
+            for batch in batches:
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
                 out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
+            _hint(no_worker_hint(ledger, batches))
             return
         batch = ledger.get_batch(batch_id)
+        _hint(no_worker_hint(ledger, [batch]))
         if watch:
             from vsbatch.progress import wait_for_batch
 
             batch = wait_for_batch(ledger, batch_id, err)
         out.print(reports.summary_table(batch))
+
+
+def _hint(line: str | None) -> None:
+    if line:
+        err.print(f"[yellow]hint:[/yellow] {safe(line)}", highlight=False, soft_wrap=True)
 
 
 @command
