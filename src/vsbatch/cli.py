@@ -487,6 +487,14 @@ def plan(
 
 
 @command
+def doctor() -> None:
+    """Check the key, the API base, Redis, the workers and the clocks: one line each."""
+    from vsbatch.doctor import run_doctor
+
+    raise typer.Exit(run_doctor(_settings(need_key=False), out))
+
+
+@command
 def emulator(
     host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 12111,
