@@ -24,6 +24,7 @@ from vsbatch.config import Settings
 from vsbatch.ledger import BatchInfo
 from vsbatch.local_redis import LocalRedis
 from vsbatch.progress import wait_for_batch
+from vsbatch.sizing import worker_threads
 from vsbatch.tasks import enqueue_chunk
 from vsbatch.worker import QUEUE, app, configure, heartbeat, install_deps, stop_heartbeat
 
@@ -125,12 +126,16 @@ def _abandon_run(batch_id: str, console: Console) -> None:
     threading.excepthook = lambda _args: None
 
 
-def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
+def work_until_done(
+    deps: Deps, batch_id: str, console: Console, *, latency: float | None = None
+) -> BatchInfo:
     """Apply a batch with in-process workers, showing progress until every row is final.
 
-    The worker starts only once the batch is enqueued: a refused file never starts one.
+    The worker starts only once the batch is enqueued: a refused file never starts one. Its
+    threads are ``VSBATCH_CONCURRENCY``, or sized for the rate and ``latency`` (a measured
+    round trip, seconds; see ``sizing``).
     """
-    worker = InProcessWorker(deps.settings.concurrency).start()
+    worker = InProcessWorker(worker_threads(deps.settings, latency)).start()
     try:
         batch = wait_for_batch(deps.ledger, batch_id, console)
     except KeyboardInterrupt:
