@@ -22,7 +22,7 @@ from vsbatch import logs, preflight, reports
 from vsbatch.bootstrap import redis_refusal
 from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError, InputError, VsbatchError
-from vsbatch.ledger import BatchInfo, Outcome
+from vsbatch.ledger import BatchInfo, BatchState, Outcome
 from vsbatch.outputs import output_stream
 from vsbatch.processing import RowOptions
 from vsbatch.progress import wait_for_batch
@@ -359,10 +359,20 @@ def resume(
 
 @command
 def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]) -> None:
-    """Cancel a batch: rows not yet sent end skipped (batch_canceled)."""
+    """Cancel a batch: rows never sent end skipped (batch_canceled) at once; rows already sent
+    (or being sent) end in their real outcome."""
     with deps_for(_settings(need_key=False)) as deps:
+        before = deps.ledger.get_batch(batch_id).counts[Outcome.SKIPPED]
         batch = deps.ledger.cancel(batch_id)
-        out.print(f"batch {batch.id} canceled")
+        if batch.state is not BatchState.CANCELED:
+            out.print(f"batch {batch.id} is {batch.state.value}: nothing to cancel")
+            return
+        skipped = batch.counts[Outcome.SKIPPED] - before
+        line = f"batch {batch.id} canceled: {skipped} rows never sent end skipped (batch_canceled)"
+        in_flight = batch.total - batch.terminal
+        if in_flight:
+            line += f"; {in_flight} rows already sent or being sent end in their real outcome"
+        out.print(line)
 
 
 @command

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from vsbatch.destination import STRIPE_API_BASE as STRIPE_API_BASE
 from vsbatch.destination import check_destination
 from vsbatch.errors import ConfigError
+from vsbatch.redis_url import normalize_redis_url
 
 STRIPE_VERSION = "2026-07-29.dahlia"
 # Stripe's published per-account limits; vsbatch defaults to a share of them so that the
@@ -88,7 +89,7 @@ class Settings(BaseSettings):
 
     rate_limit: float | None = Field(default=None, gt=0)
     concurrency: int | None = Field(default=None, ge=1)  # None: sized (``sizing``)
-    chunk_size: int = Field(default=100, ge=1)
+    chunk_size: int = Field(default=100, ge=1, le=10_000)  # messages.MAX_CHUNK_ROWS
     visibility_timeout: int = Field(default=600, ge=10)
     session_lock_ttl: float = Field(default=120.0, gt=0)
     heartbeat_seconds: float = Field(default=5.0, ge=0.1)
@@ -101,6 +102,7 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so that Prometheus can scrape
     migrations_file: Path = Path("migrations.toml")
+    migration_min_interval: int = Field(default=60, ge=1)  # shortest schedule interval (s)
 
     @classmethod
     def settings_customise_sources(
@@ -130,6 +132,12 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _normalize_redis_url(cls, value: str | None) -> str | None:
+        # One URL for redis-py and kombu: ``?password=`` moves into the userinfo.
+        return normalize_redis_url(value) if value else value
 
     @field_validator("stripe_api_base")
     @classmethod

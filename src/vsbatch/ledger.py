@@ -411,6 +411,7 @@ class Ledger:
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
         self._touch = client.register_script(lua_script("touch.lua"))
         self._page = client.register_script(lua_script("page.lua"))
+        self._cancel_rows = client.register_script(lua_script("cancel_rows.lua"))
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -677,7 +678,14 @@ class Ledger:
         return _decode_row(batch_id, row, raw)
 
     def transition(
-        self, batch_id: str, row: int, to: Outcome, *, fence: Fence | None = None, **fields: Any
+        self,
+        batch_id: str,
+        row: int,
+        to: Outcome,
+        *,
+        fence: Fence | None = None,
+        only_from: Outcome | None = None,
+        **fields: Any,
     ) -> bool:
         """Move a non-terminal row to ``to`` and set ``fields`` (RowRecord attribute names).
 
@@ -687,6 +695,7 @@ class Ledger:
         non-terminal outcome just updates the fields. The batch becomes DONE when this was
         its last non-terminal row. With a ``fence`` (given, or that of an enclosing
         :meth:`fenced` block), the row is written only while the lock holds the fence's token.
+        With ``only_from``, the row is written only if it is in that outcome (else False).
 
         Raises:
             LockLostError: The fence's lock no longer holds its token; nothing was written.
@@ -709,7 +718,10 @@ class Ledger:
         fence = fence or _FENCE.get()
         if fence is not None:
             keys.append(fence.key)
-            args.append(fence.token)
+        if fence is not None or only_from is not None:
+            args.append(fence.token if fence is not None else "")  # ARGV[9]: "" = not fenced
+        if only_from is not None:
+            args.append(Outcome(only_from).value)
         try:
             written = int(cast(int, self._transition(keys=keys, args=args)))
         except redis.ResponseError as exc:
@@ -734,12 +746,32 @@ class Ledger:
             _FENCE.reset(reset)
 
     def cancel(self, batch_id: str) -> BatchInfo:
-        """Mark the batch CANCELED; workers then skip its remaining rows (batch_canceled).
+        """Cancel the batch: its rows never sent end skipped (batch_canceled) at once.
 
+        The batch becomes CANCELED (workers then send none of its queued rows), then every row
+        still QUEUED is skipped by a transition guarded on QUEUED, so a row a worker began
+        meanwhile is left to it. Rows running or retrying were or may have been sent: their
+        worker, or the fleet under the session's lock, resolves them to their real outcome.
         DONE batches stay DONE. Raises NotFoundError for an unknown batch.
         """
-        self._batch_op(batch_id, "cancel")
+        if self._batch_op(batch_id, "cancel") == BatchState.CANCELED.value:
+            self._skip_queued(batch_id)
         return self.get_batch(batch_id)
+
+    def _skip_queued(self, batch_id: str) -> None:
+        """Skip (batch_canceled) the batch's QUEUED rows, 1000 row numbers per script call."""
+        queued = (n for n, raw in self._scan(batch_id) if json.loads(raw)["o"] == "queued")
+        keys = [
+            self.keys.batch(batch_id),
+            self.keys.counts(batch_id),
+            self.keys.rows(batch_id),
+            self.keys.events(batch_id),
+            self.keys.sessions(batch_id),
+        ]
+        while block := list(itertools.islice(queued, _BLOCK)):
+            args: list[str | int] = [repr(self._now()), self._ttl, self._maxlen]
+            args += [self.keys.pending_prefix, batch_id, SkipReason.CANCELED.value, *block]
+            self._cancel_rows(keys=keys, args=args)
 
     def next_seq(self) -> int:
         """A new global submission sequence number (for application updates)."""

@@ -56,7 +56,10 @@ def _load(settings: Settings, file: Path | None) -> tuple[Path, str, dict[str, M
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationSpecError(f"cannot read migrations file: {exc}", path=str(path)) from None
-    return path, text, parse_migrations(text, path=str(path))
+    migrations = parse_migrations(
+        text, path=str(path), min_interval=settings.migration_min_interval
+    )
+    return path, text, migrations
 
 
 def _one(migrations: dict[str, Migration], name: str, path: Path) -> Migration:
@@ -159,8 +162,8 @@ def beat(
     from vsbatch.runtime import deps_for
 
     settings = _settings(need_key=False)
-    path, text, migrations = _load(settings, file)
-    schedule = beat_schedule(migrations, text)
+    path, _, migrations = _load(settings, file)
+    schedule = beat_schedule(migrations)
     if not schedule:
         err.print(f"no scheduled migrations in {safe(path)}")
         raise typer.Exit(2)

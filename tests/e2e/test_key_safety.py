@@ -135,4 +135,4 @@ class TestRedisUrl:
 
         assert 2 == result.returncode
         assert "hunter2query" not in result.stderr + result.stdout
-        assert "password=***" in result.stderr
+        assert "redis://***@127.0.0.1:" in result.stderr  # moved into the userinfo, masked

@@ -186,8 +186,9 @@ class TestStaleWorker:
     def test_resumed_worker_does_not_overwrite_a_newer_update(
         self, deps: Deps, emulator: Any, stale: StaleWorker
     ) -> None:
-        """A worker frozen before sending an old update, which the fleet then skipped, does not
-        send it over the newer update the fleet applied meanwhile."""
+        """A worker frozen before sending an old update, which the fleet then resolved (its
+        batch canceled, the running row sent under its key), does not send it over the newer
+        update the fleet applied after it."""
         # Given an old and a new update of one session, and a worker frozen about to send the old
         (sid,) = emulator.seed(count=1)
         old = batch_with(deps.ledger, sid, {"metadata": {"v": "old"}})
@@ -202,11 +203,11 @@ class TestStaleWorker:
         resumed = stale.resume()
 
         # Then it gives its row back unsent, and the session keeps the newer update
-        assert (Outcome.SKIPPED, Outcome.SUCCEEDED) == fleet
+        assert (Outcome.SUCCEEDED, Outcome.SUCCEEDED) == fleet
         assert {"v": "new"} == deps.stripe().retrieve(sid).metadata
-        assert {sid: 1} == emulator.stats()["applied"]
+        assert {sid: 2} == emulator.stats()["applied"]
         assert Later(BUSY_DELAY) == resumed
-        assert Outcome.SKIPPED == deps.ledger.get_row(old, 1).outcome
+        assert Outcome.SUCCEEDED == deps.ledger.get_row(old, 1).outcome
 
     def test_resumed_worker_sends_nothing_for_a_row_the_fleet_finished(
         self, deps: Deps, emulator: Any, stale: StaleWorker
