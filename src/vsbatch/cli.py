@@ -180,7 +180,7 @@ def run(
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
-        preflight.check(settings)
+        latency = preflight.check(settings)
         unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
@@ -197,7 +197,7 @@ def run(
                 digest=digest,
             )
             err.print(f"batch {batch.id}: {batch.total} rows")
-        batch = work_until_done(deps, batch.id, err)
+        batch = work_until_done(deps, batch.id, err, latency=latency)
         _print_report(deps.ledger, deps.settings, batch, report_format)
         raise typer.Exit(_exit_for(batch))
 
@@ -257,6 +257,7 @@ def worker(
         from celery.signals import setup_logging
 
         from vsbatch import logs, metrics
+        from vsbatch.sizing import worker_threads
         from vsbatch.worker import QUEUE, app
 
         def _own_logging(**_: Any) -> None:  # connected: Celery leaves logging to us
@@ -269,7 +270,7 @@ def worker(
             [
                 "worker",
                 "--pool=threads",
-                f"--concurrency={deps.settings.concurrency}",
+                f"--concurrency={worker_threads(deps.settings)}",
                 f"--queues={QUEUE}",
                 "--without-mingle",
                 "--without-gossip",
