@@ -199,7 +199,7 @@ def run(
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
-        preflight.check(settings)
+        latency = preflight.check(settings)
         unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
@@ -216,7 +216,7 @@ def run(
                 digest=digest,
             )
             err.print(f"batch {batch.id}: {batch.total} rows")
-        batch = work_until_done(deps, batch.id, err)
+        batch = work_until_done(deps, batch.id, err, latency=latency)
         _finish(deps.ledger, deps.settings, batch, report_format)
 
 
@@ -285,6 +285,7 @@ def worker(
         from celery.signals import setup_logging
 
         from vsbatch import logs, metrics
+        from vsbatch.sizing import worker_threads
         from vsbatch.worker import QUEUE, app
 
         def _own_logging(**_: Any) -> None:  # connected: Celery leaves logging to us
@@ -297,7 +298,7 @@ def worker(
             [
                 "worker",
                 "--pool=threads",
-                f"--concurrency={deps.settings.concurrency}",
+                f"--concurrency={worker_threads(deps.settings)}",
                 f"--queues={QUEUE}",
                 "--without-mingle",
                 "--without-gossip",
@@ -315,20 +316,29 @@ def status(
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
     from vsbatch import reports
+    from vsbatch.idle import no_worker_hint
     from vsbatch.runtime import ledger_for
 
     with ledger_for(_settings(need_key=False)) as ledger:
         if batch_id is None:
-            for batch in ledger.list_batches():
+            batches = ledger.list_batches()
+            for batch in batches:
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
                 out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
+            _hint(no_worker_hint(ledger, batches))
             return
         batch = ledger.get_batch(batch_id)
+        _hint(no_worker_hint(ledger, [batch]))
         if watch:
             from vsbatch.progress import wait_for_batch
 
             batch = wait_for_batch(ledger, batch_id, err)
         out.print(reports.summary_table(batch))
+
+
+def _hint(line: str | None) -> None:
+    if line:
+        err.print(f"[yellow]hint:[/yellow] {safe(line)}", highlight=False, soft_wrap=True)
 
 
 @command
@@ -509,6 +519,14 @@ def plan(
     preflight.check(settings)
     counts = plan_file(settings, file, out, account=account)
     raise typer.Exit(2 if counts.get("invalid") else 0)
+
+
+@command
+def doctor() -> None:
+    """Check the key, the API base, Redis, the workers and the clocks: one line each."""
+    from vsbatch.doctor import run_doctor
+
+    raise typer.Exit(run_doctor(_settings(need_key=False), out))
 
 
 @command

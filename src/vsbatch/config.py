@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     retry_max_wait: float = Field(default=8.0, ge=0)
 
     rate_limit: float | None = Field(default=None, gt=0)
-    concurrency: int = Field(default=16, ge=1)
+    concurrency: int | None = Field(default=None, ge=1)  # None: sized (``sizing``)
     chunk_size: int = Field(default=100, ge=1, le=10_000)  # messages.MAX_CHUNK_ROWS
     visibility_timeout: int = Field(default=600, ge=10)
     session_lock_ttl: float = Field(default=120.0, gt=0)

@@ -413,6 +413,11 @@ class Ledger:
         self._page = client.register_script(lua_script("page.lua"))
         self._cancel_rows = client.register_script(lua_script("cancel_rows.lua"))
 
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client the ledger reads and writes (for readers of other keys)."""
+        return self._r
+
     def _now(self) -> float:
         return round(self._clock(), 3)
 

@@ -44,6 +44,19 @@ def new_node_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
+def live_nodes(client: redis.Redis, keys: Keys) -> list[str]:
+    """The worker processes whose heartbeat has not expired (sorted)."""
+    nodes = sorted(_text(n) for n in cast(set[bytes], client.smembers(keys.nodes)))
+    pipe = client.pipeline(transaction=False)
+    for node in nodes:
+        pipe.exists(keys.alive(node))
+    return [node for node, alive in zip(nodes, pipe.execute(), strict=True) if alive]
+
+
+def _text(raw: bytes | str) -> str:
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 @dataclass(frozen=True)
 class HeldChunk:
     """A chunk message as the task received it: batch, row numbers, row options."""
@@ -123,7 +136,7 @@ class Liveness:
         """Take over the chunks of every node whose heartbeat expired (this one excepted)."""
         chunks: list[HeldChunk] = []
         for raw_node in cast(set[bytes], self._r.smembers(self.keys.nodes)):
-            node = raw_node.decode() if isinstance(raw_node, bytes) else str(raw_node)
+            node = _text(raw_node)
             if node == self.node:
                 continue
             keys = [self.keys.alive(node), self.keys.held(node), self.keys.nodes]

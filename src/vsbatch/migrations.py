@@ -180,6 +180,14 @@ class TimeBound:
         """The bound in epoch seconds for a run at ``now``."""
         return self.at if self.at is not None else int(now) - (self.ago or 0)
 
+    def describe(self) -> str:
+        """``"7d ago"`` (largest whole unit) or ``"2026-01-02T03:04:05Z"``, for listings."""
+        if self.at is not None:
+            return datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        seconds = self.ago or 0
+        unit = next(u for u in "dhms" if seconds % _UNITS[u] == 0)
+        return f"{seconds // _UNITS[unit]}{unit} ago"
+
 
 @dataclass(frozen=True)
 class Selector:

@@ -86,6 +86,10 @@ def list_command(file: FileOpt = None) -> None:
         parts += [f"has {k}" for k in sel.metadata_present]
         parts += [f"no {k}" for k in sel.metadata_absent]
         parts += [f"{k}={v!r}" for k, v in sel.metadata_equals]
+        if sel.created_after is not None:
+            parts.append(f"created after {sel.created_after.describe()}")
+        if sel.created_before is not None:
+            parts.append(f"created before {sel.created_before.describe()}")
         if sel.account:
             parts.append(f"account={sel.account}")
         schedule = m.schedule.text if m.schedule else "manual"

@@ -139,8 +139,13 @@ def check(
     *,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> None:
+    clock: Callable[[], float] = time.monotonic,
+) -> float:
     """Make the preflight request; return when the key and base are usable.
+
+    Returns:
+        The seconds the usable answer took (connection set-up included): what ``run`` sizes
+        its worker threads with (``sizing.threads_for``).
 
     Raises:
         ConfigError: one line ``preflight GET <url> failed: <cause>; nothing was staged``.
@@ -153,16 +158,20 @@ def check(
     )
     headers = {"Stripe-Version": settings.stripe_version}
     verdict = OK
+    elapsed = 0.0
     with httpx.Client(
         transport=transport, timeout=timeout, headers=headers, follow_redirects=False
     ) as client:
         for attempt in range(ATTEMPTS):
             if attempt:
                 sleep(0.5 * attempt)
+            started = clock()
             verdict = _probe(client, url, key)
+            elapsed = clock() - started
             if verdict.ok or not verdict.retry:
                 break
     if not verdict.ok:
         raise ConfigError(
             f"preflight GET {safe_url(url)} failed: {verdict.cause}; nothing was staged"
         )
+    return elapsed

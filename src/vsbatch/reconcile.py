@@ -5,7 +5,7 @@ a file without writing anything.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,9 +14,9 @@ from rich.table import Table
 
 from vsbatch.bootstrap import Deps
 from vsbatch.config import Settings
-from vsbatch.csv_io import ParsedRow, read_updates
+from vsbatch.csv_io import ParsedRow, RowError, read_updates
 from vsbatch.errors import InvalidRequestError, StripeError
-from vsbatch.ledger import BatchInfo, NewRow, Outcome, RowRecord
+from vsbatch.ledger import BatchInfo, Keys, NewRow, Outcome, RowRecord
 from vsbatch.next_steps import retryable_rows
 from vsbatch.processing import UPDATABLE_STATUS, RowOptions
 from vsbatch.rate_limit import MemoryRateLimiter
@@ -139,6 +139,24 @@ def _classify(
     )
 
 
+def mark_duplicates(rows: Iterable[ParsedRow]) -> Iterator[ParsedRow]:
+    """``rows`` with each later valid row of a session already seen made invalid (pure).
+
+    As the ledger does when it stages a file (``lua/add_rows.lua``): the first valid row of
+    an (account, session) claims it; a later one is rejected with column ``id`` and reason
+    "duplicate of row N"; an invalid row claims nothing.
+    """
+    first: dict[str, int] = {}
+    for item in rows:
+        if item.update is not None and item.error is None:
+            key = Keys.session_field(item.account, item.session_id)
+            claimed = first.setdefault(key, item.row)
+            if claimed != item.row:
+                error = RowError("id", f"duplicate of row {claimed}")
+                item = ParsedRow(item.row, item.session_id, item.account, None, error, item.raw)
+        yield item
+
+
 def plan_file(
     settings: Settings, path: Path, console: Console, *, account: str | None = None
 ) -> Counter[str]:
@@ -158,7 +176,7 @@ def plan_file(
         ) as client,
         ThreadPoolExecutor(PLAN_THREADS) as pool,
     ):
-        rows = (
+        rows = mark_duplicates(
             ParsedRow(p.row, p.session_id, p.account or account, p.update, p.error, p.raw)
             for p in read_updates(path)
         )

@@ -148,14 +148,19 @@ def _abandon_run(batch_id: str, console: Console) -> None:
     threading.excepthook = lambda _args: None
 
 
-def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
+def work_until_done(
+    deps: Deps, batch_id: str, console: Console, *, latency: float | None = None
+) -> BatchInfo:
     """Apply a batch with in-process workers, showing progress until every row is final.
 
-    The worker starts only once the batch is enqueued: a refused file never starts one.
+    The worker starts only once the batch is enqueued: a refused file never starts one. Its
+    threads are ``VSBATCH_CONCURRENCY``, or sized for the rate and ``latency`` (a measured
+    round trip, seconds; see ``sizing``).
     """
     from vsbatch.progress import wait_for_batch
+    from vsbatch.sizing import worker_threads
 
-    worker = InProcessWorker(deps.settings.concurrency).start()
+    worker = InProcessWorker(worker_threads(deps.settings, latency)).start()
     try:
         batch = wait_for_batch(deps.ledger, batch_id, console)
     except KeyboardInterrupt:

@@ -24,6 +24,7 @@ from vsbatch.broker import transport_for
 from vsbatch.config import Settings, load_settings
 from vsbatch.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 from vsbatch.processing import RowOptions
+from vsbatch.sizing import worker_threads
 from vsbatch.submit import Enqueue, sweep_stalled
 
 QUEUE = "vsbatch"
@@ -74,7 +75,7 @@ def configure(settings: Settings) -> Celery:
             "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
         },
-        broker_pool_limit=max(10, settings.concurrency + 2),
+        broker_pool_limit=max(10, worker_threads(settings) + 2),
         broker_use_ssl=broker_ssl(settings.redis_url),
         # Drops queue items that are not messages instead of stopping (see ``broker``).
         broker_transport=transport_for(settings.redis_url),

@@ -40,6 +40,10 @@ keys = ["crm"]
 """
 
 
+# A wide terminal, so that table cells are not folded.
+WIDE = {"COLUMNS": "250"}
+
+
 def one(text: str) -> Migration:
     (migration,) = parse_migrations(text).values()
     return migration
@@ -392,6 +396,23 @@ class TestCli:
             result.exit_code,
             all(n in result.output for n in ("crm-to-crm-id", "eu-selfie", "manual")),
         )
+
+    def test_list_shows_the_creation_bounds(self, tmp_path: Path) -> None:
+        """``migrate list`` shows a selector's ``created_after`` and ``created_before``."""
+        from typer.testing import CliRunner
+
+        from vsbatch.cli import cli
+
+        path = tmp_path / "m.toml"
+        path.write_text(spec('created_after = "7d"\ncreated_before = 2026-01-02T03:04:05Z'))
+
+        result = CliRunner().invoke(cli, ["migrate", "list", "--file", str(path)], env=WIDE)
+
+        assert (0, True, True) == (
+            result.exit_code,
+            "created after 7d ago" in result.output,
+            "created before 2026-01-02T03:04:05Z" in result.output,
+        ), result.output
 
     @pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0s", "5s", "400d"])
     @pytest.mark.parametrize("command", [["migrate", "list"], ["beat"]])

@@ -122,3 +122,15 @@ class TestCheck:
         check(_settings(), transport=transport, sleep=lambda _s: None)
 
         assert [] == answers
+
+    def test_returns_the_round_trip_of_the_answer_that_passed(self) -> None:
+        """check returns the seconds the usable answer took (injected clock)."""
+        ticks = iter([10.0, 10.4, 20.0, 21.25])
+        answers = [httpx.Response(200, json=LIST), httpx.Response(503, json=_error(None))]
+        transport = httpx.MockTransport(lambda _r: answers.pop())
+
+        seconds = check(
+            _settings(), transport=transport, sleep=lambda _s: None, clock=lambda: next(ticks)
+        )
+
+        assert 1.25 == seconds
