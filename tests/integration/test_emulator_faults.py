@@ -1,8 +1,9 @@
-"""Load behaviour and seeded faults over a socket: limits, lock timeouts, 500/503, hang, drop."""
+"""Seeded faults over a socket: limits, lock timeouts, 5xx, hangs, drops, gateway errors."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -214,6 +215,71 @@ class TestHangAndDrop:
         assert (expected, 1) == (
             emulator.stats()["applied"].get(sid, 0),
             emulator.stats()["dropped"],
+        )
+
+
+def _applied_within(emulator: Any, sid: str, seconds: float) -> int:
+    """How often the session was applied once it was, or after ``seconds`` (not a fixed wait)."""
+    deadline = time.monotonic() + seconds
+    while not emulator.stats()["applied"].get(sid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return int(emulator.stats()["applied"].get(sid, 0))
+
+
+class TestGatewayError:
+    """A gateway in front of the API answers 502/504 while the update goes on behind it."""
+
+    def test_answer_is_html_without_stripe_headers(self, emulator: Any, api: httpx.Client) -> None:
+        """The client gets a 502 or 504 HTML page, no Request-Id and no Stripe headers."""
+        emulator.configure(gateway_error_rate=1.0, gateway_error_applies=False)
+        [sid] = emulator.seed()
+
+        answer = _update(api, sid, key="kg")
+
+        stripe_headers = {"request-id", "stripe-version", "idempotency-key", "stripe-should-retry"}
+        assert (True, True, set(), {}) == (
+            answer.status_code in (502, 504),
+            answer.headers["content-type"].startswith("text/html"),
+            stripe_headers & set(answer.headers),
+            emulator.stats()["applied"],
+        )
+
+    def test_update_applies_after_the_answer_and_its_key_replays(
+        self, emulator: Any, api: httpx.Client
+    ) -> None:
+        """Behind the error the update applies after the delay: 409 until then, a replay after."""
+        emulator.configure(gateway_error_rate=1.0, gateway_apply_delay_ms=1500)
+        [sid] = emulator.seed()
+        first = _update(api, sid, key="kg")
+        emulator.configure(gateway_error_rate=0.0)
+
+        during = _update(api, sid, key="kg")
+        applied = _applied_within(emulator, sid, seconds=10)
+        after = _update(api, sid, key="kg")
+
+        assert (409, "idempotency_key_in_use", 1, 200, "true", {sid: 1}) == (
+            during.status_code,
+            during.json()["error"]["code"],
+            applied,
+            after.status_code,
+            after.headers.get("Idempotent-Replayed"),
+            emulator.stats()["applied"],
+        )
+        assert first.status_code in (502, 504)
+
+    def test_update_not_applied_frees_its_key(self, emulator: Any, api: httpx.Client) -> None:
+        """With gateway_error_applies false nothing changes and a retry under the key executes."""
+        emulator.configure(gateway_error_rate=1.0, gateway_error_applies=False)
+        [sid] = emulator.seed()
+        _update(api, sid, key="kg")
+        emulator.configure(gateway_error_rate=0.0)
+
+        retry = _update(api, sid, key="kg")
+
+        assert (200, None, {sid: 1}) == (
+            retry.status_code,
+            retry.headers.get("Idempotent-Replayed"),
+            emulator.stats()["applied"],
         )
 
 

@@ -5,7 +5,8 @@ scope, rate limit (429 ``rate_limit``, nothing stored), fault draw (updates, and
 ``faults_on_reads``), idempotency (replay, 400 ``idempotency_error``, 409
 ``idempotency_key_in_use``), validation (400, nothing stored), then execution under the session's
 lock (429 ``lock_timeout`` if busy, nothing stored). Results of executed writes (200, 404, status
-400s and injected 500s) are stored under their idempotency key.
+400s and injected 500s) are stored under their idempotency key. An injected gateway error answers
+502/504 (HTML, no Stripe headers) at once and executes the request behind it a little later.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from starlette.routing import Route
 from vsbatch.emulator import operations
 from vsbatch.emulator.faults import NO_FAULT, Fault, FaultKind
 from vsbatch.emulator.operations import Result
-from vsbatch.emulator.state import PLATFORM, Emulator, SeedRequest, World
+from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, SeedRequest, World
 from vsbatch.emulator.wire import (
     MESSAGES,
     DroppedResponse,
     api_key_error,
     error_body,
+    gateway_page,
     new_request_id,
 )
 
@@ -79,6 +81,8 @@ class _Api:
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
+        # Updates still running behind a gateway error (a reference keeps each task alive).
+        self._behind: set[asyncio.Task[None]] = set()
 
     def _begin(self, request: Request) -> tuple[_Call, Response | None]:
         world = self.emulator.world
@@ -170,23 +174,19 @@ class _Api:
                 extra = {**stored.headers, "Idempotent-Replayed": "true"}
                 return call.respond(stored.status, stored.body, extra)
             entry = world.idempotency.claim(call.account, key, fingerprint)
+        if fault.kind is FaultKind.GATEWAY_ERROR:
+            return self._gateway_error(call, fault, entry, op, session_id, pairs)
         try:
             result = await operations.execute(
                 world, call.account, op, session_id, pairs, fault, call.request_id
             )
         except BaseException:
-            if entry is not None and key is not None:
-                world.idempotency.release(call.account, key, entry)
+            _keep(call, entry, None)
             raise
         if fault.kind is FaultKind.FAIL_500_AFTER and (result.applied or op in _READS):
             body = error_body(call.request_id, "api_error", MESSAGES["api_error"])
             result = Result(500, body, {"Stripe-Should-Retry": "false"}, store=True)
-        if entry is not None and key is not None:
-            if result.store:
-                entry.done = True
-                entry.status, entry.body, entry.headers = result.status, result.body, result.headers
-            else:
-                world.idempotency.release(call.account, key, entry)
+        _keep(call, entry, result)
         if fault.kind is FaultKind.HANG:
             await asyncio.sleep(config.hang_seconds)
         if fault.kind is FaultKind.DROP:
@@ -195,6 +195,44 @@ class _Api:
         if result.status == 429:
             world.stats.lock_timeouts += 1
         return call.respond(result.status, result.body, result.headers or None)
+
+    def _gateway_error(
+        self,
+        call: _Call,
+        fault: Fault,
+        entry: IdempotencyEntry | None,
+        op: str,
+        session_id: str | None,
+        pairs: list[tuple[str, str]],
+    ) -> Response:
+        """A gateway answers 502/504 at once; the request executes behind it after a delay."""
+        if fault.applies:
+            task = asyncio.create_task(self._execute_later(call, entry, op, session_id, pairs))
+            self._behind.add(task)
+            task.add_done_callback(self._behind.discard)
+        else:
+            _keep(call, entry, None)
+        call.world.stats.requests[str(fault.gateway_status)] += 1
+        return Response(gateway_page(fault.gateway_status), fault.gateway_status, None, "text/html")
+
+    async def _execute_later(
+        self,
+        call: _Call,
+        entry: IdempotencyEntry | None,
+        op: str,
+        session_id: str | None,
+        pairs: list[tuple[str, str]],
+    ) -> None:
+        await asyncio.sleep(call.world.config.gateway_apply_delay_ms / 1000.0)
+        result = None
+        try:
+            result = await operations.execute(
+                call.world, call.account, op, session_id, pairs, NO_FAULT, call.request_id
+            )
+        except Exception:
+            logger.exception("emulator failure behind a gateway error in %s", call.path)
+        finally:
+            _keep(call, entry, result)
 
     async def _refuse(self, call: _Call, fault: Fault) -> Response | None:
         """Faults that strike before execution (nothing applied, nothing stored)."""
@@ -225,6 +263,17 @@ class _Api:
             "https://stripe.com/docs or we can help at https://support.stripe.com/."
         )
         return call.error(404, "invalid_request_error", message)
+
+
+def _keep(call: _Call, entry: IdempotencyEntry | None, result: Result | None) -> None:
+    """Store an executed request's result under its key, or free the key (nothing to store)."""
+    if entry is None or call.idempotency_key is None:
+        return
+    if result is not None and result.store:
+        entry.done = True
+        entry.status, entry.body, entry.headers = result.status, result.body, result.headers
+    else:
+        call.world.idempotency.release(call.account, call.idempotency_key, entry)
 
 
 class _Admin:

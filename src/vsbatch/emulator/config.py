@@ -39,6 +39,11 @@ class EmulatorConfig(BaseModel):
         drop_rate: Share of requests whose connection is closed mid-response.
         drop_applies: Whether (or how often) a dropped update is applied.
         lock_timeout_rate: Share of writes answered 429 ``lock_timeout`` without contention.
+        gateway_error_rate: Share of updates answered at once by a gateway in front of the API
+            (502 or 504, an HTML body, no Stripe headers) while the update goes on behind it.
+        gateway_apply_delay_ms: How long after that answer the update is executed (its key is
+            in use meanwhile: a retry under it gets 409 ``idempotency_key_in_use``).
+        gateway_error_applies: Whether (or how often) the update behind a gateway error executes.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -61,6 +66,9 @@ class EmulatorConfig(BaseModel):
     drop_rate: Share = 0.0
     drop_applies: bool | Share = True
     lock_timeout_rate: Share = 0.0
+    gateway_error_rate: Share = 0.0
+    gateway_apply_delay_ms: float = Field(default=500.0, ge=0)
+    gateway_error_applies: bool | Share = True
 
     @property
     def has_faults(self) -> bool:
@@ -73,4 +81,5 @@ class EmulatorConfig(BaseModel):
             or self.hang_rate > 0
             or self.drop_rate > 0
             or self.lock_timeout_rate > 0
+            or self.gateway_error_rate > 0
         )

@@ -22,6 +22,7 @@ __all__ = [
     "DroppedResponse",
     "api_key_error",
     "error_body",
+    "gateway_page",
     "new_request_id",
     "to_json",
 ]
@@ -133,6 +134,18 @@ def api_key_error(authorization: str | None) -> str | None:
             "(the emulator runs in test mode only: use a sk_test_ or rk_test_ key)"
         )
     return f"Invalid API Key provided: {_redact_key(key)}"
+
+
+_GATEWAY_REASONS: Final[dict[int, str]] = {502: "Bad Gateway", 504: "Gateway Time-out"}
+
+
+def gateway_page(status: int) -> bytes:
+    """The HTML a load balancer in front of the API answers with (no JSON, no Stripe headers)."""
+    title = f"{status} {_GATEWAY_REASONS[status]}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
+    ).encode()
 
 
 class DroppedResponse(Response):
