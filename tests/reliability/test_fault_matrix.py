@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import signal
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,33 +18,26 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Workers, settings_from, wait_done, worker_env
-from vsbatch.bootstrap import Deps, bootstrap
-from vsbatch.embedded_redis import EmbeddedRedis
-from vsbatch.ledger import TERMINAL, BatchInfo, BatchState, Outcome
+from tests.e2e.conftest import settings_from, wait_done, worker_env
+from tests.reliability.harness import (
+    Rig,
+    batch_violations,
+    kill_redis,
+    kill_worker,
+    open_rig,
+    restart_redis,
+    terminate_worker,
+    write_csv,
+)
+from vsbatch.ledger import BatchInfo, Outcome
 from vsbatch.submit import submit_csv
 from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import configure, install_deps
+from vsbatch.worker import configure
 
 ROWS = 150
 CONCURRENCY = 4
 # Enough latency that a fault lands while rows are in flight (about 80 rows/s at 4 threads).
 LATENCY_MS = 50
-
-
-@dataclass
-class Rig:
-    """One case's world: a private Redis, the emulator, worker processes, the producer."""
-
-    redis: EmbeddedRedis
-    emulator: Any
-    workers: Workers
-    deps: Deps
-    ids: list[str] = field(default_factory=list)
-    first: Any = None  # the first worker process
-    batch_id: str = ""
-    started: float = 0.0
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = False) -> None:
@@ -57,13 +49,8 @@ def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = 
     """
     rows = list(rig.deps.ledger.iter_rows(batch.id))
     applied: dict[str, int] = rig.emulator.stats()["applied"]
-    # One record per input row, each in a terminal outcome, and the batch done.
-    assert [(n + 2, sid) for n, sid in enumerate(rig.ids)] == [(r.row, r.session_id) for r in rows]
-    assert [] == [(r.row, r.outcome) for r in rows if r.outcome not in TERMINAL]
-    assert BatchState.DONE == batch.state
-    # Counts add up: the counters are the records, and terminal == total == rows.
-    assert Counter(r.outcome for r in rows) == +Counter(batch.counts)
-    assert len(rig.ids) == batch.total == batch.terminal
+    # One record per input row, each in a terminal outcome, the batch done, counts add up.
+    assert [] == batch_violations(batch, rows, rig.ids)
     # No session updated twice; a session was updated if and only if its row succeeded.
     assert {} == {sid: n for sid, n in applied.items() if n != 1}
     succeeded = {r.session_id for r in rows if r.outcome is Outcome.SUCCEEDED}
@@ -80,34 +67,24 @@ def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = 
 # -- disruptions: run once from the poll loop, when their moment has come ---------------------
 
 
-def kill_worker(rig: Rig) -> None:
+def replace_worker(rig: Rig) -> None:
     """SIGKILL the first worker and start a fresh one."""
-    rig.workers.kill(rig.first)
-    rig.workers.start(concurrency=CONCURRENCY)
+    kill_worker(rig, rig.first, CONCURRENCY)
 
 
-def terminate_worker(rig: Rig) -> None:
+def replace_worker_warm(rig: Rig) -> None:
     """SIGTERM the first worker (Celery's warm shutdown), wait for it, start a fresh one."""
-    rig.first.send_signal(signal.SIGTERM)
-    rig.first.wait(timeout=20)
-    rig.workers.start(concurrency=CONCURRENCY)
-
-
-def restart_redis(rig: Rig) -> None:
-    """Stop Redis cleanly (it writes its append-only file) and start it again."""
-    rig.redis.stop()
-    rig.redis.restart()
+    terminate_worker(rig, rig.first, CONCURRENCY)
 
 
 def _terminal(rig: Rig) -> int:
     return rig.deps.ledger.get_batch(rig.batch_id).terminal
 
 
-def kill_redis(rig: Rig) -> None:
+def kill_redis_counting(rig: Rig) -> None:
     """SIGKILL Redis (appendfsync everysec) and start it again on the same data."""
     before = _terminal(rig)
-    rig.redis.kill()
-    rig.redis.restart()
+    kill_redis(rig)
     rig.notes["terminal"] = (before, _terminal(rig))
 
 
@@ -215,16 +192,16 @@ class Case:
 
 CASES: dict[str, Case] = {
     "worker_sigkill": Case(
-        disruption=Disruption(kill_worker, rows=ROWS // 3), evidence=worker_was_killed
+        disruption=Disruption(replace_worker, rows=ROWS // 3), evidence=worker_was_killed
     ),
     "worker_sigterm": Case(
-        disruption=Disruption(terminate_worker, rows=ROWS // 3), evidence=worker_shut_down_warm
+        disruption=Disruption(replace_worker_warm, rows=ROWS // 3), evidence=worker_shut_down_warm
     ),
     "redis_restart": Case(
         disruption=Disruption(restart_redis, rows=ROWS // 3), evidence=redis_was_restarted
     ),
     "redis_sigkill": Case(
-        disruption=Disruption(kill_redis, rows=ROWS // 3), evidence=redis_lost_nothing
+        disruption=Disruption(kill_redis_counting, rows=ROWS // 3), evidence=redis_lost_nothing
     ),
     "redis_power_loss": Case(
         disruption=Disruption(kill_redis_losing_last_second, rows=ROWS // 5),
@@ -268,27 +245,16 @@ def rig(
 ) -> Iterator[Rig]:
     """A private append-only Redis, worker settings for the case, and the producer on them."""
     case: Case = CASES[request.param]
-    server = EmbeddedRedis(tmp_path / "redis").start()
-    env = {**worker_env(server.url, emulator.url), **case.worker_env}
-    pool = Workers(env, tmp_path)
-    settings = settings_from(env)
-    configure(settings)
-    deps = bootstrap(settings)
-    install_deps(deps)
     try:
-        yield Rig(server, emulator, pool, deps)
+        with open_rig(tmp_path, emulator, case.worker_env) as rig:
+            yield rig
     finally:
-        pool.stop_all()
-        deps.close()
-        server.stop()
         # Put the Celery app back on the session's test Redis for the tests that follow.
         configure(settings_from(worker_env(redis_url, emulator.url)))
 
 
 def _csv(tmp_path: Path, ids: list[str]) -> Path:
-    path = tmp_path / "in.csv"
-    path.write_text("id,metadata.batch\n" + "".join(f"{i},matrix\n" for i in ids), encoding="utf-8")
-    return path
+    return write_csv(tmp_path / "in.csv", ["id", "metadata.batch"], [[i, "matrix"] for i in ids])
 
 
 def run_case(rig: Rig, case: Case) -> BatchInfo:
