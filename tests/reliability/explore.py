@@ -1,0 +1,381 @@
+"""The fault explorer: for a seed, run one batch under a random schedule of faults, check it.
+
+``run_seed`` starts a private Redis and two ``vsbatch worker`` processes against the emulator,
+submits three waves of updates to the same sessions (so each session has three rows, applied
+in order across batches), applies the seed's schedule (:mod:`tests.reliability.schedule`) while
+the rows are in flight, waits for the batches to end (bounded), lets late requests settle, and
+checks the invariants:
+
+- one terminal outcome per row, and counters that add up (per batch);
+- every row succeeded, failed retryable, or was skipped as superseded;
+- no session applied more often than its rows succeeded (counted by the emulator);
+- each session's final state is the last succeeded update on top of the earlier ones.
+
+``python -m tests.reliability.explore --seeds N [--start S]`` runs seeds S..S+N-1 and prints a
+line per seed and a summary; ``--seed S`` replays one. Exit status 1 on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import redis
+
+from tests.conftest import TEST_API_KEY
+from tests.reliability.harness import (
+    Rig,
+    Worker,
+    batch_violations,
+    open_rig,
+    resume_all,
+    write_csv,
+)
+from tests.reliability.schedule import Fault, draw_schedule
+from vsbatch.ledger import BatchInfo, Outcome, SkipReason
+from vsbatch.submit import submit_csv
+from vsbatch.tasks import enqueue_chunk
+
+__all__ = ["Fault", "SeedResult", "draw_schedule", "main", "run_seed"]
+
+SESSIONS = 20
+WAVES = 3  # rows per session, one batch each: 60 rows
+WORKERS = 2
+CONCURRENCY = 4
+# Short heartbeats, locks and visibility so that recovery happens within the run; a fleet rate
+# of 15/s makes the 60 rows last >= 4 s, so the schedule's faults land while rows are in flight.
+EXPLORER_ENV = {
+    "VSBATCH_HEARTBEAT_SECONDS": "0.5",
+    "VSBATCH_SESSION_LOCK_TTL": "3",
+    "VSBATCH_VISIBILITY_TIMEOUT": "10",
+    "VSBATCH_RATE_LIMIT": "15",
+    "VSBATCH_CHUNK_SIZE": "5",
+}
+BASE_EMULATOR: dict[str, Any] = {"rate_limit": 0, "latency_ms": 40, "latency_jitter_ms": 20}
+START_TIMEOUT = 90.0  # for the workers to finish a first row
+RUN_TIMEOUT = 120.0  # for every row to be terminal, once the first one is
+QUIET = 2.5  # no request and no application for this long: late requests have landed
+BASE = "/v1/identity/verification_sessions"
+
+
+@dataclass
+class SeedResult:
+    """What one seed's run did and found."""
+
+    seed: int
+    schedule: list[Fault]
+    injected: Counter[str] = field(default_factory=Counter)  # schedule faults that struck
+    requests_faulted: dict[str, int] = field(default_factory=dict)  # the emulator's counts
+    outcomes: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of the run
+
+
+@dataclass(order=True)
+class _Action:
+    at: float
+    index: int  # the fault's place in the schedule
+    start: bool = field(compare=False)
+
+
+class _Timeline:
+    """Applies a schedule to a rig: each fault's start at its offset, its end when it lapses."""
+
+    def __init__(self, rig: Rig, schedule: Sequence[Fault], fleet: list[Worker]) -> None:
+        self.rig = rig
+        self.schedule = list(schedule)
+        self.fleet = fleet
+        self.pending: list[_Action] = []
+        for i, fault in enumerate(schedule):
+            self.pending.append(_Action(fault.at, i, True))
+            if fault.lasts > 0:
+                self.pending.append(_Action(fault.at + fault.lasts, i, False))
+        self.pending.sort()
+        self.struck: set[int] = set()
+        self.stopped: dict[int, Worker] = {}
+        self.windows: list[int] = []
+        self.redis_down = False
+        self.injected: Counter[str] = Counter()
+
+    def fire_due(self, elapsed: float) -> None:
+        """Run every action whose time has come."""
+        while self.pending and self.pending[0].at <= elapsed:
+            self._run(self.pending.pop(0))
+
+    def finish(self) -> None:
+        """Undo what still holds (windows, stopped workers, Redis down); drop unstarted faults."""
+        for action in [a for a in self.pending if not a.start and a.index in self.struck]:
+            self._run(action)
+        self.pending.clear()
+        self.windows.clear()
+        self._configure_emulator()
+        resume_all(self.rig.workers)
+
+    def _run(self, action: _Action) -> None:
+        fault = self.schedule[action.index]
+        if action.start:
+            if self._strike(action.index, fault):
+                self.struck.add(action.index)
+                self.injected[fault.kind] += 1
+        elif action.index in self.struck:
+            self._undo(action.index, fault)
+
+    def _worker(self, fault: Fault) -> int:
+        return int(fault.params["worker"]) % len(self.fleet)
+
+    def _strike(self, index: int, fault: Fault) -> bool:
+        rig = self.rig
+        if fault.kind in ("worker_kill", "worker_term"):
+            slot = self._worker(fault)
+            sig = signal.SIGKILL if fault.kind == "worker_kill" else signal.SIGTERM
+            self.fleet[slot].send_signal(sig)  # a stopped worker dies at once, or on SIGCONT
+            self.fleet[slot] = rig.workers.start(concurrency=CONCURRENCY)
+        elif fault.kind == "worker_stop":
+            proc = self.fleet[self._worker(fault)]
+            proc.send_signal(signal.SIGSTOP)
+            self.stopped[index] = proc
+        elif fault.kind in ("redis_restart", "redis_kill"):
+            if self.redis_down:
+                return False  # one Redis outage at a time
+            if fault.kind == "redis_kill":
+                rig.redis.kill()
+            else:
+                rig.redis.stop()
+            self.redis_down = True
+            if fault.lasts <= 0:
+                self._undo(index, fault)
+        else:
+            self.windows.append(index)
+            self._configure_emulator()
+        return True
+
+    def _undo(self, index: int, fault: Fault) -> None:
+        if fault.kind == "worker_stop":
+            self.stopped.pop(index).send_signal(signal.SIGCONT)
+        elif fault.kind in ("redis_restart", "redis_kill"):
+            self.rig.redis.restart()
+            self.redis_down = False
+        elif index in self.windows:
+            self.windows.remove(index)
+            self._configure_emulator()
+
+    def _configure_emulator(self) -> None:
+        # The base, then each holding window in the order it began (a later one wins a field).
+        fields = dict(BASE_EMULATOR)
+        for index in self.windows:
+            fields.update(self.schedule[index].emulator_fields())
+        defaults = {k: v for k, v in _EMULATOR_DEFAULTS.items() if k not in fields}
+        self.rig.emulator.configure(**fields, **defaults)
+
+
+# Every field a window may set, back to its value when no window holds it.
+_EMULATOR_DEFAULTS: dict[str, Any] = {
+    "gateway_error_rate": 0.0,
+    "gateway_apply_delay_ms": 500.0,
+    "fail_500_after_rate": 0.0,
+    "hang_rate": 0.0,
+    "hang_seconds": 90.0,
+    "hang_applies": True,
+    "drop_rate": 0.0,
+    "drop_applies": True,
+    "lock_timeout_rate": 0.0,
+    "fail_503_rate": 0.0,
+}
+
+
+def _poll(rig: Rig, batch_ids: Sequence[str]) -> list[BatchInfo] | None:
+    """The batches as the ledger has them, or None while Redis cannot answer."""
+    try:
+        return [rig.deps.ledger.get_batch(bid) for bid in batch_ids]
+    except redis.RedisError:
+        return None
+
+
+def _drive(
+    rig: Rig, timeline: _Timeline, batch_ids: Sequence[str], phases: dict[str, float]
+) -> str | None:
+    """Run the schedule until every row is terminal; a sentence when that does not happen."""
+    started: float | None = None
+    deadline = time.monotonic() + START_TIMEOUT
+    infos: list[BatchInfo] | None = None
+    try:
+        while True:
+            now = time.monotonic()
+            infos = _poll(rig, batch_ids) if not timeline.redis_down else None
+            if started is None and infos and any(i.terminal for i in infos):
+                started, deadline = now, now + RUN_TIMEOUT
+                phases["start"] = now - phases.pop("begin")
+            if started is not None:
+                timeline.fire_due(now - started)
+            if infos and all(i.terminal >= i.total for i in infos):
+                return None
+            if now > deadline:
+                counts = [dict(i.counts) for i in infos or []]
+                return f"not every row terminal after {RUN_TIMEOUT:.0f} s: {counts}"
+            time.sleep(0.1)
+    finally:
+        timeline.finish()
+
+
+def _settle(emulator: Any, bound: float = 30.0) -> None:
+    """Wait until the emulator has seen no request and applied nothing for ``QUIET`` seconds."""
+
+    def activity() -> tuple[int, int]:
+        stats = emulator.stats()
+        return int(stats["updates"]), int(stats["applied_total"])
+
+    last, since, deadline = activity(), time.monotonic(), time.monotonic() + bound
+    while time.monotonic() - since < QUIET and time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = activity()
+        if now != last:
+            last, since = now, time.monotonic()
+
+
+def _metadata(emulator: Any, ids: Sequence[str]) -> dict[str, dict[str, str]]:
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    with httpx.Client(base_url=emulator.url, headers=headers, timeout=10) as client:
+        return {sid: client.get(f"{BASE}/{sid}").json()["metadata"] for sid in ids}
+
+
+def _check(rig: Rig, batch_ids: Sequence[str], ids: Sequence[str], result: SeedResult) -> None:
+    """The invariants over the ledger and the emulator, as violations on ``result``."""
+    succeeded: dict[str, list[int]] = defaultdict(list)
+    allowed = {(Outcome.SUCCEEDED, None), (Outcome.FAILED, True)}
+    for wave, bid in enumerate(batch_ids):
+        batch = rig.deps.ledger.get_batch(bid)
+        rows = list(rig.deps.ledger.iter_rows(bid))
+        result.violations += batch_violations(batch, rows, ids)
+        for r in rows:
+            result.outcomes[str(r.outcome)] += 1
+            if r.outcome is Outcome.SUCCEEDED:
+                succeeded[r.session_id].append(wave)
+            superseded = r.outcome is Outcome.SKIPPED and r.reason == SkipReason.SUPERSEDED
+            retryable = r.retryable if r.outcome is Outcome.FAILED else None
+            if not superseded and (r.outcome, retryable) not in allowed:
+                result.violations.append(
+                    f"wave {wave} row {r.row} ({r.session_id}) ended {r.outcome} "
+                    f"{r.reason or r.error_code or ''} retryable={r.retryable}"
+                )
+    applied: dict[str, int] = rig.emulator.stats()["applied"]
+    for sid, count in sorted(applied.items()):
+        if count > len(succeeded[sid]):
+            result.violations.append(
+                f"{sid} applied {count} times, but {len(succeeded[sid])} of its rows succeeded"
+            )
+    for sid, metadata in _metadata(rig.emulator, ids).items():
+        waves = sorted(succeeded[sid])
+        expected = {f"w{w}": "x" for w in waves} | ({"v": str(waves[-1])} if waves else {})
+        if metadata != expected:
+            result.violations.append(
+                f"{sid} ends with metadata {metadata}, but its succeeded waves {waves} "
+                f"give {expected}"
+            )
+
+
+def run_seed(seed: int, emulator: Any, workdir: Path) -> SeedResult:
+    """Run one seed's batch under its schedule, in ``workdir``; return what it found."""
+    began = time.monotonic()
+    result = SeedResult(seed, draw_schedule(seed))
+    emulator.reset()
+    emulator.configure(seed=seed, **BASE_EMULATOR)
+    ids = emulator.seed(count=SESSIONS)
+    with open_rig(workdir, emulator, EXPLORER_ENV) as rig:
+        fleet = [rig.workers.start(concurrency=CONCURRENCY) for _ in range(WORKERS)]
+        batch_ids = []
+        for wave in range(WAVES):
+            rows = [[sid, str(wave), "x"] for sid in ids]
+            path = write_csv(
+                workdir / f"wave{wave}.csv", ["id", "metadata.v", f"metadata.w{wave}"], rows
+            )
+            batch_ids.append(submit_csv(rig.deps, path, enqueue_chunk).id)
+        timeline = _Timeline(rig, result.schedule, fleet)
+        result.phases["setup"] = time.monotonic() - began
+        result.phases["begin"] = time.monotonic()
+        stuck = _drive(rig, timeline, batch_ids, result.phases)
+        result.phases.pop("begin", None)
+        result.phases["run"] = time.monotonic() - began - sum(result.phases.values())
+        result.injected = timeline.injected
+        _settle(emulator)
+        result.phases["settle"] = time.monotonic() - began - sum(result.phases.values())
+        for proc in rig.workers.procs:
+            if proc.poll() is None:
+                rig.workers.kill(proc)
+        if stuck is not None:
+            result.violations.append(stuck)
+        stats = emulator.stats()
+        result.requests_faulted = {**stats["faults"], "rate_limited": stats["rate_limited"]}
+        _check(rig, batch_ids, ids, result)
+    result.seconds = time.monotonic() - began
+    result.phases["check"] = result.seconds - sum(result.phases.values())
+    return result
+
+
+def _line(result: SeedResult) -> str:
+    faults = "; ".join(str(f) for f in result.schedule)
+    verdict = "ok" if not result.violations else f"{len(result.violations)} VIOLATIONS"
+    faulted = sum(result.requests_faulted.values())
+    return (
+        f"seed {result.seed}: {verdict} in {result.seconds:.1f} s, "
+        f"{sum(result.injected.values())}/{len(result.schedule)} faults struck [{faults}], "
+        f"{faulted} requests faulted, outcomes {dict(result.outcomes)}, "
+        f"phases {' '.join(f'{k} {v:.1f}' for k, v in result.phases.items())}"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: run seeds, print a line each and a summary; 1 on any violation."""
+    parser = argparse.ArgumentParser(prog="python -m tests.reliability.explore")
+    parser.add_argument("--seeds", type=int, default=10, help="how many seeds to run")
+    parser.add_argument("--start", type=int, default=0, help="the first seed")
+    parser.add_argument("--seed", type=int, help="replay this one seed")
+    parser.add_argument("--keep", action="store_true", help="keep every run's logs")
+    args = parser.parse_args(argv)
+    seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
+    from vsbatch.emulator.server import EmulatorServer
+
+    failing: list[int] = []
+    results: list[SeedResult] = []
+    began = time.monotonic()
+    with EmulatorServer() as emulator:
+        for seed in seeds:
+            workdir = Path(tempfile.mkdtemp(prefix=f"vsbatch-explore-{seed}-"))
+            result = run_seed(seed, emulator, workdir)
+            results.append(result)
+            print(_line(result), flush=True)
+            for violation in result.violations:
+                print(f"  violation: {violation}", flush=True)
+            if result.violations:
+                failing.append(seed)
+                print(f"  replay: python -m tests.reliability.explore --seed {seed}", flush=True)
+                print(f"  logs: {workdir}", flush=True)
+            elif not args.keep:
+                shutil.rmtree(workdir, ignore_errors=True)
+    struck = sum((r.injected for r in results), Counter[str]())
+    faulted = sum(sum(r.requests_faulted.values()) for r in results)
+    violations = sum(len(r.violations) for r in results)
+    print(
+        f"seeds run: {len(results)}, faults injected: {sum(struck.values())} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(struck.items()))}), "
+        f"requests faulted by the emulator: {faulted}, violations: {violations} "
+        f"in {time.monotonic() - began:.0f} s"
+    )
+    if failing:
+        print(f"failing seeds: {failing}; replay one with --seed S")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
