@@ -46,7 +46,15 @@ from vsbatch.ledger import BatchInfo, Outcome, SkipReason
 from vsbatch.submit import submit_csv
 from vsbatch.tasks import enqueue_chunk
 
-__all__ = ["Fault", "SeedResult", "draw_schedule", "main", "run_seed"]
+__all__ = [
+    "Fault",
+    "SeedResult",
+    "check_invariants",
+    "draw_schedule",
+    "main",
+    "run_seed",
+    "submit_waves",
+]
 
 SESSIONS = 20
 WAVES = 3  # rows per session, one batch each: 60 rows
@@ -249,7 +257,9 @@ def _metadata(emulator: Any, ids: Sequence[str]) -> dict[str, dict[str, str]]:
         return {sid: client.get(f"{BASE}/{sid}").json()["metadata"] for sid in ids}
 
 
-def _check(rig: Rig, batch_ids: Sequence[str], ids: Sequence[str], result: SeedResult) -> None:
+def check_invariants(
+    rig: Rig, batch_ids: Sequence[str], ids: Sequence[str], result: SeedResult
+) -> None:
     """The invariants over the ledger and the emulator, as violations on ``result``."""
     succeeded: dict[str, list[int]] = defaultdict(list)
     allowed = {(Outcome.SUCCEEDED, None), (Outcome.FAILED, True)}
@@ -284,6 +294,19 @@ def _check(rig: Rig, batch_ids: Sequence[str], ids: Sequence[str], result: SeedR
             )
 
 
+def submit_waves(rig: Rig, ids: Sequence[str], workdir: Path) -> list[str]:
+    """Submit wave ``w`` (``metadata.v=w``, ``metadata.w<w>=x`` for every session) for each wave."""
+    batch_ids = []
+    for wave in range(WAVES):
+        path = write_csv(
+            workdir / f"wave{wave}.csv",
+            ["id", "metadata.v", f"metadata.w{wave}"],
+            [[sid, str(wave), "x"] for sid in ids],
+        )
+        batch_ids.append(submit_csv(rig.deps, path, enqueue_chunk).id)
+    return batch_ids
+
+
 def run_seed(seed: int, emulator: Any, workdir: Path) -> SeedResult:
     """Run one seed's batch under its schedule, in ``workdir``; return what it found."""
     began = time.monotonic()
@@ -293,13 +316,7 @@ def run_seed(seed: int, emulator: Any, workdir: Path) -> SeedResult:
     ids = emulator.seed(count=SESSIONS)
     with open_rig(workdir, emulator, EXPLORER_ENV) as rig:
         fleet = [rig.workers.start(concurrency=CONCURRENCY) for _ in range(WORKERS)]
-        batch_ids = []
-        for wave in range(WAVES):
-            rows = [[sid, str(wave), "x"] for sid in ids]
-            path = write_csv(
-                workdir / f"wave{wave}.csv", ["id", "metadata.v", f"metadata.w{wave}"], rows
-            )
-            batch_ids.append(submit_csv(rig.deps, path, enqueue_chunk).id)
+        batch_ids = submit_waves(rig, ids, workdir)
         timeline = _Timeline(rig, result.schedule, fleet)
         result.phases["setup"] = time.monotonic() - began
         result.phases["begin"] = time.monotonic()
@@ -316,7 +333,7 @@ def run_seed(seed: int, emulator: Any, workdir: Path) -> SeedResult:
             result.violations.append(stuck)
         stats = emulator.stats()
         result.requests_faulted = {**stats["faults"], "rate_limited": stats["rate_limited"]}
-        _check(rig, batch_ids, ids, result)
+        check_invariants(rig, batch_ids, ids, result)
     result.seconds = time.monotonic() - began
     result.phases["check"] = result.seconds - sum(result.phases.values())
     return result
