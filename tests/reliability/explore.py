@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -35,13 +34,12 @@ import redis
 from tests.conftest import TEST_API_KEY
 from tests.reliability.harness import (
     Rig,
-    Worker,
     batch_violations,
     open_rig,
-    resume_all,
     write_csv,
 )
 from tests.reliability.schedule import Fault, draw_schedule
+from tests.reliability.timeline import BASE_EMULATOR, Timeline
 from vsbatch.ledger import BatchInfo, Outcome, SkipReason
 from vsbatch.submit import submit_csv
 from vsbatch.tasks import enqueue_chunk
@@ -69,7 +67,6 @@ EXPLORER_ENV = {
     "VSBATCH_RATE_LIMIT": "15",
     "VSBATCH_CHUNK_SIZE": "5",
 }
-BASE_EMULATOR: dict[str, Any] = {"rate_limit": 0, "latency_ms": 40, "latency_jitter_ms": 20}
 START_TIMEOUT = 90.0  # for the workers to finish a first row
 RUN_TIMEOUT = 120.0  # for every row to be terminal, once the first one is
 QUIET = 2.5  # no request and no application for this long: late requests have landed
@@ -90,118 +87,6 @@ class SeedResult:
     phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of the run
 
 
-@dataclass(order=True)
-class _Action:
-    at: float
-    index: int  # the fault's place in the schedule
-    start: bool = field(compare=False)
-
-
-class _Timeline:
-    """Applies a schedule to a rig: each fault's start at its offset, its end when it lapses."""
-
-    def __init__(self, rig: Rig, schedule: Sequence[Fault], fleet: list[Worker]) -> None:
-        self.rig = rig
-        self.schedule = list(schedule)
-        self.fleet = fleet
-        self.pending: list[_Action] = []
-        for i, fault in enumerate(schedule):
-            self.pending.append(_Action(fault.at, i, True))
-            if fault.lasts > 0:
-                self.pending.append(_Action(fault.at + fault.lasts, i, False))
-        self.pending.sort()
-        self.struck: set[int] = set()
-        self.stopped: dict[int, Worker] = {}
-        self.windows: list[int] = []
-        self.redis_down = False
-        self.injected: Counter[str] = Counter()
-
-    def fire_due(self, elapsed: float) -> None:
-        """Run every action whose time has come."""
-        while self.pending and self.pending[0].at <= elapsed:
-            self._run(self.pending.pop(0))
-
-    def finish(self) -> None:
-        """Undo what still holds (windows, stopped workers, Redis down); drop unstarted faults."""
-        for action in [a for a in self.pending if not a.start and a.index in self.struck]:
-            self._run(action)
-        self.pending.clear()
-        self.windows.clear()
-        self._configure_emulator()
-        resume_all(self.rig.workers)
-
-    def _run(self, action: _Action) -> None:
-        fault = self.schedule[action.index]
-        if action.start:
-            if self._strike(action.index, fault):
-                self.struck.add(action.index)
-                self.injected[fault.kind] += 1
-        elif action.index in self.struck:
-            self._undo(action.index, fault)
-
-    def _worker(self, fault: Fault) -> int:
-        return int(fault.params["worker"]) % len(self.fleet)
-
-    def _strike(self, index: int, fault: Fault) -> bool:
-        rig = self.rig
-        if fault.kind in ("worker_kill", "worker_term"):
-            slot = self._worker(fault)
-            sig = signal.SIGKILL if fault.kind == "worker_kill" else signal.SIGTERM
-            self.fleet[slot].send_signal(sig)  # a stopped worker dies at once, or on SIGCONT
-            self.fleet[slot] = rig.workers.start(concurrency=CONCURRENCY)
-        elif fault.kind == "worker_stop":
-            proc = self.fleet[self._worker(fault)]
-            proc.send_signal(signal.SIGSTOP)
-            self.stopped[index] = proc
-        elif fault.kind in ("redis_restart", "redis_kill"):
-            if self.redis_down:
-                return False  # one Redis outage at a time
-            if fault.kind == "redis_kill":
-                rig.redis.kill()
-            else:
-                rig.redis.stop()
-            self.redis_down = True
-            if fault.lasts <= 0:
-                self._undo(index, fault)
-        else:
-            self.windows.append(index)
-            self._configure_emulator()
-        return True
-
-    def _undo(self, index: int, fault: Fault) -> None:
-        if fault.kind == "worker_stop":
-            self.stopped.pop(index).send_signal(signal.SIGCONT)
-        elif fault.kind in ("redis_restart", "redis_kill"):
-            self.rig.redis.restart()
-            self.redis_down = False
-        elif index in self.windows:
-            self.windows.remove(index)
-            self._configure_emulator()
-
-    def _configure_emulator(self) -> None:
-        # The base, then each holding window in the order it began (a later one wins a field).
-        fields = dict(BASE_EMULATOR)
-        for index in self.windows:
-            fields.update(self.schedule[index].emulator_fields())
-        defaults = {k: v for k, v in _EMULATOR_DEFAULTS.items() if k not in fields}
-        self.rig.emulator.configure(**fields, **defaults)
-
-
-# Every field a window may set, back to its value when no window holds it.
-_EMULATOR_DEFAULTS: dict[str, Any] = {
-    "gateway_error_rate": 0.0,
-    "gateway_apply_delay_ms": 500.0,
-    "fail_500_after_rate": 0.0,
-    "hang_rate": 0.0,
-    "hang_seconds": 90.0,
-    "hang_applies": True,
-    "drop_rate": 0.0,
-    "drop_applies": True,
-    "lock_timeout_rate": 0.0,
-    "fail_503_rate": 0.0,
-}
-
-
 def _poll(rig: Rig, batch_ids: Sequence[str]) -> list[BatchInfo] | None:
     """The batches as the ledger has them, or None while Redis cannot answer."""
     try:
@@ -210,10 +95,11 @@ def _poll(rig: Rig, batch_ids: Sequence[str]) -> list[BatchInfo] | None:
         return None
 
 
-def _drive(
-    rig: Rig, timeline: _Timeline, batch_ids: Sequence[str], phases: dict[str, float]
-) -> str | None:
-    """Run the schedule until every row is terminal; a sentence when that does not happen."""
+def _drive(rig: Rig, timeline: Timeline, batch_ids: Sequence[str]) -> tuple[str | None, float]:
+    """Run the schedule until every row is terminal.
+
+    Returns a sentence when that does not happen (else None), and when the first row finished.
+    """
     started: float | None = None
     deadline = time.monotonic() + START_TIMEOUT
     infos: list[BatchInfo] | None = None
@@ -223,14 +109,14 @@ def _drive(
             infos = _poll(rig, batch_ids) if not timeline.redis_down else None
             if started is None and infos and any(i.terminal for i in infos):
                 started, deadline = now, now + RUN_TIMEOUT
-                phases["start"] = now - phases.pop("begin")
             if started is not None:
                 timeline.fire_due(now - started)
             if infos and all(i.terminal >= i.total for i in infos):
-                return None
+                return None, started or now
             if now > deadline:
                 counts = [dict(i.counts) for i in infos or []]
-                return f"not every row terminal after {RUN_TIMEOUT:.0f} s: {counts}"
+                stuck = f"not every row terminal after {RUN_TIMEOUT:.0f} s: {counts}"
+                return stuck, started or now
             time.sleep(0.1)
     finally:
         timeline.finish()
@@ -317,15 +203,16 @@ def run_seed(seed: int, emulator: Any, workdir: Path) -> SeedResult:
     with open_rig(workdir, emulator, EXPLORER_ENV) as rig:
         fleet = [rig.workers.start(concurrency=CONCURRENCY) for _ in range(WORKERS)]
         batch_ids = submit_waves(rig, ids, workdir)
-        timeline = _Timeline(rig, result.schedule, fleet)
-        result.phases["setup"] = time.monotonic() - began
-        result.phases["begin"] = time.monotonic()
-        stuck = _drive(rig, timeline, batch_ids, result.phases)
-        result.phases.pop("begin", None)
-        result.phases["run"] = time.monotonic() - began - sum(result.phases.values())
+        timeline = Timeline(rig, result.schedule, fleet, CONCURRENCY)
+        stuck, started = _drive(rig, timeline, batch_ids)
+        finished = time.monotonic()
         result.injected = timeline.injected
         _settle(emulator)
-        result.phases["settle"] = time.monotonic() - began - sum(result.phases.values())
+        result.phases = {
+            "start": started - began,  # Redis, workers up, the first row done
+            "run": finished - started,
+            "settle": time.monotonic() - finished,
+        }
         for proc in rig.workers.procs:
             if proc.poll() is None:
                 rig.workers.kill(proc)
@@ -335,7 +222,6 @@ def run_seed(seed: int, emulator: Any, workdir: Path) -> SeedResult:
         result.requests_faulted = {**stats["faults"], "rate_limited": stats["rate_limited"]}
         check_invariants(rig, batch_ids, ids, result)
     result.seconds = time.monotonic() - began
-    result.phases["check"] = result.seconds - sum(result.phases.values())
     return result
 
 
@@ -380,12 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif not args.keep:
                 shutil.rmtree(workdir, ignore_errors=True)
     struck = sum((r.injected for r in results), Counter[str]())
-    faulted = sum(sum(r.requests_faulted.values()) for r in results)
+    faulted = sum((Counter(r.requests_faulted) for r in results), Counter[str]())
     violations = sum(len(r.violations) for r in results)
     print(
         f"seeds run: {len(results)}, faults injected: {sum(struck.values())} "
         f"({', '.join(f'{k} {v}' for k, v in sorted(struck.items()))}), "
-        f"requests faulted by the emulator: {faulted}, violations: {violations} "
+        f"requests faulted by the emulator: {faulted.total()} "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(faulted.items()))}), violations: {violations} "
         f"in {time.monotonic() - began:.0f} s"
     )
     if failing:
