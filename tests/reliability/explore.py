@@ -59,12 +59,12 @@ WAVES = 3  # rows per session, one batch each: 60 rows
 WORKERS = 2
 CONCURRENCY = 4
 # Short heartbeats, locks and visibility so that recovery happens within the run; a fleet rate
-# of 15/s makes the 60 rows last >= 4 s, so the schedule's faults land while rows are in flight.
+# of 10/s makes the 60 rows last >= 6 s, so the schedule's faults land while rows are in flight.
 EXPLORER_ENV = {
     "VSBATCH_HEARTBEAT_SECONDS": "0.5",
     "VSBATCH_SESSION_LOCK_TTL": "3",
     "VSBATCH_VISIBILITY_TIMEOUT": "10",
-    "VSBATCH_RATE_LIMIT": "15",
+    "VSBATCH_RATE_LIMIT": "10",
     "VSBATCH_CHUNK_SIZE": "5",
 }
 START_TIMEOUT = 90.0  # for the workers to finish a first row

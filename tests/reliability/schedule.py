@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-# Faults land in the first seconds of a run, while rows are in flight (a run lasts >= 4 s).
+# Faults land in the first seconds of a run, while rows are in flight (a run lasts >= 6 s).
 HORIZON = 3.5
 MAX_FAULTS = 4
 
@@ -86,8 +86,9 @@ def _params(rng: random.Random, kind: str) -> dict[str, Any]:
     if kind in REDIS_FAULTS:
         return {"down": _round(rng.uniform(0.0, 1.5))}
     if kind == "gateway_error":
-        delay = rng.choice([100, 500, 1500])
-        return {"rate": _round(rng.uniform(0.1, 0.4)), "apply_delay_ms": delay, "seconds": window}
+        # Up to a load balancer's outage: at 0.8, a row may spend its retries on 502s and 409s.
+        rate, delay = rng.choice([0.2, 0.4, 0.8]), rng.choice([100, 500, 1500])
+        return {"rate": rate, "apply_delay_ms": delay, "seconds": window}
     if kind == "hang":
         # Past the workers' 1 s read timeout; some hung updates are applied, some not.
         return {
@@ -100,7 +101,7 @@ def _params(rng: random.Random, kind: str) -> dict[str, Any]:
         applies = rng.choice([True, False, 0.5])
         return {"rate": _round(rng.uniform(0.1, 0.3)), "applies": applies, "seconds": window}
     if kind == "rate_limit_429":
-        # The fleet is configured for 15/s: Stripe allowing less gives a storm of 429s.
+        # The fleet is configured for 10/s: Stripe allowing less gives a storm of 429s.
         return {"limit": rng.choice([3, 5, 8]), "seconds": window}
     return {"rate": _round(rng.uniform(0.1, 0.4)), "seconds": window}
 

@@ -19,7 +19,7 @@ from tests.reliability.schedule import Fault
 
 __all__ = ["BASE_EMULATOR", "Timeline"]
 
-# Every run's emulator: no rate limit of its own (the fleet's 15/s holds) and some latency, so
+# Every run's emulator: no rate limit of its own (the fleet's 10/s holds) and some latency, so
 # that requests overlap and a window's faults meet requests in flight.
 BASE_EMULATOR: dict[str, Any] = {"rate_limit": 0, "latency_ms": 40, "latency_jitter_ms": 20}
 
