@@ -6,7 +6,7 @@ scope, rate limit (429 ``rate_limit``, nothing stored), fault draw (updates, and
 ``idempotency_key_in_use``), validation (400, nothing stored), then execution under the session's
 lock (429 ``lock_timeout`` if busy, nothing stored). Results of executed writes (200, 404, status
 400s and injected 500s) are stored under their idempotency key. An injected gateway error answers
-502/504 (HTML, no Stripe headers) at once and executes the request behind it a little later.
+502/504 (HTML, no Stripe headers) at once; the request goes through the pipeline a little later.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from starlette.routing import Route
 from vsbatch.emulator import operations
 from vsbatch.emulator.faults import NO_FAULT, Fault, FaultKind
 from vsbatch.emulator.operations import Result
-from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, SeedRequest, World
+from vsbatch.emulator.state import PLATFORM, Emulator, SeedRequest, World
 from vsbatch.emulator.wire import (
     MESSAGES,
     DroppedResponse,
@@ -151,6 +151,20 @@ class _Api:
             refused = await self._refuse(call, fault)
             if refused is not None:
                 return refused
+        if fault.kind is FaultKind.GATEWAY_ERROR:
+            return self._gateway_error(call, fault, op, session_id, pairs)
+        return await self._execute(call, op, session_id, pairs, fault)
+
+    async def _execute(
+        self,
+        call: _Call,
+        op: str,
+        session_id: str | None,
+        pairs: list[tuple[str, str]],
+        fault: Fault,
+    ) -> Response:
+        """Idempotency (replay, 400, 409), then the operation, then the faults that follow it."""
+        world = call.world
         key = call.idempotency_key if op not in _READS else None
         entry = None
         if key is not None:
@@ -174,21 +188,25 @@ class _Api:
                 extra = {**stored.headers, "Idempotent-Replayed": "true"}
                 return call.respond(stored.status, stored.body, extra)
             entry = world.idempotency.claim(call.account, key, fingerprint)
-        if fault.kind is FaultKind.GATEWAY_ERROR:
-            return self._gateway_error(call, fault, entry, op, session_id, pairs)
         try:
             result = await operations.execute(
                 world, call.account, op, session_id, pairs, fault, call.request_id
             )
         except BaseException:
-            _keep(call, entry, None)
+            if entry is not None and key is not None:
+                world.idempotency.release(call.account, key, entry)
             raise
         if fault.kind is FaultKind.FAIL_500_AFTER and (result.applied or op in _READS):
             body = error_body(call.request_id, "api_error", MESSAGES["api_error"])
             result = Result(500, body, {"Stripe-Should-Retry": "false"}, store=True)
-        _keep(call, entry, result)
+        if entry is not None and key is not None:
+            if result.store:
+                entry.done = True
+                entry.status, entry.body, entry.headers = result.status, result.body, result.headers
+            else:
+                world.idempotency.release(call.account, key, entry)
         if fault.kind is FaultKind.HANG:
-            await asyncio.sleep(config.hang_seconds)
+            await asyncio.sleep(world.config.hang_seconds)
         if fault.kind is FaultKind.DROP:
             world.stats.dropped += 1
             return DroppedResponse(call.headers)
@@ -200,39 +218,31 @@ class _Api:
         self,
         call: _Call,
         fault: Fault,
-        entry: IdempotencyEntry | None,
         op: str,
         session_id: str | None,
         pairs: list[tuple[str, str]],
     ) -> Response:
-        """A gateway answers 502/504 at once; the request executes behind it after a delay."""
+        """A gateway answers 502/504 at once; the request reaches the API after a delay.
+
+        Until it arrives its key is free, so a retry under the key executes (and the late
+        request then replays); a retry under a new key, or none, lets the late request apply.
+        """
         if fault.applies:
-            task = asyncio.create_task(self._execute_later(call, entry, op, session_id, pairs))
+            late = self._arrive_later(call, op, session_id, pairs)
+            task = asyncio.create_task(late)
             self._behind.add(task)
             task.add_done_callback(self._behind.discard)
-        else:
-            _keep(call, entry, None)
         call.world.stats.requests[str(fault.gateway_status)] += 1
         return Response(gateway_page(fault.gateway_status), fault.gateway_status, None, "text/html")
 
-    async def _execute_later(
-        self,
-        call: _Call,
-        entry: IdempotencyEntry | None,
-        op: str,
-        session_id: str | None,
-        pairs: list[tuple[str, str]],
+    async def _arrive_later(
+        self, call: _Call, op: str, session_id: str | None, pairs: list[tuple[str, str]]
     ) -> None:
         await asyncio.sleep(call.world.config.gateway_apply_delay_ms / 1000.0)
-        result = None
         try:
-            result = await operations.execute(
-                call.world, call.account, op, session_id, pairs, NO_FAULT, call.request_id
-            )
+            await self._execute(call, op, session_id, pairs, NO_FAULT)
         except Exception:
             logger.exception("emulator failure behind a gateway error in %s", call.path)
-        finally:
-            _keep(call, entry, result)
 
     async def _refuse(self, call: _Call, fault: Fault) -> Response | None:
         """Faults that strike before execution (nothing applied, nothing stored)."""
@@ -263,17 +273,6 @@ class _Api:
             "https://stripe.com/docs or we can help at https://support.stripe.com/."
         )
         return call.error(404, "invalid_request_error", message)
-
-
-def _keep(call: _Call, entry: IdempotencyEntry | None, result: Result | None) -> None:
-    """Store an executed request's result under its key, or free the key (nothing to store)."""
-    if entry is None or call.idempotency_key is None:
-        return
-    if result is not None and result.store:
-        entry.done = True
-        entry.status, entry.body, entry.headers = result.status, result.body, result.headers
-    else:
-        call.world.idempotency.release(call.account, call.idempotency_key, entry)
 
 
 class _Admin:

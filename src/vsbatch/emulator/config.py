@@ -40,10 +40,11 @@ class EmulatorConfig(BaseModel):
         drop_applies: Whether (or how often) a dropped update is applied.
         lock_timeout_rate: Share of writes answered 429 ``lock_timeout`` without contention.
         gateway_error_rate: Share of updates answered at once by a gateway in front of the API
-            (502 or 504, an HTML body, no Stripe headers) while the update goes on behind it.
-        gateway_apply_delay_ms: How long after that answer the update is executed (its key is
-            in use meanwhile: a retry under it gets 409 ``idempotency_key_in_use``).
-        gateway_error_applies: Whether (or how often) the update behind a gateway error executes.
+            (502 or 504, an HTML body, no Stripe headers) while the request goes on behind it.
+        gateway_apply_delay_ms: How long after that answer the request reaches the API, where
+            it is handled like any other (its key is free until then: a retry under the same
+            key executes first, and the late request replays it).
+        gateway_error_applies: Whether (or how often) the request behind a gateway error arrives.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -8,7 +8,7 @@ Requests refused by the rate limiter are not drawn for.
 One uniform number picks at most one fault, in this order of the cumulative shares:
 ``fail_503``, ``lock_timeout``, ``drop``, ``hang``, ``fail_500_after``, ``gateway_error`` (last, so
 that adding it changed no earlier draw). A second decides whether a hung, dropped or
-gateway-failed update is applied; a third sets the latency jitter (and a gateway error's status:
+gateway-failed update arrives; a third sets the latency jitter (and a gateway error's status:
 502 below one half, 504 above).
 """
 
