@@ -69,7 +69,7 @@ EXPLORER_ENV = {
 }
 START_TIMEOUT = 90.0  # for the workers to finish a first row
 RUN_TIMEOUT = 120.0  # for every row to be terminal, once the first one is
-QUIET = 2.5  # no request and no application for this long: late requests have landed
+QUIET = 2.5  # no request and no application for this long (plus any late request's delay)
 BASE = "/v1/identity/verification_sessions"
 
 
@@ -122,15 +122,15 @@ def _drive(rig: Rig, timeline: Timeline, batch_ids: Sequence[str]) -> tuple[str 
         timeline.finish()
 
 
-def _settle(emulator: Any, bound: float = 30.0) -> None:
-    """Wait until the emulator has seen no request and applied nothing for ``QUIET`` seconds."""
+def _settle(emulator: Any, quiet: float, bound: float = 30.0) -> None:
+    """Wait until the emulator has seen no request and applied nothing for ``quiet`` seconds."""
 
     def activity() -> tuple[int, int]:
         stats = emulator.stats()
         return int(stats["updates"]), int(stats["applied_total"])
 
     last, since, deadline = activity(), time.monotonic(), time.monotonic() + bound
-    while time.monotonic() - since < QUIET and time.monotonic() < deadline:
+    while time.monotonic() - since < quiet and time.monotonic() < deadline:
         time.sleep(0.2)
         now = activity()
         if now != last:
@@ -207,7 +207,8 @@ def run_seed(seed: int, emulator: Any, workdir: Path) -> SeedResult:
         stuck, started = _drive(rig, timeline, batch_ids)
         finished = time.monotonic()
         result.injected = timeline.injected
-        _settle(emulator)
+        # Quiet for longer than any request a gateway error or a hang may still deliver.
+        _settle(emulator, QUIET + max((f.late_seconds for f in result.schedule), default=0.0))
         result.phases = {
             "start": started - began,  # Redis, workers up, the first row done
             "run": finished - started,

@@ -41,6 +41,13 @@ class Fault:
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def late_seconds(self) -> float:
+        """How long after the fault ends a request it delayed may still arrive."""
+        return float(self.params.get("apply_delay_ms", 0)) / 1000.0 + float(
+            self.params.get("hang_seconds", 0)
+        )
+
+    @property
     def lasts(self) -> float:
         """How long the fault holds before it is undone (0 for a one-off)."""
         return float(self.params.get("seconds", self.params.get("down", 0.0)))
@@ -86,8 +93,9 @@ def _params(rng: random.Random, kind: str) -> dict[str, Any]:
     if kind in REDIS_FAULTS:
         return {"down": _round(rng.uniform(0.0, 1.5))}
     if kind == "gateway_error":
-        # Up to a load balancer's outage: at 0.8, a row may spend its retries on 502s and 409s.
-        rate, delay = rng.choice([0.2, 0.4, 0.8]), rng.choice([100, 500, 1500])
+        # Up to a load balancer's outage (at 0.8 a row may spend its retries on 502s), and a
+        # request that reaches the API before the row's read-back or only after it (6 s).
+        rate, delay = rng.choice([0.2, 0.4, 0.8]), rng.choice([100, 1500, 6000])
         return {"rate": rate, "apply_delay_ms": delay, "seconds": window}
     if kind == "hang":
         # Past the workers' 1 s read timeout; some hung updates are applied, some not.
