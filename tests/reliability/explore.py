@@ -249,33 +249,48 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     from vsbatch.emulator.server import EmulatorServer
 
-    failing: list[int] = []
     results: list[SeedResult] = []
     began = time.monotonic()
-    with EmulatorServer() as emulator:
-        for seed in seeds:
-            workdir = Path(tempfile.mkdtemp(prefix=f"vsbatch-explore-{seed}-"))
-            result = run_seed(seed, emulator, workdir)
-            results.append(result)
-            print(_line(result), flush=True)
-            for violation in result.violations:
-                print(f"  violation: {violation}", flush=True)
-            if result.violations:
-                failing.append(seed)
-                print(f"  replay: python -m tests.reliability.explore --seed {seed}", flush=True)
-                print(f"  logs: {workdir}", flush=True)
-            elif not args.keep:
-                shutil.rmtree(workdir, ignore_errors=True)
+    try:
+        with EmulatorServer() as emulator:
+            for seed in seeds:
+                results.append(_run_and_print(seed, emulator, keep=args.keep))
+    except KeyboardInterrupt:
+        print("interrupted: the summary covers the seeds that finished")
+    return _summary(results, time.monotonic() - began)
+
+
+def _run_and_print(seed: int, emulator: Any, *, keep: bool) -> SeedResult:
+    """Run one seed in a fresh directory (kept when it found violations) and print its line."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"vsbatch-explore-{seed}-"))
+    result = run_seed(seed, emulator, workdir)
+    print(_line(result), flush=True)
+    for violation in result.violations:
+        print(f"  violation: {violation}", flush=True)
+    if result.violations:
+        print(f"  replay: python -m tests.reliability.explore --seed {seed}", flush=True)
+        print(f"  logs: {workdir}", flush=True)
+    elif not keep:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _counts(counter: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counter.items()))
+
+
+def _summary(results: Sequence[SeedResult], seconds: float) -> int:
+    """Print the figure (seeds run, faults injected, violations); 1 if any seed failed."""
     struck = sum((r.injected for r in results), Counter[str]())
     faulted = sum((Counter(r.requests_faulted) for r in results), Counter[str]())
     violations = sum(len(r.violations) for r in results)
+    per_seed = seconds / len(results) if results else 0.0
     print(
-        f"seeds run: {len(results)}, faults injected: {sum(struck.values())} "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(struck.items()))}), "
-        f"requests faulted by the emulator: {faulted.total()} "
-        f"({', '.join(f'{k} {v}' for k, v in sorted(faulted.items()))}), violations: {violations} "
-        f"in {time.monotonic() - began:.0f} s"
+        f"seeds run: {len(results)}, faults injected: {struck.total()} ({_counts(struck)}), "
+        f"requests faulted by the emulator: {faulted.total()} ({_counts(faulted)}), "
+        f"violations: {violations}, in {seconds:.0f} s ({per_seed:.1f} s per seed)"
     )
+    failing = [r.seed for r in results if r.violations]
     if failing:
         print(f"failing seeds: {failing}; replay one with --seed S")
         return 1

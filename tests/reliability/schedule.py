@@ -93,10 +93,10 @@ def _params(rng: random.Random, kind: str) -> dict[str, Any]:
     if kind in REDIS_FAULTS:
         return {"down": _round(rng.uniform(0.0, 1.5))}
     if kind == "gateway_error":
-        # Up to a load balancer's outage (at 0.8 a row may spend its retries on 502s), and a
-        # request that reaches the API before the row's read-back or only after it (6 s).
-        rate, delay = rng.choice([0.2, 0.4, 0.8]), rng.choice([100, 1500, 6000])
-        return {"rate": rate, "apply_delay_ms": delay, "seconds": window}
+        # Sporadic 502s, or a load balancer's outage long enough for a row to spend all its
+        # retries on them; the request reaches the API before the row's read-back or after it.
+        rate, seconds = rng.choice([(0.2, window), (0.4, window), (1.0, 6.0)])
+        return {"rate": rate, "apply_delay_ms": rng.choice([100, 1500, 6000]), "seconds": seconds}
     if kind == "hang":
         # Past the workers' 1 s read timeout; some hung updates are applied, some not.
         return {
