@@ -18,6 +18,7 @@ import sys
 import time
 import traceback
 import warnings
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="NAME",
         help=f"run only this scenario (repeatable): {', '.join(SCENARIOS)}",
     )
+    parser.add_argument(
+        "--account-rate",
+        type=float,
+        metavar="R",
+        help="vsbatch's rate per account in the accounts scenario (default 22.5, 90 %% of 25/s)",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH", help="save the results as JSON")
     return parser.parse_args(argv)
 
@@ -48,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the chosen scenarios; exit status 1 if any failed."""
     args = _args(argv)
     sizes = FULL if args.full else QUICK
+    if args.account_rate:
+        sizes = replace(sizes, account_rate=args.account_rate)
     names = args.only or list(SCENARIOS)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     command = "uv run python -m bench " + shlex.join(sys.argv[1:] if argv is None else argv)

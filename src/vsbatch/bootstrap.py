@@ -7,8 +7,10 @@ Celery threads pool runs one task per thread), everything else is shared and thr
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -21,8 +23,11 @@ from vsbatch.errors import ConfigError
 from vsbatch.ledger import Ledger
 from vsbatch.locks import SessionLocks
 from vsbatch.rate_limit import RedisRateLimiter
-from vsbatch.retry_policy import RetryPolicy
-from vsbatch.stripe_client import StripeClient
+from vsbatch.redaction import safe_url
+
+if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
+    from vsbatch.retry_policy import RetryPolicy
+    from vsbatch.stripe_client import StripeClient
 
 
 @dataclass
@@ -41,6 +46,8 @@ class Deps:
         """This thread's Stripe client (built on first use, then reused)."""
         client: StripeClient | None = getattr(self._local, "stripe", None)
         if client is None:
+            from vsbatch.stripe_client import StripeClient
+
             settings = self.settings
             client = StripeClient(
                 settings.require_api_key(),
@@ -94,33 +101,72 @@ def check_redis(client: redis.Redis, url: str) -> None:
         raise ConfigError(
             f"Redis refused the credentials in VSBATCH_REDIS_URL ({_safe_url(url)})"
         ) from None
+    except redis.ResponseError as exc:  # it answers, but refuses (MISCONF, OOM, ...)
+        raise redis_refusal(exc) from None
     except redis.RedisError as exc:
         raise ConfigError(f"cannot reach Redis at {_safe_url(url)}: {type(exc).__name__}") from None
     finally:
         probe.close()
 
 
+# Error replies a retry cannot fix, by their code, and what they mean for the user.
+_REFUSALS = {
+    "MISCONF": "Redis refuses writes: it cannot save to its disk (full, or not writable)",
+    "OOM": "Redis refuses writes: it is out of memory (its maxmemory is reached)",
+    "READONLY": "Redis refuses writes: VSBATCH_REDIS_URL names a read-only replica",
+    "NOPERM": "Redis refuses a command: the user in VSBATCH_REDIS_URL lacks a permission",
+}
+_CODE = re.compile(r"\b(" + "|".join(_REFUSALS) + r")\b")
+
+
+def redis_refusal(exc: Exception) -> ConfigError:
+    """One line for a Redis error that retrying cannot fix (the CLI prints it, exit 2).
+
+    ``exc`` is a redis-py error, or kombu's ``OperationalError`` wrapping one. Known
+    refusals (``MISCONF`` when Redis cannot persist, as on a full disk; ``OOM``;
+    ``READONLY``; ``NOPERM``) are named with the fix; anything else gives its type and the
+    first line of its message.
+    """
+    text = str(exc).partition("\n")[0]
+    code = _CODE.search(text)
+    if code is not None:
+        what = f"{_REFUSALS[code.group(1)]}; fix it (see the Redis log), then run the command again"
+    else:
+        what = f"Redis failed ({type(exc).__name__}: {text[:200]}); check Redis, then try again"
+    return ConfigError(what)
+
+
 def _safe_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    return f"{scheme}://***@{rest.rpartition('@')[2]}"
+    """The URL without its password (userinfo or ``?password=``), for messages."""
+    return safe_url(url)
 
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
     """Build the process's dependencies from settings (Redis must already be configured)."""
+    from vsbatch.retry_policy import RetryPolicy
+
+    client = connect(settings, check=check)
+    rate = settings.effective_rate_limit
+    return Deps(
+        settings=settings,
+        redis=client,
+        ledger=ledger_on(client, settings),
+        limiter=RedisRateLimiter(client, rate=lambda _account: rate),
+        locks=SessionLocks(client, ttl=settings.session_lock_ttl),
+        policy=RetryPolicy.from_settings(settings),
+    )
+
+
+def connect(settings: Settings, *, check: bool = True) -> redis.Redis:
+    """The settings' Redis client, checked reachable (:func:`check_redis`) unless told not to."""
     if not settings.redis_url:
         raise ConfigError("no Redis configured: set VSBATCH_REDIS_URL")
     client = redis_client(settings.redis_url)
     if check:
         check_redis(client, settings.redis_url)
-    rate = settings.effective_rate_limit
-    return Deps(
-        settings=settings,
-        redis=client,
-        ledger=Ledger(client, retention_seconds=settings.ledger_retention_days * 86400),
-        limiter=RedisRateLimiter(client, rate=lambda _account: rate),
-        locks=SessionLocks(client, ttl=settings.session_lock_ttl),
-        policy=RetryPolicy.from_settings(settings),
-    )
+    return client
+
+
+def ledger_on(client: redis.Redis, settings: Settings) -> Ledger:
+    """The ledger on ``client`` with the settings' retention (for Deps and read-only commands)."""
+    return Ledger(client, retention_seconds=settings.ledger_retention_days * 86400)

@@ -2,31 +2,32 @@
 
 Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for ``verify``);
 2 usage or input errors (a refused file, rejected rows, a bad setting).
+
+Startup: this module imports typer, rich and the error tree only; each command imports what
+it uses when it runs, so ``vsbatch --help`` starts without Celery, httpx, Redis or pydantic,
+and the ledger-only commands (``status``, ``report``, ``failures``, ``cancel``) without
+Celery or httpx (tests/e2e/test_startup.py).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
-from vsbatch import logs, reports
-from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError, InputError, VsbatchError
-from vsbatch.ledger import BatchInfo, Outcome
-from vsbatch.processing import RowOptions
-from vsbatch.progress import wait_for_batch
-from vsbatch.redaction import RedactedLedger, redact_text
-from vsbatch.runtime import deps_for, work_until_done
-from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
-from vsbatch.submit import resume as resume_enqueue
-from vsbatch.tasks import enqueue_chunk
+from vsbatch.terminal_text import safe
+
+if TYPE_CHECKING:
+    from vsbatch.config import Settings
+    from vsbatch.ledger import BatchInfo, Ledger
+    from vsbatch.processing import RowOptions
 
 cli = typer.Typer(
     name="vsbatch",
@@ -34,9 +35,13 @@ cli = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain (click) help and usage errors: typer's Rich panels import rich.markdown, pygments
+    # and rich.traceback, which double the time ``vsbatch --help`` takes to start.
+    rich_markup_mode=None,
 )
-out = Console()
-err = Console(stderr=True)
+# Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
+out = Console(emoji=False)
+err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -65,17 +70,50 @@ def guarded(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except VsbatchError as exc:
-            message = redact_text(str(exc), pii=_redact_errors["pii"])
-            err.print(f"[red]error:[/red] {escape(message)}", highlight=False, soft_wrap=True)
+            _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            if _raised_from(exc, "vsbatch.runtime", "Interrupted"):
+                # Already said how to resume; worker threads may still be in flight: do not wait.
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(130)
             err.print(
                 "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"
                 " same file, finishes the batch"
             )
             raise typer.Exit(130) from None
+        except Exception as exc:
+            # e.g. MISCONF: Redis's disk is full (from redis-py, or kombu's wrapping of it)
+            if not (
+                _raised_from(exc, "redis.exceptions", "RedisError")
+                or _raised_from(exc, "kombu.exceptions", "OperationalError")
+            ):
+                raise
+            from vsbatch.bootstrap import redis_refusal
+
+            refusal = redis_refusal(exc)
+            _print_error(refusal)
+            raise typer.Exit(refusal.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _raised_from(exc: BaseException, module: str, name: str) -> bool:
+    """Whether ``exc`` is a ``module.name``, without importing ``module`` to find out.
+
+    A module that was never imported raised nothing: the check imports neither redis nor
+    kombu into a command that did not use them.
+    """
+    loaded = sys.modules.get(module)
+    return loaded is not None and isinstance(exc, getattr(loaded, name))
+
+
+def _print_error(exc: VsbatchError) -> None:
+    from vsbatch.redaction import redact_text
+
+    message = redact_text(str(exc), pii=_redact_errors["pii"])
+    err.print(f"[red]error:[/red] {safe(message)}", highlight=False, soft_wrap=True)
 
 
 def command(fn: F) -> F:
@@ -85,18 +123,23 @@ def command(fn: F) -> F:
 
 
 def _settings(*, live: bool = False, need_key: bool = True, **overrides: Any) -> Settings:
+    from vsbatch import logs
+    from vsbatch.config import load_settings
+
     settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
     _redact_errors["pii"] = settings.redact_pii
     # Interactive commands show warnings and errors; row-by-row lines are the workers'.
     logs.setup_logging(settings, level="WARNING")
     if need_key:
-        settings.require_api_key()
         if settings.is_live_key and not (live or settings.live):
             raise ConfigError("this is a live-mode key: add --live to update real sessions")
+        settings.require_api_key()
     return settings
 
 
 def _exit_for(batch: BatchInfo) -> int:
+    from vsbatch.ledger import Outcome
+
     if batch.counts.get(Outcome.FAILED, 0):
         return 1
     if batch.counts.get(Outcome.REJECTED, 0):
@@ -105,6 +148,8 @@ def _exit_for(batch: BatchInfo) -> int:
 
 
 def _row_options(read_first: bool) -> RowOptions:
+    from vsbatch.processing import RowOptions
+
     return RowOptions(read_first=read_first)
 
 
@@ -126,9 +171,16 @@ def run(
 
     If an earlier run of the same file did not finish, its batch is resumed instead.
     """
+    from vsbatch import preflight
+    from vsbatch.runtime import deps_for, work_until_done
+    from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
+    from vsbatch.submit import resume as resume_enqueue
+    from vsbatch.tasks import enqueue_chunk
+
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
+        preflight.check(settings)
         unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
@@ -146,7 +198,7 @@ def run(
             )
             err.print(f"batch {batch.id}: {batch.total} rows")
         batch = work_until_done(deps, batch.id, err)
-        _print_report(deps, batch, report_format)
+        _print_report(deps.ledger, deps.settings, batch, report_format)
         raise typer.Exit(_exit_for(batch))
 
 
@@ -161,9 +213,15 @@ def submit(
     live: LiveOpt = False,
 ) -> None:
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
+    from vsbatch import preflight
+    from vsbatch.runtime import deps_for
+    from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
+    from vsbatch.tasks import enqueue_chunk
+
     settings = _settings(live=live)
     with deps_for(settings) as deps:
         digest = read_digest(file)
+        preflight.check(settings)
         unfinished = None if new else open_csv_batch(deps, digest, account)
         if unfinished is not None:
             raise InputError(
@@ -192,11 +250,13 @@ def worker(
     live: LiveOpt = False,
 ) -> None:
     """Run a Celery worker (threads pool) that applies queued rows."""
+    from vsbatch.runtime import deps_for
+
     settings = _settings(live=live, concurrency=concurrency, metrics_port=metrics_port)
     with deps_for(settings) as deps:
         from celery.signals import setup_logging
 
-        from vsbatch import metrics
+        from vsbatch import logs, metrics
         from vsbatch.worker import QUEUE, app
 
         def _own_logging(**_: Any) -> None:  # connected: Celery leaves logging to us
@@ -226,15 +286,20 @@ def status(
     watch: Annotated[bool, typer.Option(help="Follow until the batch is done.")] = False,
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
-    with deps_for(_settings(need_key=False)) as deps:
+    from vsbatch import reports
+    from vsbatch.runtime import ledger_for
+
+    with ledger_for(_settings(need_key=False)) as ledger:
         if batch_id is None:
-            for batch in deps.ledger.list_batches():
+            for batch in ledger.list_batches():
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
-                out.print(f"{batch.id}  {batch.state.value:9} {batch.name}  ({counts})")
+                out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
             return
-        batch = deps.ledger.get_batch(batch_id)
+        batch = ledger.get_batch(batch_id)
         if watch:
-            batch = wait_for_batch(deps.ledger, batch_id, err)
+            from vsbatch.progress import wait_for_batch
+
+            batch = wait_for_batch(ledger, batch_id, err)
         out.print(reports.summary_table(batch))
 
 
@@ -246,38 +311,45 @@ def report(
     redact: RedactOpt = None,
 ) -> None:
     """The reconciliation report: every row's outcome and why."""
-    with deps_for(_settings(need_key=False)) as deps:
-        batch = deps.ledger.get_batch(batch_id)
-        _print_report(deps, batch, report_format, output, pii=redact)
+    from vsbatch.runtime import ledger_for
+
+    settings = _settings(need_key=False)
+    with ledger_for(settings) as ledger:
+        batch = ledger.get_batch(batch_id)
+        _print_report(ledger, settings, batch, report_format, output, pii=redact)
 
 
 def _print_report(
-    deps: Any, batch: BatchInfo, fmt: str, output: Path | None = None, pii: bool | None = None
+    ledger: Ledger,
+    settings: Settings,
+    batch: BatchInfo,
+    fmt: str,
+    output: Path | None = None,
+    pii: bool | None = None,
 ) -> None:
+    from vsbatch import reports
     from vsbatch.csv_io import write_report_csv
+    from vsbatch.outputs import output_stream
+    from vsbatch.redaction import RedactedLedger
 
     if fmt not in ("table", "json", "csv", "html"):
         raise InputError(f"unknown format {fmt!r}: use table, json, csv or html")
     # Every report reads rows through the redacting view: keys always, PII when asked.
-    ledger = RedactedLedger(deps.ledger, pii=deps.settings.redact_pii if pii is None else pii)
+    redacted = RedactedLedger(ledger, pii=settings.redact_pii if pii is None else pii)
     if fmt == "table" and output is None:
-        reports.print_table(out, ledger, batch)
+        reports.print_table(out, redacted, batch)
         return
-    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-    try:
+    with output_stream(output) as stream:
         if fmt == "json":
-            reports.write_json(ledger, batch, stream)
+            reports.write_json(redacted, batch, stream)
         elif fmt == "csv":
-            write_report_csv(ledger.iter_rows(batch.id), stream)
+            write_report_csv(redacted.iter_rows(batch.id), stream)
         elif fmt == "html":
             from vsbatch.html_report import render_html
 
-            stream.write(render_html(ledger, batch))
+            stream.write(render_html(redacted, batch))
         else:
-            Console(file=stream).print(reports.summary_table(batch))
-    finally:
-        if output:
-            stream.close()
+            Console(file=stream, emoji=False).print(reports.summary_table(batch))
 
 
 @command
@@ -291,18 +363,19 @@ def failures(
     With redaction the email and phone cells hold markers: share that file, do not resubmit it.
     """
     from vsbatch.csv_io import write_failures
+    from vsbatch.ledger import Outcome
+    from vsbatch.outputs import output_stream
+    from vsbatch.redaction import RedactedLedger
+    from vsbatch.runtime import ledger_for
 
-    with deps_for(_settings(need_key=False)) as deps:
-        deps.ledger.get_batch(batch_id)
-        pii = deps.settings.redact_pii if redact is None else redact
-        ledger = RedactedLedger(deps.ledger, pii=pii)
-        stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
-        try:
+    settings = _settings(need_key=False)
+    with ledger_for(settings) as plain:
+        plain.get_batch(batch_id)
+        pii = settings.redact_pii if redact is None else redact
+        ledger = RedactedLedger(plain, pii=pii)
+        with output_stream(output) as stream:
             rows = ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
             count = write_failures(rows, stream)
-        finally:
-            if output:
-                stream.close()
         err.print(f"{count} row(s)")
 
 
@@ -313,14 +386,18 @@ def retry(
     live: LiveOpt = False,
 ) -> None:
     """Re-submit a batch's retryable failures as a child batch (reading each session first)."""
+    from vsbatch import preflight
     from vsbatch.reconcile import retry_batch
+    from vsbatch.runtime import deps_for, work_until_done
+    from vsbatch.tasks import enqueue_chunk
 
     with deps_for(_settings(live=live)) as deps:
+        preflight.check(deps.settings)
         child = retry_batch(deps, batch_id, enqueue_chunk)
         typer.echo(child.id)
         if wait and child.total:
             child = work_until_done(deps, child.id, err)
-            _print_report(deps, child, "table")
+            _print_report(deps.ledger, deps.settings, child, "table")
             raise typer.Exit(_exit_for(child))
 
 
@@ -332,21 +409,40 @@ def resume(
     report_format: FormatOpt = "table",
 ) -> None:
     """Enqueue a batch's unfinished rows again (after a crash or an interrupted run)."""
+    from vsbatch import preflight
+    from vsbatch.runtime import deps_for, work_until_done
+    from vsbatch.submit import resume as resume_enqueue
+    from vsbatch.tasks import enqueue_chunk
+
     with deps_for(_settings(live=live)) as deps:
+        preflight.check(deps.settings)
         batch, rows = resume_enqueue(deps, batch_id, enqueue_chunk)
         err.print(f"batch {batch.id}: {rows} of {batch.total} rows enqueued again")
         if wait:
             batch = work_until_done(deps, batch.id, err)
-            _print_report(deps, batch, report_format)
+            _print_report(deps.ledger, deps.settings, batch, report_format)
             raise typer.Exit(_exit_for(batch))
 
 
 @command
 def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]) -> None:
-    """Cancel a batch: rows not yet sent end skipped (batch_canceled)."""
-    with deps_for(_settings(need_key=False)) as deps:
-        batch = deps.ledger.cancel(batch_id)
-        out.print(f"batch {batch.id} canceled")
+    """Cancel a batch: rows never sent end skipped (batch_canceled) at once; rows already sent
+    (or being sent) end in their real outcome."""
+    from vsbatch.ledger import BatchState, Outcome
+    from vsbatch.runtime import ledger_for
+
+    with ledger_for(_settings(need_key=False)) as ledger:
+        before = ledger.get_batch(batch_id).counts[Outcome.SKIPPED]
+        batch = ledger.cancel(batch_id)
+        if batch.state is not BatchState.CANCELED:
+            out.print(f"batch {batch.id} is {batch.state.value}: nothing to cancel")
+            return
+        skipped = batch.counts[Outcome.SKIPPED] - before
+        line = f"batch {batch.id} canceled: {skipped} rows never sent end skipped (batch_canceled)"
+        in_flight = batch.total - batch.terminal
+        if in_flight:
+            line += f"; {in_flight} rows already sent or being sent end in their real outcome"
+        out.print(line)
 
 
 @command
@@ -355,9 +451,12 @@ def verify(
     live: LiveOpt = False,
 ) -> None:
     """Read back every succeeded session and report drift from the applied update."""
+    from vsbatch import preflight
     from vsbatch.reconcile import verify_batch
+    from vsbatch.runtime import deps_for
 
     with deps_for(_settings(live=live)) as deps:
+        preflight.check(deps.settings)
         drifted = verify_batch(deps, batch_id, out)
         raise typer.Exit(1 if drifted else 0)
 
@@ -369,9 +468,11 @@ def plan(
     live: LiveOpt = False,
 ) -> None:
     """Dry run: read each session and show what would change. Writes nothing."""
+    from vsbatch import preflight
     from vsbatch.reconcile import plan_file
 
     settings = _settings(live=live)
+    preflight.check(settings)
     counts = plan_file(settings, file, out, account=account)
     raise typer.Exit(2 if counts.get("invalid") else 0)
 

@@ -6,15 +6,18 @@ reads the environment. Every variable is documented in the README's Configuratio
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from vsbatch.destination import STRIPE_API_BASE as STRIPE_API_BASE
+from vsbatch.destination import check_destination
 from vsbatch.errors import ConfigError
+from vsbatch.redis_url import normalize_redis_url
 
-STRIPE_API_BASE = "https://api.stripe.com"
 STRIPE_VERSION = "2026-07-29.dahlia"
 # Stripe's published per-account limits; vsbatch defaults to a share of them so that the
 # account's live traffic still gets through while a batch runs.
@@ -23,6 +26,35 @@ STRIPE_LIMIT_LIVE = 100.0
 DEFAULT_SHARE = 0.8
 
 LogFormat = Literal["auto", "json", "text"]
+
+# Secret (sk_) and restricted (rk_) keys, test or live: what Stripe issues, nothing else.
+_KEY_SHAPE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9_]{1,240}")
+# Settings a ``.env`` file in the working directory may not set: they widen where the key goes.
+_NOT_FROM_DOTENV = ("stripe_api_base_allow",)
+
+
+class _DotEnvWithout(PydanticBaseSettingsSource):
+    """The ``.env`` source minus the settings only the operator's environment may set."""
+
+    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
+        super().__init__(settings_cls)
+        self.inner = inner
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # unused: __call__ delegates to the inner source
+
+    def __call__(self) -> dict[str, Any]:
+        values = self.inner()
+        return {k: v for k, v in values.items() if k.lower() not in _NOT_FROM_DOTENV}
+
+
+def _key_problem(key: str) -> str | None:
+    """Why a key cannot be a usable secret/restricted key (never quoting it), or None."""
+    if key.startswith("pk_"):
+        return "a publishable key (pk_) cannot update sessions: use a secret or restricted key"
+    if not _KEY_SHAPE.fullmatch(key):
+        return "expected sk_test_, sk_live_, rk_test_ or rk_live_ followed by letters and digits"
+    return None
 
 
 class Settings(BaseSettings):
@@ -43,6 +75,7 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("VSBATCH_STRIPE_API_KEY", "STRIPE_API_KEY", "stripe_api_key"),
     )
     stripe_api_base: str = STRIPE_API_BASE
+    stripe_api_base_allow: str = ""  # comma-separated https bases trusted with a live key
     stripe_version: str = STRIPE_VERSION
     redis_url: str | None = None
     data_dir: Path = Path(".vsbatch")
@@ -56,7 +89,7 @@ class Settings(BaseSettings):
 
     rate_limit: float | None = Field(default=None, gt=0)
     concurrency: int = Field(default=16, ge=1)
-    chunk_size: int = Field(default=100, ge=1)
+    chunk_size: int = Field(default=100, ge=1, le=10_000)  # messages.MAX_CHUNK_ROWS
     visibility_timeout: int = Field(default=600, ge=10)
     session_lock_ttl: float = Field(default=120.0, gt=0)
     heartbeat_seconds: float = Field(default=5.0, ge=0.1)
@@ -69,10 +102,47 @@ class Settings(BaseSettings):
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so that Prometheus can scrape
     migrations_file: Path = Path("migrations.toml")
+    migration_min_interval: int = Field(default=60, ge=1)  # shortest schedule interval (s)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The usual sources, except that ``.env`` may not widen where the key is sent."""
+        dotenv = _DotEnvWithout(settings_cls, dotenv_settings)
+        return init_settings, env_settings, dotenv, file_secret_settings
+
+    @field_validator("stripe_api_key", mode="before")
+    @classmethod
+    def _strip_key(cls, value: Any) -> Any:
+        # A pasted key often carries a newline or spaces; httpx would refuse every request.
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("stripe_api_key")
+    @classmethod
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return value
+        problem = _key_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _normalize_redis_url(cls, value: str | None) -> str | None:
+        # One URL for redis-py and kombu: ``?password=`` moves into the userinfo.
+        return normalize_redis_url(value) if value else value
 
     @field_validator("stripe_api_base")
     @classmethod
     def _strip_base(cls, value: str) -> str:
+        value = value.strip()
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
@@ -81,7 +151,7 @@ class Settings(BaseSettings):
     def is_live_key(self) -> bool:
         """True for ``sk_live_``/``rk_live_`` keys."""
         key = self.stripe_api_key.get_secret_value() if self.stripe_api_key else ""
-        return "_live_" in key[:8]
+        return key.startswith(("sk_live_", "rk_live_"))
 
     @property
     def effective_rate_limit(self) -> float:
@@ -92,9 +162,16 @@ class Settings(BaseSettings):
         return limit * DEFAULT_SHARE
 
     def require_api_key(self) -> str:
-        """The key's value, or a ConfigError that names the variable to set."""
+        """The key's value, once it is known that it may go to ``stripe_api_base``.
+
+        Raises:
+            ConfigError: no key is set, or the base is not trusted with this key
+                (see :mod:`vsbatch.destination`).
+        """
         if self.stripe_api_key is None or not self.stripe_api_key.get_secret_value():
             raise ConfigError("no Stripe API key: set VSBATCH_STRIPE_API_KEY (or STRIPE_API_KEY)")
+        allowed = self.stripe_api_base_allow.split(",")
+        check_destination(self.stripe_api_base, live=self.is_live_key, allowed=allowed)
         return self.stripe_api_key.get_secret_value()
 
 
@@ -106,5 +183,7 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "settings"
-        raise ConfigError(f"invalid setting VSBATCH_{where.upper()}: {first['msg']}") from None
+        where = ".".join(str(p) for p in first["loc"]).upper() or "SETTINGS"
+        name = where if where.startswith(("VSBATCH_", "STRIPE_")) else f"VSBATCH_{where}"
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {name}: {message}") from None

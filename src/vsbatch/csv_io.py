@@ -6,9 +6,10 @@ the file. Duplicate sessions are not detected here (the ledger does it). A malfo
 raises ``CsvFileError`` (possibly after some rows were yielded: callers stage rows and discard
 them on a file error); a bad row is yielded with a ``RowError`` and no update.
 
-Writers neutralise formula-like cells (``=``, ``+``, ``-``, ``@``, tab, CR) with a leading
-``'`` so a spreadsheet never evaluates them; the reader removes one such ``'`` again, so a
-failures file can be re-submitted as it is.
+Writers prefix ``'`` to formula-like cells (``=``, ``+``, ``-``, ``@``, tab, CR) so a
+spreadsheet never evaluates them, and to cells with surrounding whitespace so no reader trims
+them; the reader removes one such ``'`` again and ``!!unset`` stands for the text ``!unset``,
+so a failures file re-submitted as it is gives back every update byte for byte.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ __all__ = [
     "ID_COLUMN",
     "IGNORED_COLUMNS",
     "LIST_SEPARATOR",
+    "MAX_COLUMNS",
     "MAX_FIELD_CHARS",
+    "MAX_LINE_CHARS",
     "REPORT_COLUMNS",
     "UNSET",
     "UPDATE_COLUMNS",
@@ -55,8 +58,12 @@ __all__ = [
 
 UNSET = "!unset"
 LIST_SEPARATOR = "|"
-MAX_FIELD_CHARS = 64 * 1024
-MAX_LINE_CHARS = 1024 * 1024  # one physical line; bounds memory on binary input
+# Caps far above any real update file (Stripe: 50 metadata keys, 500-character values,
+# 800-character emails) that keep memory flat on hostile or broken input.
+MAX_COLUMNS = 200  # not counting the columns vsbatch's own outputs add (IGNORED_COLUMNS)
+MAX_FIELD_CHARS = 10_000
+MAX_LINE_CHARS = 1024 * 1024  # one physical line, and one row (a record over many lines)
+_UNKNOWN_LISTED = 5  # unknown columns named in the refusal; the rest are counted
 ID_COLUMN = "id"
 ACCOUNT_COLUMN = "stripe_account"
 _DOC = "options.document"
@@ -110,8 +117,6 @@ _ACCOUNT_RE = re.compile(r"acct_[A-Za-z0-9]+")
 _MAX_ID_CHARS = 255
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _FORMULA_START = "=+-@\t\r"
-_NEUTRALISED = re.compile(r"'+[=+\-@\t\r]")  # what the reader un-neutralises
-_NEEDS_NEUTRALISING = re.compile(r"'*[=+\-@\t\r]")
 _ESCAPED_UNSET = re.compile(r"!+unset")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that surrogateescape could not decode
 _CSV_ERRORS = {
@@ -274,11 +279,21 @@ def _check_signature(head: bytes) -> None:
 
 
 def _checked_lines(text: io.TextIOWrapper, counter: _Counter) -> Iterator[str]:
-    """Physical lines, refused when too long, binary or not UTF-8 (at the row being read)."""
+    """Physical lines, refused when too long, binary or not UTF-8 (at the row being read).
+
+    A row's lines are counted together: quoted line breaks cannot make one record (and the
+    list of cells the csv module builds for it) grow past ``MAX_LINE_CHARS`` either.
+    """
+    record, size = 0, 0
     while line := text.readline(MAX_LINE_CHARS + 1):
         row = counter.records + 1
         if len(line) > MAX_LINE_CHARS:
             raise _refuse(f"a line is longer than {MAX_LINE_CHARS} characters", row)
+        size = size + len(line) if row == record else len(line)
+        record = row
+        if size > MAX_LINE_CHARS:
+            reason = f"a row is longer than {MAX_LINE_CHARS} characters (an unterminated quote?)"
+            raise _refuse(reason, row)
         if "\x00" in line:
             reason = "the file contains NUL bytes: binary content, or UTF-16 without a BOM"
             raise _refuse(reason + "; save it as CSV UTF-8", row)
@@ -321,6 +336,12 @@ class _Header:
         self.names = [cell.strip() for cell in cells]
         if not any(self.names):
             raise _refuse("the header row is empty; row 1 must name the columns", 1)
+        counted = sum(1 for name in self.names if name not in IGNORED_COLUMNS)
+        if counted > MAX_COLUMNS:
+            reason = f"{counted} columns, more than the {MAX_COLUMNS} vsbatch reads (the columns"
+            raise _refuse(
+                f"{reason} of its own outputs not counted); remove the columns you do not need", 1
+            )
         if len(self.names) == 1 and (";" in self.names[0] or "\t" in self.names[0]):
             reason = "the header is a single column: the file seems to use ';' or tabs as"
             raise _refuse(reason + " separator; vsbatch reads comma-separated files", 1)
@@ -338,7 +359,9 @@ class _Header:
             elif name not in _FIXED_COLUMNS and name not in IGNORED_COLUMNS:
                 unknown.append(name)
         if unknown:
-            listed = ", ".join(_describe_unknown(name) for name in unknown)
+            listed = ", ".join(_describe_unknown(name) for name in unknown[:_UNKNOWN_LISTED])
+            if len(unknown) > _UNKNOWN_LISTED:
+                listed += f" and {len(unknown) - _UNKNOWN_LISTED} more"
             reason = f"unknown column{'s' if len(unknown) > 1 else ''} {listed}"
             raise _refuse(reason + "; see docs/csv-format.md", 1, unknown[0])
         if ID_COLUMN not in seen:
@@ -399,12 +422,28 @@ class _RowProblem(Exception):
         self.error = RowError(column, reason)
 
 
+def _protected(text: str) -> bool:
+    """True for text the writer prefixes with ``'`` (and the reader takes it off again).
+
+    That is text which, after any leading quotes, is empty or starts like a formula or with
+    whitespace, or which ends with whitespace: a spreadsheet would run it or a reader trim it.
+    The answer is the same for ``text`` and ``"'" + text``, which makes the prefix reversible.
+    """
+    bare = text.lstrip("'")
+    return not bare or bare[0] in _FORMULA_START or bare[0].isspace() or text[-1].isspace()
+
+
 def _value(cell: str, *, trim: bool = True) -> str:
-    """The cell's value: trimmed (except metadata), one neutralising ``'`` removed."""
-    value = cell.strip() if trim else cell
-    if not value.strip():
-        return ""
-    return value[1:] if _NEUTRALISED.match(value) else value
+    """The cell's value: trimmed (except metadata) unless protected by a leading ``'``.
+
+    One leading ``'`` before protected text (see :func:`_protected`) is removed and the rest
+    is kept exactly; a cell of whitespace only is empty.
+    """
+    value = cell.lstrip() if trim else cell
+    if value[:1] == "'" and _protected(value[1:]):
+        return value[1:]
+    value = value.rstrip() if trim else value
+    return value if value.strip() else ""
 
 
 def _update_from_cells(session_id: str, account: str | None, raw: dict[str, str]) -> SessionUpdate:
@@ -494,8 +533,16 @@ def _column_for_field(field: str | None) -> str | None:
 
 
 def neutralise(cell: str) -> str:
-    """Prefix ``'`` to a cell a spreadsheet would run as a formula (undone by the reader)."""
-    return f"'{cell}" if _NEEDS_NEUTRALISING.match(cell) else cell
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula or a reader would trim.
+
+    The reader removes that ``'`` again (see :func:`_protected`), so every value comes back.
+    """
+    return f"'{cell}" if cell and _protected(cell) else cell
+
+
+def _escape_unset(value: str) -> str:
+    """``!unset`` (spaces around it allowed) written as a literal value: one more ``!``."""
+    return value.replace("!", "!!", 1) if _ESCAPED_UNSET.fullmatch(value.strip()) else value
 
 
 def columns_from_params(params: Mapping[str, Any]) -> dict[str, str]:
@@ -516,8 +563,7 @@ def columns_from_params(params: Mapping[str, Any]) -> dict[str, str]:
     elif isinstance(metadata, Mapping):
         for key in sorted(metadata):
             value = str(metadata[key])
-            escaped = "!" + value if _ESCAPED_UNSET.fullmatch(value.strip()) else value
-            cells[f"metadata.{key}"] = UNSET if value == "" else escaped
+            cells[f"metadata.{key}"] = UNSET if value == "" else _escape_unset(value)
     options = params.get("options")
     document = options.get("document") if isinstance(options, Mapping) else None
     if document == "":
@@ -533,7 +579,7 @@ def columns_from_params(params: Mapping[str, Any]) -> dict[str, str]:
     if isinstance(details, Mapping):
         for name in ("email", "phone"):
             if name in details:
-                cells[f"provided_details.{name}"] = str(details[name])
+                cells[f"provided_details.{name}"] = _escape_unset(str(details[name]))
     return cells
 
 

@@ -10,6 +10,7 @@
     │   └── MigrationSpecError        a migrations TOML file is refused (line + field)
     ├── NotFoundError                 exit 2: an unknown batch, migration or row
     ├── SessionBusyError              another update of the same session holds its lock
+    │   └── LockLostError             this worker's lock was taken over: drop the row
     ├── RateLimitBusy                 the fleet's rate limiter has no slot soon enough
     ├── UpdateTimeout                 an application update had no outcome within the wait
     └── StripeError                   anything the Stripe edge reports
@@ -41,6 +42,7 @@ __all__ = [
     "InputError",
     "InvalidRequestError",
     "InvalidUpdate",
+    "LockLostError",
     "MigrationSpecError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -118,6 +120,11 @@ class NotFoundError(VsbatchError):
 
 class SessionBusyError(VsbatchError):
     """Another update of the same session is in flight (its lock is held); try again later."""
+
+
+class LockLostError(SessionBusyError):
+    """This worker no longer holds the session's lock (it was paused past its heartbeat and the
+    fleet took the lock over, or the lock expired): it must neither send nor record the row."""
 
 
 class RateLimitBusy(VsbatchError):

@@ -18,13 +18,17 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 - ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
 
-Every write refreshes the retention TTL of the keys it touches, in the same script. Row
-numbers are the user's (header = row 1) and may have gaps; readers page with HMGET over
-``min_row..max_row`` in blocks, so memory stays bounded and rows come out in order.
+Every write refreshes the retention TTL of the keys it touches, in the same script; a STAGING
+batch's keys get the much shorter staging TTL until the batch is opened. Row
+numbers are the user's (header = row 1) and may have gaps; readers page over
+``min_row..max_row`` in blocks, cut by size too (``page.lua``), so memory stays bounded and
+rows come out in order.
 
 Transitions run in one Lua script: check the row's current outcome, apply the patch, move the
 counters, refresh the TTL, append the event, mark the batch done when terminal == total. A row
-already in a terminal outcome never moves again, so a redelivered message moves nothing.
+already in a terminal outcome never moves again, so a redelivered message moves nothing; a
+worker's writes are fenced by its session lock (``Fence``), so a worker that lost the lock
+while paused moves nothing either.
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from enum import StrEnum
 from importlib import resources
@@ -41,7 +47,7 @@ from typing import Any, cast
 
 import redis
 
-from vsbatch.errors import InputError, NotFoundError
+from vsbatch.errors import InputError, LockLostError, NotFoundError
 
 
 class Outcome(StrEnum):
@@ -150,6 +156,18 @@ class BatchInfo:
     def terminal(self) -> int:
         """Rows with a final outcome."""
         return sum(n for o, n in self.counts.items() if o in TERMINAL)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Proof that a worker holds a session's lock: the lock's key and the holder's token."""
+
+    key: str
+    token: str
+
+
+# The fence of the session lock this thread holds while it works on a row (``Ledger.fenced``).
+_FENCE: ContextVar[Fence | None] = ContextVar("vsbatch_fence", default=None)
 
 
 def lua_script(name: str) -> str:
@@ -293,7 +311,12 @@ _PATCHABLE = frozenset(ROW_KEYS) - {
     "updated_at",
 }
 _TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
-_BLOCK = 1000  # rows per HMGET page and per add_rows script call
+_BLOCK = 1000  # rows per read page and per add_rows script call
+# add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
+# (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
+_CALL_BYTES = 1 << 20
+_PIPELINE_BYTES = 4 << 20
+_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers (page.lua)
 
 
 def _text(value: bytes | str) -> str:
@@ -359,6 +382,10 @@ class Ledger:
             (``Settings.ledger_retention_days * 86400``).
         clock: Wall-clock seconds, for created_at/updated_at/finished_at.
         events_maxlen: Approximate cap of each batch's event stream.
+        staging_seconds: TTL of a STAGING batch's keys, refreshed by each ``add_rows``: a
+            batch whose producer died, or whose writes Redis started refusing, vanishes
+            that long after its last rows (opening it gives it ``retention_seconds``). A
+            day: a sparse migration may list sessions for an hour before its first rows.
     """
 
     def __init__(
@@ -369,10 +396,12 @@ class Ledger:
         retention_seconds: float = 30 * 86400,
         clock: Callable[[], float] = time.time,
         events_maxlen: int = 100_000,
+        staging_seconds: float = 86400,
     ) -> None:
         self._r = client
         self.keys = Keys(prefix)
         self._ttl = max(1, int(retention_seconds))
+        self._staging_ttl = max(1, min(self._ttl, int(staging_seconds)))
         self._clock = clock
         self._maxlen = events_maxlen
         self._add = client.register_script(lua_script("add_rows.lua"))
@@ -381,6 +410,8 @@ class Ledger:
         self._max_seq = client.register_script(lua_script("max_seq.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
         self._touch = client.register_script(lua_script("touch.lua"))
+        self._page = client.register_script(lua_script("page.lua"))
+        self._cancel_rows = client.register_script(lua_script("cancel_rows.lua"))
 
     def _now(self) -> float:
         return round(self._clock(), 3)
@@ -400,7 +431,10 @@ class Ledger:
         account: str | None = None,
         parent_id: str | None = None,
     ) -> BatchInfo:
-        """Create a batch in state STAGING (its rows are written, nothing is enqueued yet)."""
+        """Create a batch in state STAGING (its rows are written, nothing is enqueued yet).
+
+        Its keys live ``staging_seconds`` past the last ``add_rows`` until it is opened.
+        """
         now = self._now()
         bid = new_batch_id(now)
         fields = {
@@ -417,7 +451,7 @@ class Ledger:
         }
         pipe = self._r.pipeline(transaction=True)
         pipe.hset(self.keys.batch(bid), mapping={k: v for k, v in fields.items() if v is not None})
-        pipe.expire(self.keys.batch(bid), self._ttl)
+        pipe.expire(self.keys.batch(bid), self._staging_ttl)
         pipe.zadd(self.keys.batches, {bid: now})
         pipe.expire(self.keys.batches, self._ttl)
         pipe.execute()
@@ -441,7 +475,7 @@ class Ledger:
         column ``id`` and reason "duplicate of row N". Each valid row gets the next global
         ``seq``. A row number already in the batch is left alone (so re-adding after a crash
         is safe). Memory stays bounded for any input size: rows are consumed lazily, 1000
-        per script call, a few calls per pipeline round trip.
+        (or 1 MiB of them) per script call, up to 4 calls (or 4 MiB) per round trip.
 
         Args:
             batch_id: A STAGING or OPEN batch.
@@ -457,24 +491,44 @@ class Ledger:
         keys = [*self.keys.batch_keys(batch_id)[:4], self.keys.seq, self.keys.events(batch_id)]
         it = iter(rows)
         written = 0
-        while True:
+        more = True
+        while more:
             pipe = self._r.pipeline(transaction=False)
-            calls = 0
-            for _ in range(4):
-                chunk = list(itertools.islice(it, _BLOCK))
-                if not chunk:
+            calls = size = 0
+            while more and calls < 4 and size < _PIPELINE_BYTES:
+                args, count, more = self._script_args(it, batch_id)
+                if not count:
                     break
-                now = self._now()
-                args: list[str | int] = [self._ttl, repr(now), self.keys.pending_prefix, batch_id]
-                for new in chunk:
-                    args.extend(self._encode_new(new, now))
                 self._add(keys=keys, args=args, client=pipe)
                 calls += 1
-            if not calls:
-                return written
-            written += sum(int(n) for n in self._run(pipe, batch_id))
-            if calls < 4:
-                return written
+                size += sum(len(str(a)) for a in args)
+            if calls:
+                written += sum(int(n) for n in self._run(pipe, batch_id))
+        return written
+
+    def _script_args(
+        self, it: Iterator[NewRow], batch_id: str
+    ) -> tuple[list[str | int], int, bool]:
+        """One add_rows.lua call's arguments: up to ``_BLOCK`` rows or ``_CALL_BYTES`` of
+        them (a rejected row keeps its input cells, up to a 1 MiB line); and whether the
+        rows may go on."""
+        now = self._now()
+        args: list[str | int] = [
+            self._ttl,
+            repr(now),
+            self.keys.pending_prefix,
+            batch_id,
+            self._staging_ttl,
+        ]
+        count = size = 0
+        for new in it:
+            encoded = self._encode_new(new, now)
+            args.extend(encoded)
+            count += 1
+            size += sum(len(part) for part in encoded)
+            if count == _BLOCK or size >= _CALL_BYTES:
+                return args, count, True
+        return args, count, False
 
     @staticmethod
     def _encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
@@ -585,7 +639,7 @@ class Ledger:
             yield chunk
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
-        """(row, raw record) in row order: HMGET pages over min_row..max_row."""
+        """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
         fields = cast(
             list[bytes | None],
             self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
@@ -597,15 +651,17 @@ class Ledger:
         lo, hi, total = int(fields[0]), int(fields[1]), int(fields[2])
         seen = 0
         for start in range(lo, hi + 1, _BLOCK):
-            numbers = range(start, min(start + _BLOCK, hi + 1))
-            values = cast(
-                list[bytes | None],
-                self._r.hmget(self.keys.rows(batch_id), [str(n) for n in numbers]),
-            )
-            for n, raw in zip(numbers, values, strict=True):
-                if raw is not None:
+            end = min(start + _BLOCK - 1, hi)
+            n = start
+            while n <= end:  # a page ends early past _PAGE_BYTES (records can be ~1 MiB)
+                reply = cast(
+                    list[Any],
+                    self._page(keys=[self.keys.rows(batch_id)], args=[n, end, _PAGE_BYTES]),
+                )
+                n = int(reply[0])
+                for index in range(1, len(reply), 2):
                     seen += 1
-                    yield n, raw
+                    yield int(reply[index]), reply[index + 1]
             if seen >= total:  # rows added to an open batch after we began are not awaited
                 return
 
@@ -621,16 +677,28 @@ class Ledger:
             raise NotFoundError(f"batch {batch_id} has no row {row}")
         return _decode_row(batch_id, row, raw)
 
-    def transition(self, batch_id: str, row: int, to: Outcome, **fields: Any) -> bool:
+    def transition(
+        self,
+        batch_id: str,
+        row: int,
+        to: Outcome,
+        *,
+        fence: Fence | None = None,
+        only_from: Outcome | None = None,
+        **fields: Any,
+    ) -> bool:
         """Move a non-terminal row to ``to`` and set ``fields`` (RowRecord attribute names).
 
         Atomic (one Lua script). Returns False, changing nothing, when the row is already
         terminal. ``attempts`` in fields replaces the count; a field set to its default
         (None, 0, {}) is removed. Counters move once per real transition; moving to the same
         non-terminal outcome just updates the fields. The batch becomes DONE when this was
-        its last non-terminal row.
+        its last non-terminal row. With a ``fence`` (given, or that of an enclosing
+        :meth:`fenced` block), the row is written only while the lock holds the fence's token.
+        With ``only_from``, the row is written only if it is in that outcome (else False).
 
         Raises:
+            LockLostError: The fence's lock no longer holds its token; nothing was written.
             NotFoundError: The row does not exist.
             TypeError: A field is not a patchable RowRecord attribute.
         """
@@ -647,18 +715,63 @@ class Ledger:
         ]
         args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
         args += [self._maxlen, self.keys.pending_prefix, batch_id]
+        fence = fence or _FENCE.get()
+        if fence is not None:
+            keys.append(fence.key)
+        if fence is not None or only_from is not None:
+            args.append(fence.token if fence is not None else "")  # ARGV[9]: "" = not fenced
+        if only_from is not None:
+            args.append(Outcome(only_from).value)
         try:
-            return bool(self._transition(keys=keys, args=args))
+            written = int(cast(int, self._transition(keys=keys, args=args)))
         except redis.ResponseError as exc:
             raise self._mapped(exc, batch_id) from None
+        if written < 0:
+            raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
+        return bool(written)
+
+    @contextmanager
+    def fenced(self, fence: Fence) -> Iterator[None]:
+        """Fence every :meth:`transition` this thread makes inside the block with ``fence``.
+
+        A worker holds a session's lock while it works on one of its rows; inside this block
+        each write of the row lands only while the lock still holds the worker's token, so a
+        worker that was paused and lost its lock to the fleet cannot overwrite the fleet's
+        outcome, whichever step it resumes at.
+        """
+        reset = _FENCE.set(fence)
+        try:
+            yield
+        finally:
+            _FENCE.reset(reset)
 
     def cancel(self, batch_id: str) -> BatchInfo:
-        """Mark the batch CANCELED; workers then skip its remaining rows (batch_canceled).
+        """Cancel the batch: its rows never sent end skipped (batch_canceled) at once.
 
+        The batch becomes CANCELED (workers then send none of its queued rows), then every row
+        still QUEUED is skipped by a transition guarded on QUEUED, so a row a worker began
+        meanwhile is left to it. Rows running or retrying were or may have been sent: their
+        worker, or the fleet under the session's lock, resolves them to their real outcome.
         DONE batches stay DONE. Raises NotFoundError for an unknown batch.
         """
-        self._batch_op(batch_id, "cancel")
+        if self._batch_op(batch_id, "cancel") == BatchState.CANCELED.value:
+            self._skip_queued(batch_id)
         return self.get_batch(batch_id)
+
+    def _skip_queued(self, batch_id: str) -> None:
+        """Skip (batch_canceled) the batch's QUEUED rows, 1000 row numbers per script call."""
+        queued = (n for n, raw in self._scan(batch_id) if json.loads(raw)["o"] == "queued")
+        keys = [
+            self.keys.batch(batch_id),
+            self.keys.counts(batch_id),
+            self.keys.rows(batch_id),
+            self.keys.events(batch_id),
+            self.keys.sessions(batch_id),
+        ]
+        while block := list(itertools.islice(queued, _BLOCK)):
+            args: list[str | int] = [repr(self._now()), self._ttl, self._maxlen]
+            args += [self.keys.pending_prefix, batch_id, SkipReason.CANCELED.value, *block]
+            self._cancel_rows(keys=keys, args=args)
 
     def next_seq(self) -> int:
         """A new global submission sequence number (for application updates)."""
@@ -713,7 +826,7 @@ class Ledger:
     ) -> Iterator[RowRecord]:
         """Every row record in row order, optionally only those in ``outcomes``.
 
-        Pages with HMGET over ``min_row..max_row``, 1000 row numbers at a time, so memory
+        Pages over ``min_row..max_row``, 1000 row numbers or 4 MiB at a time, so memory
         stays bounded and nothing is sorted. Raises NotFoundError for an unknown batch.
         """
         wanted = None if outcomes is None else {Outcome(o).value for o in outcomes}

@@ -10,7 +10,8 @@ enqueues them again, so the batch goes on within seconds.
 
 Enqueuing a chunk twice is harmless: final rows are not sent again, and a row in flight
 elsewhere waits for its session's lock and is sent under the same idempotency key. A slow
-worker taken for dead costs time, never correctness. The original messages still come back
+(or paused) worker taken for dead costs time, not correctness: once its locks are taken
+over, its sends and ledger writes are fenced (see ``locks``). The original messages still come back
 after the visibility timeout, which stays the backstop (a reaper killed between taking over
 chunks and enqueuing them, a worker whose Redis went away).
 """

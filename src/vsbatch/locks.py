@@ -5,6 +5,13 @@ so a worker holds ``<prefix>:lock:<account>:<session_id>`` while it reads, sends
 records. The lock is a key holding a random token, set if absent with a TTL; only the
 token's holder may release or extend it (``lua/lock.lua``). A lock whose holder died expires
 after ``ttl``, or is taken over as soon as that worker's heartbeat is gone (``owner``).
+
+The token is also a fence. A worker paused (SIGSTOP, a frozen VM) past its heartbeat may wake
+up in the middle of a row whose lock the fleet took over. So it confirms, in Redis, that its
+token still holds the lock right before each send (:meth:`SessionLocks.confirm`), and every
+ledger write it makes for the row checks the token in the same script (:meth:`fence`, see
+``Ledger.fenced``). A random token is enough: the checks happen in Redis, which holds the
+current token; Stripe, which could not check any token, is covered by the idempotency key.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from vsbatch.errors import SessionBusyError
-from vsbatch.ledger import Keys, lua_script
+from vsbatch.errors import LockLostError, SessionBusyError
+from vsbatch.ledger import Fence, Keys, lua_script
 
 if TYPE_CHECKING:
     import redis
@@ -125,6 +132,22 @@ class SessionLocks:
         if token is None:
             return False
         return bool(self._script(keys=[key], args=["extend", token, ms]))
+
+    def confirm(self, account: str | None, session_id: str, token: str) -> None:
+        """Check that ``token`` still holds the lock, and reset its time to live.
+
+        Called right before each send: a worker that lost the lock while it was paused must
+        not send.
+
+        Raises:
+            LockLostError: The lock expired or was taken over.
+        """
+        if not self.extend(account, session_id, token):
+            raise LockLostError(f"lost the lock of session {session_id}: expired or taken over")
+
+    def fence(self, account: str | None, session_id: str, token: str) -> Fence:
+        """The fence of the lock ``token`` holds, for the ledger's fenced writes."""
+        return Fence(self.keys.lock(account, session_id), token)
 
     @contextmanager
     def hold(self, account: str | None, session_id: str, *, wait: float = 0.0) -> Iterator[str]:

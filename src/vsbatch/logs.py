@@ -10,7 +10,8 @@ caller passed with ``extra=``; a row outcome (``vsbatch.processing``) carries ``
 
 Redaction happens in one place, :class:`RedactingFilter` on the handler: it sees every
 record that reaches the handler (vsbatch's, Celery's, httpx's), renders message and
-traceback, and removes API keys always and email/phone when ``VSBATCH_REDACT_PII=true``.
+traceback, and removes API keys (any ``sk_``/``rk_`` key, and the configured key in every
+spelling) and URL credentials always, email/phone when ``VSBATCH_REDACT_PII=true``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import sys
 from typing import Any, TextIO
 
 from vsbatch.config import Settings
+from vsbatch.keyscrub import scrub_text, scrub_value
 from vsbatch.redaction import redact_text, redact_value
+from vsbatch.terminal_text import visible
 
 __all__ = [
     "JsonFormatter",
@@ -44,23 +47,27 @@ def _extras(record: logging.LogRecord) -> dict[str, Any]:
 class RedactingFilter(logging.Filter):
     """Renders each record's message and traceback once, with secrets removed."""
 
-    def __init__(self, *, pii: bool) -> None:
+    def __init__(self, *, pii: bool, secret: str = "") -> None:
         super().__init__()
         self.pii = pii
+        self.secret = secret  # the configured key: removed in every spelling, not only by shape
+
+    def _text(self, text: str) -> str:
+        return redact_text(scrub_text(text, self.secret), pii=self.pii)
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Redact the record in place (message, arguments, traceback, extra fields)."""
-        record.msg = redact_text(record.getMessage(), pii=self.pii)
+        record.msg = self._text(record.getMessage())
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact_text(record.exc_text, pii=self.pii)
+            record.exc_text = self._text(record.exc_text)
         record.exc_info = None  # the text above is what gets printed
         if record.stack_info:
-            record.stack_info = redact_text(record.stack_info, pii=self.pii)
+            record.stack_info = self._text(record.stack_info)
         for key, value in _extras(record).items():
-            setattr(record, key, redact_value(value, pii=self.pii))
+            setattr(record, key, redact_value(scrub_value(value, self.secret), pii=self.pii))
         return True
 
 
@@ -102,7 +109,8 @@ class TextFormatter(logging.Formatter):
             line += "\n" + record.exc_text
         if record.stack_info:
             line += "\n" + record.stack_info
-        return line
+        # Messages carry data and Stripe's words: no escape sequence reaches the terminal.
+        return visible(line, lines=True)
 
 
 class _StderrHandler(logging.StreamHandler[TextIO]):
@@ -147,7 +155,8 @@ def setup_logging(settings: Settings, *, level: str | int | None = None) -> logg
     handler = _StderrHandler()
     handler._vsbatch = True  # type: ignore[attr-defined]
     handler.setLevel(_level(level or settings.log_level))
-    handler.addFilter(RedactingFilter(pii=settings.redact_pii))
+    secret = settings.stripe_api_key.get_secret_value() if settings.stripe_api_key else ""
+    handler.addFilter(RedactingFilter(pii=settings.redact_pii, secret=secret))
     handler.setFormatter(JsonFormatter() if wants_json(settings.log_format) else TextFormatter())
     root.addHandler(handler)
     return handler

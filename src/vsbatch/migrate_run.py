@@ -5,13 +5,16 @@ every selected status through ``StripeClient.list`` and yields the sessions that
 :func:`plan_migration` counts them without writing anything; :func:`run_migration` writes the
 changes as a ledger batch of kind ``migration`` (rows 1..n, one per changed session) and
 enqueues it, so ``status``, ``report``, ``failures`` and ``retry`` work on it as on any batch;
-:func:`run_scheduled` is what beat's tick task calls: it claims the (migration, tick) pair in
-Redis with ``SET NX`` so that exactly one run happens per tick, however many beat processes
-send the tick. :func:`beat_schedule` builds Celery beat's schedule from a migrations file.
+:func:`run_tick` is what beat's tick task calls: it takes the migration the message names from
+the worker's own migrations file and hands it to :func:`run_scheduled`, which claims the
+(migration, tick) pair in Redis with ``SET NX`` so that exactly one run happens per tick,
+however many beat processes send the tick. :func:`beat_schedule` builds Celery beat's
+schedule from a migrations file.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,9 +22,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from vsbatch.bootstrap import Deps
-from vsbatch.errors import NotFoundError, RateLimitBusy, VsbatchError
+from vsbatch.errors import MigrationSpecError, NotFoundError, RateLimitBusy, VsbatchError
 from vsbatch.ledger import BatchInfo, BatchState, NewRow
-from vsbatch.migrations import Migration
+from vsbatch.messages import InvalidArguments
+from vsbatch.migrations import Migration, load_migrations
 from vsbatch.processing import RowOptions
 from vsbatch.rate_limit import RateLimiter
 from vsbatch.stripe_client import StripeClient
@@ -37,11 +41,14 @@ __all__ = [
     "plan_migration",
     "run_migration",
     "run_scheduled",
+    "run_tick",
     "scan",
 ]
 
 TICK_TASK = "vsbatch.migration_tick"
 PAGE = 100  # sessions per list page (the most Stripe allows)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -228,6 +235,29 @@ def run_scheduled(
     return batch
 
 
+def run_tick(deps: Deps, name: str, enqueue: Enqueue) -> BatchInfo | None:
+    """Run the scheduled migration ``name`` of this worker's own migrations file, if due.
+
+    A tick message names a migration and nothing else: its selector, actions and schedule
+    come from ``Settings.migrations_file`` here, so a forged tick can at most run, on its
+    schedule, a migration the operator declared. An unreadable or invalid file is logged in
+    one line and nothing runs.
+
+    Raises:
+        InvalidArguments: the file has no scheduled migration of that name.
+    """
+    path = deps.settings.migrations_file
+    try:
+        migrations = load_migrations(path, min_interval=deps.settings.migration_min_interval)
+        migration = migrations.get(name)
+    except MigrationSpecError as exc:
+        log.error("migration tick %r not run: %s", name, exc)
+        return None
+    if migration is None or migration.schedule is None:
+        raise InvalidArguments(f"no scheduled migration {name!r} in {path}")
+    return run_scheduled(deps, migration, enqueue, now=deps.ledger.now())
+
+
 def _previous_run_in_flight(deps: Deps, name: str) -> bool:
     last = deps.redis.get(deps.ledger.keys.migration_last(name))
     if last is None:
@@ -239,12 +269,13 @@ def _previous_run_in_flight(deps: Deps, name: str) -> bool:
     return previous.state is BatchState.OPEN
 
 
-def beat_schedule(migrations: dict[str, Migration], spec_text: str) -> dict[str, dict[str, Any]]:
+def beat_schedule(migrations: dict[str, Migration]) -> dict[str, dict[str, Any]]:
     """Celery beat's ``beat_schedule`` for the scheduled migrations of one file.
 
     Each scheduled migration is checked every ``Schedule.check_period`` seconds; the tick
-    message carries the file's text, so workers need no copy of it. Checks expire after two
-    periods, so a backlog of stale checks never piles up while workers are away.
+    message carries only the migration's name: workers run it from their own migrations file
+    (``VSBATCH_MIGRATIONS_FILE``). Checks expire after two periods, so a backlog of stale
+    checks never piles up while workers are away.
     """
     schedule: dict[str, dict[str, Any]] = {}
     for name, migration in migrations.items():
@@ -254,7 +285,7 @@ def beat_schedule(migrations: dict[str, Migration], spec_text: str) -> dict[str,
         schedule[f"migration:{name}"] = {
             "task": TICK_TASK,
             "schedule": period,
-            "args": (name, spec_text),
+            "args": (name,),
             "options": {"expires": 2 * period},
         }
     return schedule

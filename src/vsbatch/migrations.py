@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import time as _time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, Final
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from vsbatch.errors import InvalidUpdate, MigrationSpecError
 from vsbatch.updates import SessionUpdate, parse_update
@@ -45,6 +46,12 @@ STATUSES: Final = ("requires_input", "processing", "verified", "canceled")
 CRON_GRACE: Final = 300
 # How often beat checks a cron migration (seconds).
 CRON_CHECK: Final = 15.0
+# Interval bounds (seconds): a shorter interval would list every session of the account more
+# than once a minute; a longer one is a typo (use a cron for yearly runs).
+MIN_INTERVAL: Final = 60
+MAX_INTERVAL: Final = 366 * 86400
+# A cron must fire within this many years of now (29 February does; 31 February never does).
+CRON_HORIZON_YEARS: Final = 5
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"\s*(\d+)\s*([smhd])\s*")
@@ -128,21 +135,37 @@ class Schedule:
         return max(600, 2 * self.interval)
 
 
-def parse_schedule(text: str) -> Schedule:
+def parse_schedule(
+    text: str, *, min_interval: int = MIN_INTERVAL, now: float | None = None
+) -> Schedule:
     """A schedule from ``"15m"``-style intervals or 5-field cron expressions (UTC).
 
+    Args:
+        text: The schedule as written.
+        min_interval: The shortest interval accepted (seconds).
+        now: Where to look for a cron's next fire time (default: the wall clock).
+
     Raises:
-        ValueError: neither form, or a zero interval.
+        ValueError: neither form, an interval out of bounds, or a cron that never fires.
     """
     seconds = parse_duration(text)
     if seconds is not None:
-        if seconds < 1:
-            raise ValueError("an interval must be at least 1s")
+        if seconds < min_interval:
+            raise ValueError(f"interval {text.strip()!r} is too short: at least {min_interval}s")
+        if seconds > MAX_INTERVAL:
+            raise ValueError(f"interval {text.strip()!r} is too long: at most 366d")
         return Schedule(text.strip(), seconds)
     if len(text.split()) != 5 or not croniter.is_valid(text):
         raise ValueError(
-            f"{text!r} is neither an interval (30s, 15m, 1h, 1d) nor a 5-field cron expression"
+            f"{text!r} is neither an interval (15m, 1h, 1d) nor a 5-field cron expression"
         )
+    start = _time.time() if now is None else now
+    try:
+        croniter(text, start, max_years_between_matches=CRON_HORIZON_YEARS).get_next(float)
+    except CroniterBadDateError:
+        raise ValueError(
+            f"cron {text!r} never fires (no date matches within {CRON_HORIZON_YEARS} years)"
+        ) from None
     return Schedule(" ".join(text.split()))
 
 
@@ -289,8 +312,8 @@ class Migration:
 # -- parsing --------------------------------------------------------------------------------
 
 
-def load_migrations(path: Path | str) -> dict[str, Migration]:
-    """Read and check a migrations file.
+def load_migrations(path: Path | str, *, min_interval: int = MIN_INTERVAL) -> dict[str, Migration]:
+    """Read and check a migrations file (``min_interval`` as in :func:`parse_migrations`).
 
     Raises:
         MigrationSpecError: the file is unreadable, not TOML, or breaks a rule.
@@ -300,15 +323,18 @@ def load_migrations(path: Path | str) -> dict[str, Migration]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationSpecError(f"cannot read migrations file: {exc}", path=str(path)) from None
-    return parse_migrations(text, path=str(path))
+    return parse_migrations(text, path=str(path), min_interval=min_interval)
 
 
-def parse_migrations(text: str, *, path: str | None = None) -> dict[str, Migration]:
+def parse_migrations(
+    text: str, *, path: str | None = None, min_interval: int = MIN_INTERVAL
+) -> dict[str, Migration]:
     """Parse and check the TOML text of a migrations file.
 
     Args:
         text: The file's text: ``[[migration]]`` tables (see ``docs/migrations.md``).
         path: The file's name, for messages.
+        min_interval: The shortest schedule interval accepted (seconds).
 
     Returns:
         Migrations by name, in file order.
@@ -341,7 +367,9 @@ def parse_migrations(text: str, *, path: str | None = None) -> dict[str, Migrati
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     for index, table in enumerate(tables):
         try:
-            migration = _migration(table, line=locator.block_start(index), digest=digest)
+            migration = _migration(
+                table, line=locator.block_start(index), digest=digest, min_interval=min_interval
+            )
         except _SpecError as exc:
             raise MigrationSpecError(
                 exc.message,
@@ -360,7 +388,9 @@ def parse_migrations(text: str, *, path: str | None = None) -> dict[str, Migrati
     return found
 
 
-def _migration(table: Mapping[str, Any], *, line: int | None, digest: str) -> Migration:
+def _migration(
+    table: Mapping[str, Any], *, line: int | None, digest: str, min_interval: int
+) -> Migration:
     _known(table, _MIGRATION_KEYS, "")
     name = table.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
@@ -373,9 +403,9 @@ def _migration(table: Mapping[str, Any], *, line: int | None, digest: str) -> Mi
         if not isinstance(table["schedule"], str):
             raise _SpecError("schedule", "schedule must be a string such as '15m' or '0 3 * * *'")
         try:
-            schedule = parse_schedule(table["schedule"])
+            schedule = parse_schedule(table["schedule"], min_interval=min_interval)
         except ValueError as exc:
-            raise _SpecError("schedule", str(exc)) from None
+            raise _SpecError("schedule", f"migration {name!r}: {exc}") from None
     select = table.get("select", {})
     if not isinstance(select, dict):
         raise _SpecError("select", "select must be a table")

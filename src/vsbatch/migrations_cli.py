@@ -9,17 +9,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from vsbatch.cli import _settings, cli, command, err, guarded, out
-from vsbatch.config import Settings
 from vsbatch.errors import MigrationSpecError, NotFoundError
-from vsbatch.ledger import Outcome
-from vsbatch.migrations import Migration, parse_migrations
+from vsbatch.terminal_text import safe
+
+# Imported where used, as in ``cli``: registering these commands (``vsbatch --help``) must
+# not import the migrations' parser, the ledger or the HTTP client.
+if TYPE_CHECKING:
+    from vsbatch.config import Settings
+    from vsbatch.migrations import Migration
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +38,7 @@ migrate = typer.Typer(
     name="migrate",
     help="Declarative metadata migrations (see docs/migrations.md).",
     no_args_is_help=True,
+    rich_markup_mode=None,  # plain help, as ``cli``'s
 )
 cli.add_typer(migrate, name="migrate")
 
@@ -50,12 +54,17 @@ def subcommand(name: str) -> Callable[[F], F]:
 
 
 def _load(settings: Settings, file: Path | None) -> tuple[Path, str, dict[str, Migration]]:
+    from vsbatch.migrations import parse_migrations
+
     path = file or settings.migrations_file
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise MigrationSpecError(f"cannot read migrations file: {exc}", path=str(path)) from None
-    return path, text, parse_migrations(text, path=str(path))
+    migrations = parse_migrations(
+        text, path=str(path), min_interval=settings.migration_min_interval
+    )
+    return path, text, migrations
 
 
 def _one(migrations: dict[str, Migration], name: str, path: Path) -> Migration:
@@ -81,7 +90,7 @@ def list_command(file: FileOpt = None) -> None:
             parts.append(f"account={sel.account}")
         schedule = m.schedule.text if m.schedule else "manual"
         actions = "; ".join(a.describe() for a in m.actions)
-        table.add_row(m.name, schedule, ", ".join(parts), escape(actions))
+        table.add_row(safe(m.name), safe(schedule), safe(", ".join(parts)), safe(actions))
     out.print(table)
 
 
@@ -93,12 +102,14 @@ def plan_command(
     live: Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")] = False,
 ) -> None:
     """Dry run: list the matching sessions and show what would change. Writes nothing."""
+    from vsbatch import preflight
     from vsbatch.migrate_run import plan_migration
     from vsbatch.stripe_client import StripeClient
 
     path, _, migrations = _load(_settings(need_key=False), file)
     migration = _one(migrations, name, path)
     settings = _settings(live=live)
+    preflight.check(settings)
     with StripeClient(
         settings.require_api_key(),
         base_url=settings.stripe_api_base,
@@ -110,7 +121,7 @@ def plan_command(
     table = Table("session", "status", "changes", title=f"migration {name}")
     for change in result.changes:
         text = "; ".join(f"{c.field}: {c.before!r} -> {c.after!r}" for c in change.changes)
-        table.add_row(change.session_id, change.status, escape(text))
+        table.add_row(safe(change.session_id), safe(change.status), safe(text))
     if result.changes:
         out.print(table)
     counts = result.counts
@@ -125,25 +136,23 @@ def run_command(
     live: Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")] = False,
 ) -> None:
     """Run a migration now: enqueue the sessions that would change as a batch; print its id."""
+    from vsbatch import preflight
+    from vsbatch.ledger import Outcome
     from vsbatch.migrate_run import run_migration
-    from vsbatch.progress import wait_for_batch
     from vsbatch.reports import summary_table
-    from vsbatch.runtime import InProcessWorker, deps_for
+    from vsbatch.runtime import deps_for, work_until_done
     from vsbatch.tasks import enqueue_chunk
 
     path, _, migrations = _load(_settings(need_key=False), file)
     migration = _one(migrations, name, path)
     settings = _settings(live=live)
     with deps_for(settings) as deps:
+        preflight.check(settings)
         batch = run_migration(deps, migration, enqueue_chunk)
         typer.echo(batch.id)
         err.print(f"batch {batch.id}: {batch.total} session(s) to change")
         if wait and batch.total:
-            worker = InProcessWorker(deps.settings.concurrency).start()
-            try:
-                batch = wait_for_batch(deps.ledger, batch.id, err)
-            finally:
-                worker.stop()
+            batch = work_until_done(deps, batch.id, err)  # Ctrl-C: one line, exit 130
             out.print(summary_table(batch))
             raise typer.Exit(1 if batch.counts.get(Outcome.FAILED, 0) else 0)
 
@@ -161,10 +170,10 @@ def beat(
     from vsbatch.runtime import deps_for
 
     settings = _settings(need_key=False)
-    path, text, migrations = _load(settings, file)
-    schedule = beat_schedule(migrations, text)
+    path, _, migrations = _load(settings, file)
+    schedule = beat_schedule(migrations)
     if not schedule:
-        err.print(f"no scheduled migrations in {path}")
+        err.print(f"no scheduled migrations in {safe(path)}")
         raise typer.Exit(2)
     with deps_for(settings):
         from celery.signals import setup_logging

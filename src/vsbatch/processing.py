@@ -1,16 +1,24 @@
 """Applying one ledger row to Stripe: the worker's domain logic, free of Celery.
 
-One row, in order: skip if the batch was canceled, the row is already final, or a newer update
-of the same session was applied; wait (``Later``) while an older update of the same session is
-unfinished (per-session FIFO, kept by the ledger); take the session's lock; optionally read
-the session first; send the update under the row's idempotency key (same key on every
-attempt), each attempt through the fleet's rate limiter; record exactly one terminal outcome.
+One row, in order: skip if the row is already final, if its batch was canceled before it was
+sent, or if a newer update of the same session was applied; wait (``Later``) while an older
+update of the same session is unfinished (per-session FIFO, kept by the ledger); take the
+session's lock; optionally read the session first (only a row never sent); send the update
+under the row's idempotency key (same key on every attempt), each attempt through the fleet's
+rate limiter; record exactly one terminal outcome.
+The lock's token fences the row: a worker that lost the lock (paused past its heartbeat)
+neither sends nor writes the row again (``docs/fencing.md``). A canceled batch's row that was
+or may have been sent (running, or retrying after an attempt) is never skipped: under its lock
+it is sent again under its key, which Stripe replays if it had executed, and ends as it really
+did (``docs/operations.md``, "Canceling a batch").
 
 Ambiguous answers are resolved by reading the session back, never by a blind retry under a
-new key. A timeout or a dropped connection is first retried under the *same* key (Stripe then
-replays, refuses with 409 while the first request still runs, or executes it once). A stored
-500 (``Stripe-Should-Retry: false``) is a finished request, so after a read-back that shows
-the change missing it is safe to try again under a new key, which the ledger records.
+new key. A timeout, a dropped connection or a gateway's 5xx is first retried under the *same*
+key (Stripe then replays, refuses with 409 while the first request still runs, or executes it
+once), and the row keeps that key when its retries run out. Only a stored 500
+(``Stripe-Should-Retry: false`` with a Stripe error body) is a finished request, so after a
+read-back that shows the change missing it is safe to try again under a new key, which the
+ledger records.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import tenacity
@@ -26,9 +34,9 @@ import tenacity
 from vsbatch import metrics
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import (
-    APIConnectionError,
     IdempotencyError,
     InvalidRequestError,
+    LockLostError,
     RateLimitBusy,
     RateLimitError,
     SessionBusyError,
@@ -150,8 +158,13 @@ def process_row(
     record = ledger.get_row(batch_id, row)
     if record.is_terminal:
         return record.outcome
-    if ledger.get_batch(batch_id).state is BatchState.CANCELED:
-        return _finish(deps, record, Outcome.SKIPPED, reason=SkipReason.CANCELED.value)
+    canceled = ledger.get_batch(batch_id).state is BatchState.CANCELED
+    # Never sent: skipped at once, guarded so that a row a worker began meanwhile is kept. A row
+    # that was or may have been sent goes on, and is resolved under its session's lock.
+    if canceled and record.outcome is Outcome.QUEUED:
+        reason = SkipReason.CANCELED.value
+        if _record(deps, record, Outcome.SKIPPED, only_from=Outcome.QUEUED, reason=reason):
+            return Outcome.SKIPPED
     if record.params is None:  # cannot happen for rows the ledger queued; never send it
         return _finish(deps, record, Outcome.REJECTED, reason="row has no update")
     # Per-session FIFO: only the oldest unfinished update of a session may be sent.
@@ -159,9 +172,16 @@ def process_row(
     if older is not None:
         return Later(ORDER_DELAY if older is not Outcome.RETRYING else BUSY_DELAY)
     update = parse_update(record.params)
+    locks = deps.locks
     try:
-        with deps.locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
-            return _apply_locked(deps, record, update, options, token, sleep)
+        with locks.hold(record.account, record.session_id, wait=options.lock_wait) as token:
+            # Fenced: if this worker loses the lock (paused past its heartbeat), none of its
+            # writes of the row lands and it sends nothing more (see ``locks``).
+            with deps.ledger.fenced(locks.fence(record.account, record.session_id, token)):
+                return _apply_locked(deps, record, update, options, token, sleep, canceled)
+    except LockLostError:
+        log.warning("row %s of %s: session lock lost, row given back", row, batch_id)
+        return Later(BUSY_DELAY)
     except SessionBusyError:
         # Another update holds the session: the row stays in flight and comes back soon.
         return Later(BUSY_DELAY)
@@ -177,16 +197,30 @@ def _apply_locked(
     options: RowOptions,
     token: str,
     sleep: Callable[[float], None],
+    canceled: bool = False,
 ) -> Outcome | Later:
     """The part of a row's work done while holding its session's lock (``token``)."""
     ledger = deps.ledger
+    # Read again now that the lock is ours: a worker that held it may have sent the row (and
+    # recorded a new key) or ended it while this one waited.
+    record = ledger.get_row(record.batch_id, record.row)
+    if record.is_terminal:
+        return record.outcome
+    sent = _may_have_been_sent(record)
+    if canceled:
+        if not sent:
+            return _finish(deps, record, Outcome.SKIPPED, reason=SkipReason.CANCELED.value)
+        # Resent under its key (replayed if it executed); it ends now, never parked.
+        options = replace(options, park_hours=0.0)
     # Checked under the lock: an update applied after ours was queued wins (submission order).
     # A retried row keeps the place in line of the update it retries (``parent_seq``).
     submitted = int(record.extra.get("parent_seq", record.seq))
     if ledger.applied_seq(record.account, record.session_id) > submitted:
         return _finish(deps, record, Outcome.SKIPPED, reason=SkipReason.SUPERSEDED.value)
     attempts = record.attempts
-    if options.read_first:
+    # A row that may have been sent is never skipped as "unchanged": its own request may be
+    # what changed the session. Its resend under the same key tells (Stripe replays).
+    if options.read_first and not sent:
         try:
             current = _read(deps, record, sleep)
         except StripeError as err:
@@ -196,7 +230,9 @@ def _apply_locked(
             return _finish(
                 deps, record, Outcome.SKIPPED, reason=skipped.value, session_status=current.status
             )
-    ledger.transition(record.batch_id, record.row, Outcome.RUNNING, attempts=attempts)
+    if not ledger.transition(record.batch_id, record.row, Outcome.RUNNING, attempts=attempts):
+        # Ended by another worker while this one waited for the lock (``record`` is stale).
+        return ledger.get_row(record.batch_id, record.row).outcome
     key = record.idempotency_key or ""
     counter = _Counter(attempts)
     for generation in range(1, MAX_KEY_GENERATIONS + 1):
@@ -247,6 +283,8 @@ def _send(
     def attempt() -> VerificationSession:
         counter.value += 1
         metrics.observe_limiter_wait(deps.limiter.wait(record.account), record.account)
+        # The fence, as late as possible before the request (a pause may come at any point).
+        deps.locks.confirm(record.account, record.session_id, token)
         started = time.monotonic()
         try:
             session = client.update(
@@ -314,12 +352,20 @@ def _resolve_error(
     if update.is_satisfied_by(current.model_dump()):
         # The change took effect although the answer said otherwise (e.g. a stored 500).
         return _succeed(deps, record, current, attempts, reason="confirmed_by_read_back")
-    if isinstance(err, APIConnectionError) or err.http_status == 409:
-        # The request may still be executing at Stripe (a timeout, a dropped connection, or
-        # 409 "in use"): a new key could apply it twice. Keep the key; a later retry under it
-        # is safe (Stripe replays the stored answer, says 409 again, or executes it once).
+    if not verdict.stored:
+        # Only a stored 500 proves the request finished. After anything else (a timeout, a
+        # dropped connection, 409 "in use", a gateway's 502/504, a 200 that is not our session)
+        # Stripe may still be executing it, and a new key could apply it twice. Keep the key: a
+        # later retry under it is safe (Stripe replays, says 409 again, or executes it once).
         return _fail(deps, record, options, err, attempts, retryable=True)
     return None
+
+
+def _may_have_been_sent(record: RowRecord) -> bool:
+    """False only for a row never sent: queued, or retrying after a failed read-first."""
+    if record.outcome is Outcome.QUEUED:
+        return False
+    return not (record.outcome is Outcome.RETRYING and record.attempts == 0)
 
 
 def _read(deps: Deps, record: RowRecord, sleep: Callable[[float], None]) -> VerificationSession:
@@ -411,7 +457,22 @@ def _fail(
 
 
 def _finish(deps: Deps, record: RowRecord, outcome: Outcome, **fields: Any) -> Outcome:
-    moved = deps.ledger.transition(record.batch_id, record.row, outcome, **fields)
+    _record(deps, record, outcome, **fields)
+    return outcome
+
+
+def _record(
+    deps: Deps,
+    record: RowRecord,
+    outcome: Outcome,
+    *,
+    only_from: Outcome | None = None,
+    **fields: Any,
+) -> bool:
+    """Move the row to ``outcome`` (see ``Ledger.transition``); log and count a real move."""
+    moved = deps.ledger.transition(
+        record.batch_id, record.row, outcome, only_from=only_from, **fields
+    )
     if moved:
         # Failed rows have no skip reason: their error code (or class) says why.
         reason = fields.get("reason") or fields.get("error_code") or fields.get("error_type")
@@ -429,4 +490,4 @@ def _finish(deps: Deps, record: RowRecord, outcome: Outcome, **fields: Any) -> O
                 "request_id": fields.get("request_id"),
             },
         )
-    return outcome
+    return moved

@@ -16,6 +16,7 @@ from rich.progress import (
 )
 
 from vsbatch.ledger import BatchInfo, BatchState, Ledger, Outcome
+from vsbatch.terminal_text import visible
 
 
 def _describe(batch: BatchInfo) -> str:
@@ -38,7 +39,7 @@ def wait_for_batch(
     """Poll the ledger until every row is terminal (or the batch is canceled and drained)."""
     batch = ledger.get_batch(batch_id)
     columns = (
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -47,7 +48,7 @@ def wait_for_batch(
         TextColumn("{task.fields[detail]}"),
     )
     with Progress(*columns, console=console, transient=False, get_time=get_time) as progress:
-        task = progress.add_task(batch.name, total=batch.total, detail="")
+        task = progress.add_task(visible(batch.name), total=batch.total, detail="")
         while True:
             progress.update(task, completed=batch.terminal, detail=_describe(batch))
             if batch.terminal >= batch.total or batch.state is BatchState.DONE:

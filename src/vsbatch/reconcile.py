@@ -22,6 +22,7 @@ from vsbatch.rate_limit import MemoryRateLimiter
 from vsbatch.retry_policy import RetryPolicy
 from vsbatch.stripe_client import StripeClient
 from vsbatch.submit import Enqueue, open_and_enqueue
+from vsbatch.terminal_text import safe
 from vsbatch.updates import parse_update
 
 # Reads in flight at once for plan (each still waits for the rate limiter).
@@ -91,10 +92,10 @@ def verify_batch(deps: Deps, batch_id: str, console: Console) -> int:
             for change in changes:
                 table.add_row(
                     str(record.row),
-                    record.session_id,
-                    change.field,
-                    str(change.after),
-                    str(change.before),
+                    safe(record.session_id),
+                    safe(change.field),
+                    safe(change.after),
+                    safe(change.before),
                 )
     if drifted:
         console.print(table)
@@ -136,7 +137,7 @@ def plan_file(
     """Print what applying ``path`` would do to each session; write nothing anywhere."""
     limiter = MemoryRateLimiter(settings.effective_rate_limit)
     policy = RetryPolicy.from_settings(settings)
-    table = Table(title=f"plan for {path}")
+    table = Table(title=f"plan for {safe(path)}")
     for name in ("row", "id", "plan", "detail"):
         table.add_column(name)
     counts: Counter[str] = Counter()
@@ -156,7 +157,7 @@ def plan_file(
         results = pool.map(lambda item: (item, _classify(client, limiter, policy, item)), rows)
         for item, (category, detail) in results:
             counts[category] += 1
-            table.add_row(str(item.row), item.session_id, category, detail)
+            table.add_row(str(item.row), safe(item.session_id), category, safe(detail))
     console.print(table)
     console.print(", ".join(f"{name}: {n}" for name, n in sorted(counts.items())))
     return counts

@@ -5,11 +5,16 @@ Two kinds of secrets:
 - **Stripe API keys** (``sk_``/``rk_`` followed by ``test``/``live``), always, wherever they
   appear in text: log lines, error messages, reports. The key should never reach any of them
   (it lives only in each process's settings); this is the second line of defence.
+- **Passwords in URLs** (``redis://:password@host``, the embedded Redis's and yours), always.
 - **PII**: ``provided_details.email`` and ``provided_details.phone``, when asked
   (``VSBATCH_REDACT_PII=true``, or ``--redact`` on ``report`` and ``failures``). Structured
   values are redacted by field name (``email``, ``phone``, ``provided_details.email``...);
   free text is redacted by pattern (an email address; a phone number written with a leading
   ``+`` or as ``(555) 555-0100`` / ``555-555-0100``).
+
+- **URL credentials**, always: the userinfo of every URL (``redis://:pw@host`` becomes
+  ``redis://***@host``) and query parameters such as ``password=``, ``token=``, ``secret=``.
+  :func:`safe_url` is the one function every printed URL goes through.
 
 Each output applies these functions in one place: the logging filter (``vsbatch.logs``), the
 CLI's error printer, and :class:`RedactedLedger`, the read-only view the report writers get.
@@ -33,14 +38,22 @@ __all__ = [
     "redact_record",
     "redact_text",
     "redact_value",
+    "safe_url",
 ]
 
 KEY_MARK = "[redacted-key]"
 EMAIL_MARK = "[redacted-email]"
 PHONE_MARK = "[redacted-phone]"
 
-# sk_test_..., rk_live_..., also the short "sk_test_" prefix alone would be harmless.
-_KEY_RE = re.compile(r"\b[sr]k_(?:test|live)_[A-Za-z0-9]+")
+# sk_test_..., rk_live_...: no word boundary, so that a key glued to other text goes too.
+_KEY_RE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9_]+")
+# scheme://user:password@host -> scheme://***@host (greedy: a password may hold an "@").
+_USERINFO_RE = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
+_SECRET_PARAM_RE = re.compile(
+    r"([?&;](?:password|passwd|pwd|pass|secret|token|access_token|api_key|apikey|key|auth)=)"
+    r"[^&#\s'\"]*",
+    re.IGNORECASE,
+)
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # "+15555550100", "+1 555 555 0100", "(555) 555-0100", "555-555-0100": a leading "+" or the
 # North American grouping, so that row numbers, timestamps and counts are left alone.
@@ -56,7 +69,7 @@ _PII_FIELDS = {
 
 
 def redact_text(text: str, *, pii: bool = False) -> str:
-    """Remove API keys (always) and email addresses and phone numbers (when ``pii``).
+    """Remove API keys and URL passwords (always), emails and phone numbers (when ``pii``).
 
     Args:
         text: Any text meant for people (a log message, an error, a report cell).
@@ -66,10 +79,17 @@ def redact_text(text: str, *, pii: bool = False) -> str:
         The text with each secret replaced by a marker such as ``[redacted-key]``.
     """
     text = _KEY_RE.sub(KEY_MARK, text)
+    if "://" in text or "=" in text:
+        text = safe_url(text)
     if pii:
         text = _EMAIL_RE.sub(EMAIL_MARK, text)
         text = _PHONE_RE.sub(PHONE_MARK, text)
     return text
+
+
+def safe_url(url: str) -> str:
+    """``url`` (or any text holding URLs) without userinfo or password-like query values."""
+    return _SECRET_PARAM_RE.sub(r"\1***", _USERINFO_RE.sub(r"\1***@", url))
 
 
 def redact_value(value: Any, *, pii: bool = False) -> Any:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vsbatch.ledger import TERMINAL, BatchInfo, Ledger, Outcome, RowRecord
+from vsbatch.terminal_text import safe
 
 OUTCOME_ORDER = [
     Outcome.SUCCEEDED,
@@ -79,7 +80,7 @@ def write_json(ledger: Ledger, batch: BatchInfo, out: TextIO) -> None:
 
 def summary_table(batch: BatchInfo) -> Table:
     """The batch's counters as a small table."""
-    table = Table(title=f"{batch.name}: {batch.state.value}", caption=batch.id)
+    table = Table(title=f"{safe(batch.name)}: {batch.state.value}", caption=safe(batch.id))
     table.add_column("outcome")
     table.add_column("rows", justify="right")
     for outcome, count in counts_dict(batch).items():
@@ -106,7 +107,7 @@ def _why(record: RowRecord) -> str:
 
 
 def print_table(console: Console, ledger: Ledger, batch: BatchInfo, limit: int = 50) -> None:
-    """The summary, then the first rows that were not simply applied."""
+    """The summary, then the first rows that were not simply applied (data printed as text)."""
     console.print(summary_table(batch))
     table = Table(title="rows not applied")
     table.add_column("row", justify="right", no_wrap=True)
@@ -118,7 +119,9 @@ def print_table(console: Console, ledger: Ledger, batch: BatchInfo, limit: int =
         if shown == limit:
             table.add_row("...", "", "", "see --format csv, json or html")
             break
-        table.add_row(str(record.row), record.session_id, record.outcome.value, _why(record))
+        table.add_row(
+            str(record.row), safe(record.session_id), record.outcome.value, safe(_why(record))
+        )
         shown += 1
     if shown:
         console.print(table)

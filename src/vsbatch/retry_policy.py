@@ -2,11 +2,18 @@
 
 :func:`decide` looks at one error and says whether to try again and whether the update may
 have been applied (``ambiguous``: the worker then reads the session back instead of
-guessing). :class:`RetryPolicy` turns that into a ``tenacity.Retrying`` bounded in attempts
+guessing), and whether the answer is one that may ever lead to a new idempotency key
+(``stored``). :class:`RetryPolicy` turns that into a ``tenacity.Retrying`` bounded in attempts
 and in total time, measured on an injected clock so that tests never sleep.
 
 The caller passes the same idempotency key on every attempt: ``Retrying`` only re-calls the
 function it was given, so a retried update is replayed by Stripe rather than applied twice.
+
+Which answers may ever lead to a new key: only a 500 that Stripe itself marked as stored
+(``Stripe-Should-Retry: false`` and a Stripe error body). Such a request has finished, so a
+read-back without the change proves it was not applied. Any other 5xx (a gateway's 502/504,
+an HTML page, no Stripe headers) and any transport error may hide a request that Stripe is
+still executing: it is retried under the same key, and the key is kept when the budget ends.
 """
 
 from __future__ import annotations
@@ -35,7 +42,7 @@ from vsbatch.errors import (
 if TYPE_CHECKING:
     from vsbatch.config import Settings
 
-__all__ = ["Decision", "RetryPolicy", "decide"]
+__all__ = ["Decision", "RetryPolicy", "decide", "is_stored_500"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,11 +57,27 @@ class Decision:
         retry: try again (under the same idempotency key).
         ambiguous: the update may or may not have been applied; read it back to know.
         reason: a short machine word for logs and the ledger (``rate_limit``, ``timeout``...).
+        stored: Stripe finished the request and stored its answer (a 500 marked
+            ``Stripe-Should-Retry: false`` with a Stripe error body): the only answer after
+            which a read-back without the change allows a new idempotency key.
     """
 
     retry: bool
     ambiguous: bool
     reason: str
+    stored: bool = False
+
+
+def is_stored_500(error: StripeError) -> bool:
+    """A 500 that Stripe itself marked as stored: ``Stripe-Should-Retry: false``, error body."""
+    body = error.json_body
+    return (
+        not isinstance(error, APIConnectionError)
+        and error.http_status == 500
+        and error.should_retry is False
+        and isinstance(body, dict)
+        and isinstance(body.get("error"), dict)
+    )
 
 
 def _classify(error: StripeError) -> Decision:
@@ -77,9 +100,10 @@ def _classify(error: StripeError) -> Decision:
         return Decision(retry=False, ambiguous=False, reason="idempotency_error")
     if status is not None and 400 <= status < 500:
         return Decision(retry=False, ambiguous=False, reason="client_error")
-    # A 2xx we could not parse was most likely applied; other odd answers were not.
+    # A 2xx that is not our session (another object or id, or no JSON) may hide an applied
+    # update: try again under the same key (Stripe replays its stored answer), then read back.
     applied = status is not None and 200 <= status < 300
-    return Decision(retry=False, ambiguous=applied, reason="unexpected")
+    return Decision(retry=applied, ambiguous=applied, reason="unexpected")
 
 
 def decide(error: BaseException) -> Decision:
@@ -98,9 +122,10 @@ def decide(error: BaseException) -> Decision:
     if not isinstance(error, StripeError):
         return Decision(retry=False, ambiguous=False, reason="internal")
     table = _classify(error)
+    stored = is_stored_500(error)
     if error.should_retry is None or error.should_retry == table.retry:
-        return table
-    return Decision(retry=error.should_retry, ambiguous=table.ambiguous, reason="server_advice")
+        return Decision(table.retry, table.ambiguous, table.reason, stored)
+    return Decision(error.should_retry, table.ambiguous, "server_advice", stored)
 
 
 def _should_retry(error: BaseException) -> bool:

@@ -1,73 +1,70 @@
 """Running vsbatch on one machine: the embedded Redis when none is configured, and
 in-process Celery workers for ``vsbatch run`` and ``vsbatch demo``.
 
-The embedded server's address is kept in ``<data_dir>/redis/server.json`` so that a second
-command (``status`` in another terminal, ``report`` after a run) joins the running server
-instead of starting a second one on the same append-only file.
+A second command (``status`` in another terminal, ``worker`` beside ``beat``) joins the
+running embedded server instead of starting a second one on the same append-only file (see
+``local_redis``).
+
+Celery is imported where workers start: commands that only use the ledger (``status``,
+``report``, ``failures``, ``cancel``: :func:`ledger_for`) start without it.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
+import signal
 import threading
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import redis
-from celery.worker import WorkController
-from rich.console import Console
-
-from vsbatch.bootstrap import Deps, bootstrap
+from vsbatch import local_redis
+from vsbatch.bootstrap import Deps, bootstrap, connect, ledger_on
 from vsbatch.config import Settings
-from vsbatch.embedded_redis import EmbeddedRedis
-from vsbatch.ledger import BatchInfo
-from vsbatch.progress import wait_for_batch
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import QUEUE, app, configure, heartbeat, install_deps, stop_heartbeat
+from vsbatch.ledger import BatchInfo, Ledger
+from vsbatch.local_redis import LocalRedis
 
-
-def _live_server(state_file: Path) -> str | None:
-    """The URL of an embedded server another vsbatch process runs on this data dir, if any."""
-    try:
-        info = json.loads(state_file.read_text())
-        os.kill(int(info["pid"]), 0)
-        url = str(info["url"])
-        client = redis.Redis.from_url(url, socket_connect_timeout=1)
-        try:
-            client.ping()
-        finally:
-            client.close()
-        return url
-    except (OSError, ValueError, KeyError, redis.RedisError):
-        return None
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 @contextlib.contextmanager
 def redis_for(settings: Settings) -> Iterator[Settings]:
-    """Settings with a usable ``redis_url``: the configured one, or an embedded server."""
+    """Settings with a usable ``redis_url``: the configured one, or the embedded server.
+
+    The embedded server is shared through ``local_redis``: this process starts it, or
+    attaches to the one another vsbatch process runs on the same data directory.
+    """
     if settings.redis_url:
         yield settings
         return
-    data = settings.data_dir / "redis"
-    state_file = data / "server.json"
-    url = _live_server(state_file)
-    if url is not None:
-        yield settings.model_copy(update={"redis_url": url})
-        return
-    server = EmbeddedRedis(data).start()
-    state_file.write_text(json.dumps({"url": server.url, "pid": os.getpid()}))
-    try:
-        yield settings.model_copy(update={"redis_url": server.url})
-    finally:
-        state_file.unlink(missing_ok=True)
-        server.stop()
+    with embedded_for(settings) as local:
+        yield settings.model_copy(update={"redis_url": local.url})
+
+
+def embedded_for(settings: Settings) -> LocalRedis:
+    """The (unopened) share of the embedded server of ``settings.data_dir``."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return LocalRedis(settings.data_dir / "redis")
+
+
+@contextlib.contextmanager
+def ledger_for(settings: Settings) -> Iterator[Ledger]:
+    """The ledger on the settings' Redis (embedded if needed), for commands that need no more."""
+    with redis_for(settings) as resolved:
+        client = connect(resolved)
+        try:
+            yield ledger_on(client, resolved)
+        finally:
+            client.close()
 
 
 @contextlib.contextmanager
 def deps_for(settings: Settings) -> Iterator[Deps]:
     """Dependencies on the settings' Redis (embedded if needed), closed afterwards."""
+    from vsbatch.worker import configure, install_deps
+
     with redis_for(settings) as resolved:
         deps = bootstrap(resolved)
         configure(resolved)
@@ -82,6 +79,10 @@ class InProcessWorker:
     """A Celery worker (threads pool) running in a background thread of this process."""
 
     def __init__(self, concurrency: int) -> None:
+        from celery.worker import WorkController
+
+        from vsbatch.worker import QUEUE, app
+
         self._controller = WorkController(
             app=app,
             pool_cls="threads",
@@ -99,15 +100,52 @@ class InProcessWorker:
 
     def start(self) -> InProcessWorker:
         """Start beating (see ``liveness``) and consuming."""
+        from vsbatch.tasks import enqueue_chunk
+        from vsbatch.worker import heartbeat
+
         heartbeat(enqueue_chunk)
         self._thread.start()
         return self
 
-    def stop(self) -> None:
-        """Stop consuming; a task in flight keeps its message (acks_late) for redelivery."""
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop consuming; a task in flight keeps its message (acks_late) for redelivery.
+
+        Waits at most ``timeout`` seconds for the tasks in flight.
+        """
+        from vsbatch.worker import stop_heartbeat
+
         self._controller.stop(in_sighandler=False)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=timeout)
         stop_heartbeat()
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C while in-process workers ran: the user has been told how to resume.
+
+    Rows in flight are left to the ledger (``resume`` enqueues them again), so the process
+    may exit at once, without waiting for worker threads.
+    """
+
+
+def _exit_at_once(*_: object) -> None:
+    """The second Ctrl-C: exit now (a server we alone use is asked to stop on its way)."""
+    local_redis.abandon_all()
+    os._exit(130)
+
+
+def _abandon_run(batch_id: str, console: Console) -> None:
+    """The first Ctrl-C: say how to resume, make a second one exit at once, then go quiet."""
+    signal.signal(signal.SIGINT, _exit_at_once)
+    console.print(
+        f"interrupted: nothing is lost; 'vsbatch resume {batch_id}' (or 'vsbatch run' of the"
+        " same file) finishes the batch",
+        highlight=False,
+        soft_wrap=True,
+    )
+    # Rows in flight stop abruptly from here on (their connections close under them); their
+    # errors would bury the line above, and the ledger already knows what is unfinished.
+    logging.disable(logging.CRITICAL)
+    threading.excepthook = lambda _args: None
 
 
 def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
@@ -115,8 +153,17 @@ def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
 
     The worker starts only once the batch is enqueued: a refused file never starts one.
     """
+    from vsbatch.progress import wait_for_batch
+
     worker = InProcessWorker(deps.settings.concurrency).start()
     try:
-        return wait_for_batch(deps.ledger, batch_id, console)
-    finally:
-        worker.stop()
+        batch = wait_for_batch(deps.ledger, batch_id, console)
+    except KeyboardInterrupt:
+        _abandon_run(batch_id, console)
+        # The stop runs beside us: a task's chunk may take long to finish, and Ctrl-C must not.
+        stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 2.0}, daemon=True)
+        stopper.start()
+        stopper.join(timeout=3.0)
+        raise Interrupted from None
+    worker.stop()
+    return batch

@@ -40,6 +40,8 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
+from vsbatch.http_deadline import deadline, transport_for
+from vsbatch.keyscrub import scrub_response
 
 __all__ = [
     "ResponseMeta",
@@ -52,6 +54,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SESSIONS_PATH = "/v1/identity/verification_sessions"
+SESSION_OBJECT = "identity.verification_session"
 MAX_IDEMPOTENCY_KEY = 255
 
 try:
@@ -222,10 +225,17 @@ def error_from_response(response: httpx.Response) -> StripeError:
     return cls(text, **fields)
 
 
-def _connection_error(exc: Exception, method: str, timeouts: httpx.Timeout) -> APIConnectionError:
-    """A plain-words APIConnectionError for one httpx failure (never quoting headers)."""
+def _connection_error(
+    exc: Exception, method: str, timeouts: httpx.Timeout, *, deadline: float | None = None
+) -> APIConnectionError:
+    """A plain-words APIConnectionError for one httpx failure (never quoting headers).
+
+    ``deadline`` is given when the request's total deadline had passed when it failed.
+    """
     may_have_applied = method != "GET" and not isinstance(exc, _NOT_SENT)
-    if isinstance(exc, httpx.ConnectTimeout):
+    if deadline is not None and isinstance(exc, httpx.TimeoutException):
+        text = f"No complete answer from Stripe within the request deadline ({deadline:g}s)"
+    elif isinstance(exc, httpx.ConnectTimeout):
         text = f"Timed out connecting to Stripe (connect timeout after {timeouts.connect}s)"
     elif isinstance(exc, httpx.PoolTimeout):
         text = f"Timed out waiting for a free connection (pool timeout after {timeouts.pool}s)"
@@ -274,6 +284,9 @@ class StripeClient:
         stripe_version: the ``Stripe-Version`` header.
         connect_timeout: seconds to open a connection.
         timeout: seconds for reading, writing and waiting for a pooled connection.
+        deadline: seconds for a whole request, connect + write + read, however slowly the
+            server trickles its answer (default ``connect_timeout + timeout``). Enforced by the
+            transport built here (:class:`~vsbatch.http_deadline.DeadlineTransport`).
         http_client: an httpx client to use as is (not closed by :meth:`close`).
         transport: a transport for the client built here (``httpx.MockTransport`` in tests).
         max_connections: pool size of the client built here.
@@ -291,6 +304,7 @@ class StripeClient:
         stripe_version: str = config.STRIPE_VERSION,
         connect_timeout: float = 5.0,
         timeout: float = 20.0,
+        deadline: float | None = None,
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 64,
@@ -305,13 +319,15 @@ class StripeClient:
         self.base_url = base_url.rstrip("/")
         self.stripe_version = stripe_version
         self.timeouts = httpx.Timeout(timeout, connect=connect_timeout)
+        self.deadline = deadline if deadline is not None else connect_timeout + timeout
         self._owns_client = http_client is None
+        limits = httpx.Limits(
+            max_connections=max_connections, max_keepalive_connections=max_connections
+        )
         self._http = http_client or httpx.Client(
-            transport=transport,
+            transport=transport or transport_for(self.base_url, limits),
             timeout=self.timeouts,
-            limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
-            ),
+            limits=limits,
             follow_redirects=False,
         )
 
@@ -349,7 +365,7 @@ class StripeClient:
         if expand:
             path += "?" + urlencode([("expand[]", field) for field in expand])
         response = self._send("GET", path, stripe_account=stripe_account)
-        return self._parse_session(response, idempotency_key=None)
+        return self._parse_session(response, session_id, idempotency_key=None)
 
     def update(
         self,
@@ -373,7 +389,9 @@ class StripeClient:
 
         Raises:
             StripeError: a subclass for every failure; an APIConnectionError says through
-                ``may_have_applied`` whether the update may have reached Stripe.
+                ``may_have_applied`` whether the update may have reached Stripe. A 2xx that is
+                not this session (another object or id, or no JSON) is an APIError with
+                ``http_status`` 2xx: ambiguous, to be resolved by a read-back.
         """
         path = f"{SESSIONS_PATH}/{validate_session_id(session_id)}"
         key = _check_header_value(idempotency_key, param="idempotency_key")
@@ -382,7 +400,7 @@ class StripeClient:
         response = self._send(
             "POST", path, stripe_account=stripe_account, idempotency_key=key, body=body
         )
-        return self._parse_session(response, idempotency_key=key)
+        return self._parse_session(response, session_id, idempotency_key=key)
 
     def list(
         self,
@@ -452,9 +470,10 @@ class StripeClient:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.monotonic()
         try:
-            response = self._http.request(
-                method, self.base_url + path, headers=headers, content=body
-            )
+            with deadline(self.deadline):
+                response = self._http.request(
+                    method, self.base_url + path, headers=headers, content=body
+                )
         except _HTTPX_ERRORS as exc:
             logger.debug(
                 "%s %s failed: %s after %.1f ms",
@@ -463,7 +482,12 @@ class StripeClient:
                 type(exc).__name__,
                 (time.monotonic() - started) * 1000,
             )
-            raise _connection_error(exc, method, self.timeouts) from exc
+            overdue = time.monotonic() - started >= self.deadline
+            raise _connection_error(
+                exc, method, self.timeouts, deadline=self.deadline if overdue else None
+            ) from exc
+        # Before anything reads the answer: a server that echoes the key must not spread it.
+        response = scrub_response(response, self._api_key)
         logger.debug(
             "%s %s -> %s request_id=%s in %.1f ms",
             method,
@@ -494,8 +518,23 @@ class StripeClient:
         return body
 
     def _model(
-        self, data: object, response: httpx.Response, *, idempotency_key: str | None
+        self,
+        data: object,
+        response: httpx.Response,
+        *,
+        idempotency_key: str | None,
+        session_id: str | None = None,
     ) -> VerificationSession:
+        # A 2xx counts only if it is the very session asked for: a proxy or cache may answer
+        # 200 with something else, and taking that as "applied" would be a guess.
+        fields = data if isinstance(data, dict) else {}
+        kind, found = (str(fields.get(name))[:80] for name in ("object", "id"))
+        if fields.get("object") != SESSION_OBJECT:
+            what = f"object {kind!r}, not {SESSION_OBJECT!r}"
+            raise _scrub(self._unexpected(response, what), self._api_key)
+        if session_id is not None and fields.get("id") != session_id:
+            what = f"session {found!r}, not {session_id!r}"
+            raise _scrub(self._unexpected(response, what), self._api_key)
         try:
             session = VerificationSession.model_validate(data)
         except ValidationError as exc:
@@ -513,6 +552,7 @@ class StripeClient:
         return session
 
     def _parse_session(
-        self, response: httpx.Response, *, idempotency_key: str | None
+        self, response: httpx.Response, session_id: str, *, idempotency_key: str | None
     ) -> VerificationSession:
-        return self._model(self._json_object(response), response, idempotency_key=idempotency_key)
+        data = self._json_object(response)
+        return self._model(data, response, idempotency_key=idempotency_key, session_id=session_id)

@@ -8,15 +8,18 @@ Messages carry chunks of row numbers, never the rows: a million-row batch is abo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vsbatch.bootstrap import Deps
+import redis
+
+from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.csv_io import ParsedRow, file_digest, read_updates
-from vsbatch.errors import CsvFileError, InputError, VsbatchError
+from vsbatch.errors import CsvFileError, InputError
 from vsbatch.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.updates import idempotency_key
@@ -54,6 +57,9 @@ def submit_csv(
 
     Raises:
         CsvFileError: the file is refused (nothing was enqueued, the staged batch is gone).
+        ConfigError: Redis refused a write half way (MISCONF on a full disk, ...): nothing
+            was enqueued; the staged rows are deleted, or expire within a day if Redis
+            still refuses.
     """
     options = options or SubmitOptions()
     ledger = deps.ledger
@@ -70,10 +76,22 @@ def submit_csv(
         ledger.add_rows(batch.id, _new_rows(batch.id, read_updates(path), options.account))
         if options.strict:
             _refuse_rejections(ledger, batch.id)
-    except VsbatchError:
-        ledger.discard_batch(batch.id)
+    except redis.RedisError as exc:
+        _try_discard(ledger, batch.id)
+        refusal = redis_refusal(exc)
+        raise type(refusal)(
+            f"{refusal}; batch {batch.id} was not submitted: nothing was enqueued"
+        ) from None
+    except BaseException:
+        _try_discard(ledger, batch.id)
         raise
     return open_and_enqueue(deps, batch.id, enqueue, options.row_options)
+
+
+def _try_discard(ledger: Ledger, batch_id: str) -> None:
+    """Delete a staged batch; if Redis refuses even that, its keys expire on their own."""
+    with contextlib.suppress(redis.RedisError):
+        ledger.discard_batch(batch_id)
 
 
 def open_and_enqueue(
@@ -86,27 +104,30 @@ def open_and_enqueue(
 
 
 def resume(deps: Deps, batch_id: str, enqueue: Enqueue) -> tuple[BatchInfo, int]:
-    """Enqueue again every unfinished row of an open batch; return it and how many rows.
+    """Enqueue again every unfinished row of a batch; return it and how many rows.
 
     For a run that was interrupted or a worker that crashed, without waiting for the broker's
     visibility timeout. Safe at any time: a row already final is not sent again, and a row
-    still in flight elsewhere is sent under the same idempotency key (Stripe replays it).
+    still in flight elsewhere is sent under the same idempotency key (Stripe replays it). A
+    canceled batch's unfinished rows are the ones it had in flight: resumed, they are resolved
+    under their keys (``processing``), never skipped.
 
     Raises:
-        InputError: The batch is staging (its submit never finished), done or canceled.
+        InputError: The batch is staging (its submit never finished), done, or canceled
+            with every row final.
     """
     batch = deps.ledger.get_batch(batch_id)
     if batch.state is BatchState.STAGING:
         raise InputError(f"batch {batch_id} was never opened (its submit did not finish)")
-    if batch.state is not BatchState.OPEN:
+    if not _unfinished(batch):
         raise InputError(f"batch {batch_id} is {batch.state.value}: nothing to resume")
     options = RowOptions.from_message(batch.options)
     return batch, _enqueue_pending(deps, batch, enqueue, options)
 
 
 def sweep_stalled(deps: Deps, enqueue: Enqueue, *, stall: float) -> list[str]:
-    """Resume every open batch that has unfinished rows and that no worker has started a
-    chunk of for ``stall`` seconds; return their ids.
+    """Resume every open (or canceled) batch that has unfinished rows and that no worker has
+    started a chunk of for ``stall`` seconds; return their ids.
 
     Call it only when the queue is empty: then such a batch has lost its messages (the
     broker can drop one caught by a Redis restart), since a parked or delayed chunk comes
@@ -116,7 +137,7 @@ def sweep_stalled(deps: Deps, enqueue: Enqueue, *, stall: float) -> list[str]:
     now = deps.ledger.now()
     swept = []
     for batch in deps.ledger.list_batches(limit=RESUME_LOOKBACK):
-        if batch.state is not BatchState.OPEN or batch.terminal >= batch.total:
+        if not _unfinished(batch):
             continue
         if now - max(batch.created_at, batch.touched_at or 0.0) < stall:
             continue
@@ -131,6 +152,12 @@ def sweep_stalled(deps: Deps, enqueue: Enqueue, *, stall: float) -> list[str]:
         )
         swept.append(batch.id)
     return swept
+
+
+def _unfinished(batch: BatchInfo) -> bool:
+    """True for an open or canceled batch with rows not final yet (what resume may send)."""
+    active = batch.state in (BatchState.OPEN, BatchState.CANCELED)
+    return active and batch.terminal < batch.total
 
 
 def open_csv_batch(deps: Deps, digest: str, account: str | None) -> BatchInfo | None:

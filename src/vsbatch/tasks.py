@@ -8,21 +8,48 @@ from celery import Task
 from celery.signals import task_received, worker_ready, worker_shutdown
 
 from vsbatch import processing
+from vsbatch.errors import NotFoundError
+from vsbatch.ledger import BatchState
 from vsbatch.liveness import HeldChunk
+from vsbatch.messages import CheckedTask, ChunkArgs, InvalidArguments, TickArgs, check_arguments
 from vsbatch.processing import RowOptions
 from vsbatch.worker import QUEUE, app, current_deps, heartbeat, stop_heartbeat, task_budget
 
 
-@app.task(name="vsbatch.process_chunk", acks_late=True, ignore_result=True, bind=True)
+class _ChunkTask(CheckedTask):
+    """Chunk messages are recorded as held on receipt (``_hold_chunk``): a refused one is
+    released at once, so that no live worker ever sends it again."""
+
+    def on_refused(self) -> None:
+        if self.request.id:
+            heartbeat(enqueue_chunk).liveness.release(self.request.id)
+
+
+@app.task(
+    name="vsbatch.process_chunk",
+    base=_ChunkTask,
+    arguments=ChunkArgs,
+    acks_late=True,
+    ignore_result=True,
+    bind=True,
+)
 def process_chunk(
     self: Task[Any, Any], batch_id: str, rows: list[int], options: dict[str, Any] | None = None
 ) -> int:
     """Bring a chunk of a batch's rows to terminal outcomes; re-enqueue what is left."""
     deps = current_deps()
-    row_options = RowOptions.from_message(options)
-    result = processing.process_chunk(
-        deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
-    )
+    try:
+        batch = deps.ledger.get_batch(batch_id)  # an unknown batch is never touched
+        if batch.state is BatchState.STAGING:  # its submit has not opened it (yet, or ever)
+            raise InvalidArguments(f"batch {batch_id} is not open")
+        # How rows are processed is the batch's, as its submit opened it; a message's own
+        # options only serve batches opened before the ledger kept them.
+        row_options = RowOptions.from_message(batch.options or options)
+        result = processing.process_chunk(
+            deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
+        )
+    except NotFoundError as exc:  # a batch or row the ledger does not have (or no longer)
+        raise InvalidArguments(str(exc)) from None
     # Enqueued before this message is acked: a crash in between runs rows twice, which the
     # ledger and the idempotency keys make harmless.
     if result.remaining:
@@ -40,8 +67,11 @@ def _hold_chunk(request: Any, **_: Any) -> None:
     that live workers send it again if this process dies holding it (see ``liveness``)."""
     if request.name != process_chunk.name:
         return
-    batch_id, rows, *rest = request.args
-    chunk = HeldChunk(batch_id, list(rows), dict(rest[0] or {}) if rest else {})
+    try:
+        checked = check_arguments(ChunkArgs, process_chunk.run, request.args, request.kwargs)
+    except InvalidArguments:
+        return  # the task refuses it when it runs; nothing to hold for it
+    chunk = HeldChunk(checked["batch_id"], checked["rows"], checked.get("options") or {})
     heartbeat(enqueue_chunk).liveness.hold(request.id, chunk)
 
 
@@ -67,13 +97,16 @@ def enqueue_chunk(
     )
 
 
-@app.task(name="vsbatch.migration_tick", acks_late=True, ignore_result=True)
-def migration_tick(name: str, spec: str) -> str | None:
-    """Run migration ``name`` of the migrations file text ``spec`` for its due tick, once."""
-    from vsbatch.migrate_run import run_scheduled
-    from vsbatch.migrations import parse_migrations
+@app.task(
+    name="vsbatch.migration_tick",
+    base=CheckedTask,
+    arguments=TickArgs,
+    acks_late=True,
+    ignore_result=True,
+)
+def migration_tick(name: str) -> str | None:
+    """Run migration ``name`` of this worker's own migrations file for its due tick, once."""
+    from vsbatch.migrate_run import run_tick
 
-    deps = current_deps()
-    migration = parse_migrations(spec)[name]
-    batch = run_scheduled(deps, migration, enqueue_chunk, now=deps.ledger.now())
+    batch = run_tick(current_deps(), name, enqueue_chunk)
     return batch.id if batch is not None else None

@@ -112,6 +112,9 @@ def _check_metadata(value: Any) -> dict[str, str] | Literal[""]:
             _fail("Invalid key: metadata keys must not be empty.", "metadata")
         if "[" in key or "]" in key:
             _fail(f"Invalid key: {key} must not contain '[' or ']'.", "metadata")
+        if key != key.strip():
+            # CSV headers are trimmed: such a key could never come back from a failures file.
+            _fail(f"Invalid key: {key!r} must not start or end with a space.", "metadata")
         _check_text(key, "A metadata key", "metadata")
         if item is None:
             continue

@@ -3,7 +3,8 @@ except ``tasks`` (the task edge) and the CLI (which starts workers).
 
 Reliability choices: late acks with rejection on worker loss (a crashed worker's message is
 redelivered), prefetch 1 (a worker holds no more than it runs), JSON only (a pickled message
-is refused, never executed), and a broker visibility timeout far above a task's time budget
+is refused, never executed; so is a message of an unknown task or with arguments that fail
+their check, see ``messages``), and a broker visibility timeout far above a task's time budget
 (tasks stop at a third of it and re-enqueue what is left). It also owns this process's
 heartbeat (``liveness``), which lets live workers take over a dead one's chunks and locks
 within seconds rather than after the visibility timeout.
@@ -19,6 +20,7 @@ from urllib.parse import parse_qsl, urlsplit
 from celery import Celery
 
 from vsbatch.bootstrap import Deps, bootstrap
+from vsbatch.broker import transport_for
 from vsbatch.config import Settings, load_settings
 from vsbatch.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 from vsbatch.processing import RowOptions
@@ -42,6 +44,8 @@ app.conf.update(
     worker_send_task_events=False,
     task_send_sent_event=False,
     worker_enable_remote_control=False,
+    # One-line refusals for unknown, invalid and undecodable messages (see ``messages``).
+    worker_consumer="vsbatch.messages:GuardedConsumer",
 )
 
 _deps: Deps | None = None
@@ -72,6 +76,8 @@ def configure(settings: Settings) -> Celery:
         },
         broker_pool_limit=max(10, settings.concurrency + 2),
         broker_use_ssl=broker_ssl(settings.redis_url),
+        # Drops queue items that are not messages instead of stopping (see ``broker``).
+        broker_transport=transport_for(settings.redis_url),
     )
     return app
 
@@ -172,12 +178,16 @@ def _retire(*, leave: bool) -> None:
 def current_deps() -> Deps:
     """This process's dependencies, built from the environment on first use if not installed.
 
-    A worker started by plain ``celery -A vsbatch.worker worker`` takes this path.
+    A worker started by plain ``celery -A vsbatch.worker worker`` takes this path, and so does
+    the application API. Without ``VSBATCH_REDIS_URL`` they use the data directory's embedded
+    server (started if no other vsbatch process runs it).
     """
     global _deps
     with _deps_lock:
         if _deps is None:
-            settings = load_settings()
+            from vsbatch.local_redis import for_process
+
+            settings = for_process(load_settings())
             configure(settings)
             _deps = bootstrap(settings)
         return _deps

@@ -119,7 +119,8 @@ class TestBeat:
         changed = seed_mix(emulator)
         spec = tmp_path / "migrations.toml"
         spec.write_text(CRM.format(schedule="2s"), encoding="utf-8")
-        workers.start()
+        short = {"VSBATCH_MIGRATION_MIN_INTERVAL": "1"}  # 2 s is below the 60 s default
+        workers.start(VSBATCH_MIGRATIONS_FILE=str(spec), **short)  # ticks name it; workers read it
         logs = [tmp_path / f"beat{i}.log" for i in range(2)]
         beats = []
         for log in logs:
@@ -127,7 +128,7 @@ class TestBeat:
                 beats.append(
                     subprocess.Popen(
                         [sys.executable, "-m", "vsbatch", "beat", "--file", str(spec)],
-                        env=env,
+                        env={**env, **short},
                         stdout=out,
                         stderr=subprocess.STDOUT,
                     )

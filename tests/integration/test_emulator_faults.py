@@ -1,4 +1,4 @@
-"""Seeded faults over a socket: limits, lock timeouts, 5xx, hangs, drops, gateway errors."""
+"""Load behaviour and seeded faults over a socket: limits, lock timeouts, 500/503, hang, drop."""
 
 from __future__ import annotations
 
@@ -218,104 +218,118 @@ class TestHangAndDrop:
         )
 
 
-def _applied_within(emulator: Any, sid: str, seconds: float, count: int = 1) -> int:
-    """How often the session was applied once ``count`` is reached, or after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while emulator.stats()["applied"].get(sid, 0) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return int(emulator.stats()["applied"].get(sid, 0))
+def wait_behind_gateway(emulator: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """The emulator's stats once no request is left to run behind a gateway's answer."""
+    deadline = time.monotonic() + timeout
+    while (stats := emulator.stats())["gateway_pending"] and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert 0 == stats["gateway_pending"]
+    return stats
 
 
-def _replayed_within(emulator: Any, count: int, seconds: float) -> int:
-    """The emulator's replay count once it reaches ``count``, or after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while emulator.stats()["replayed"] < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return int(emulator.stats()["replayed"])
+class TestGateway:
+    """A proxy in front of Stripe answers instead of Stripe; Stripe may apply behind it."""
 
-
-class TestGatewayError:
-    """A gateway in front of the API answers 502/504 while the update goes on behind it."""
-
-    def test_answer_is_html_without_stripe_headers(self, emulator: Any, api: httpx.Client) -> None:
-        """The client gets a 502 or 504 HTML page, no Request-Id and no Stripe headers."""
-        emulator.configure(gateway_error_rate=1.0, gateway_error_applies=False)
+    @pytest.mark.parametrize("status", [502, 504])
+    def test_gateway_error_is_html_without_stripe_headers(
+        self, emulator: Any, api: httpx.Client, status: int
+    ) -> None:
+        """The client gets the gateway's HTML page: no Request-Id, no Stripe-Should-Retry."""
+        emulator.configure(gateway_rate=1.0, gateway_answer=str(status))
         [sid] = emulator.seed()
 
-        answer = _update(api, sid, key="kg")
+        response = _update(api, sid, key="kg")
 
-        stripe_headers = {"request-id", "stripe-version", "idempotency-key", "stripe-should-retry"}
-        assert (True, True, set(), {}) == (
-            answer.status_code in (502, 504),
-            answer.headers["content-type"].startswith("text/html"),
-            stripe_headers & set(answer.headers),
+        assert (status, "text/html", None, None, None) == (
+            response.status_code,
+            response.headers["content-type"].split(";")[0],
+            response.headers.get("Request-Id"),
+            response.headers.get("Stripe-Should-Retry"),
+            response.headers.get("Idempotency-Key"),
+        )
+
+    def test_update_applied_behind_the_gateway_is_replayed_under_its_key(
+        self, emulator: Any, api: httpx.Client
+    ) -> None:
+        """Behind a 502 the update applied once; a retry under the same key replays it."""
+        emulator.configure(gateway_rate=1.0, gateway_applies=True)
+        [sid] = emulator.seed()
+        _update(api, sid, key="kg")
+        emulator.configure(gateway_rate=0.0)
+
+        retry = _update(api, sid, key="kg")
+
+        assert (200, "true", {sid: 1}) == (
+            retry.status_code,
+            retry.headers.get("Idempotent-Replayed"),
             emulator.stats()["applied"],
         )
 
-    def test_update_applies_after_the_answer_and_its_key_replays(
+    def test_delayed_update_lands_after_the_gateway_answered(
         self, emulator: Any, api: httpx.Client
     ) -> None:
-        """Behind the error the update applies after the delay; a retry under its key replays."""
-        emulator.configure(gateway_error_rate=1.0, gateway_apply_delay_ms=300)
+        """With a delay, the change is not there when the 504 arrives, and lands later."""
+        emulator.configure(gateway_rate=1.0, gateway_answer="504", gateway_delay_seconds=0.3)
         [sid] = emulator.seed()
-        first = _update(api, sid, key="kg")
-        emulator.configure(gateway_error_rate=0.0)
 
-        applied = _applied_within(emulator, sid, seconds=10)
-        after = _update(api, sid, key="kg")
+        response = _update(api, sid, key="kg")
+        before = api.get(f"{BASE}/{sid}").json()["metadata"]
+        after = wait_behind_gateway(emulator)
 
-        assert (True, 1, 200, "true", {sid: 1}) == (
-            first.status_code in (502, 504),
-            applied,
-            after.status_code,
-            after.headers.get("Idempotent-Replayed"),
-            emulator.stats()["applied"],
+        assert (504, {}, {sid: 1}) == (response.status_code, before, after["applied"])
+
+    def test_gateway_without_apply_changes_nothing(self, emulator: Any, api: httpx.Client) -> None:
+        """With gateway_applies false the request never reached Stripe."""
+        emulator.configure(gateway_rate=1.0, gateway_applies=False)
+        [sid] = emulator.seed()
+
+        response = _update(api, sid)
+
+        assert (502, {}) == (response.status_code, emulator.stats()["applied"])
+
+    def test_misrouted_answer_is_another_session(self, emulator: Any, api: httpx.Client) -> None:
+        """``200_other_session`` answers 200 with a session object whose id is not ours."""
+        emulator.configure(gateway_rate=1.0, gateway_answer="200_other_session")
+        [sid] = emulator.seed()
+
+        response = _update(api, sid)
+
+        body = response.json()
+        assert (200, "identity.verification_session", True) == (
+            response.status_code,
+            body["object"],
+            body["id"] != sid,
         )
 
     def test_retry_under_the_key_before_the_late_request_applies_once(
         self, emulator: Any, api: httpx.Client
     ) -> None:
-        """A retry under the key executes at once; the late request then replays it."""
-        emulator.configure(gateway_error_rate=1.0, gateway_apply_delay_ms=1000)
+        """Until the late request arrives its key is free: a retry runs, the late one replays."""
+        emulator.configure(gateway_rate=1.0, gateway_delay_seconds=1.0)
         [sid] = emulator.seed()
         _update(api, sid, key="kg")
-        emulator.configure(gateway_error_rate=0.0)
+        emulator.configure(gateway_rate=0.0)
 
         retry = _update(api, sid, key="kg")
-        replays = _replayed_within(emulator, 1, seconds=10)
+        stats = wait_behind_gateway(emulator)
 
         assert (200, None, 1, {sid: 1}) == (
             retry.status_code,
             retry.headers.get("Idempotent-Replayed"),
-            replays,
-            emulator.stats()["applied"],
+            stats["replayed"],
+            stats["applied"],
         )
 
     def test_retry_under_a_new_key_applies_twice(self, emulator: Any, api: httpx.Client) -> None:
         """A client that gives up on the key and uses a new one gets the update applied twice."""
-        emulator.configure(gateway_error_rate=1.0, gateway_apply_delay_ms=1000)
+        emulator.configure(gateway_rate=1.0, gateway_delay_seconds=1.0)
         [sid] = emulator.seed()
         _update(api, sid, key="kg")
-        emulator.configure(gateway_error_rate=0.0)
+        emulator.configure(gateway_rate=0.0)
 
         _update(api, sid, key="kg-2")
 
-        assert 2 == _applied_within(emulator, sid, seconds=10, count=2)
-
-    def test_update_not_applied_frees_its_key(self, emulator: Any, api: httpx.Client) -> None:
-        """With gateway_error_applies false nothing changes and a retry under the key executes."""
-        emulator.configure(gateway_error_rate=1.0, gateway_error_applies=False)
-        [sid] = emulator.seed()
-        _update(api, sid, key="kg")
-        emulator.configure(gateway_error_rate=0.0)
-
-        retry = _update(api, sid, key="kg")
-
-        assert (200, None, {sid: 1}) == (
-            retry.status_code,
-            retry.headers.get("Idempotent-Replayed"),
-            emulator.stats()["applied"],
-        )
+        assert {sid: 2} == wait_behind_gateway(emulator)["applied"]
 
 
 class TestReproducibility:

@@ -19,6 +19,7 @@ from vsbatch.ledger import (
     NewRow,
     Outcome,
     SkipReason,
+    lua_script,
 )
 
 RETENTION = 3600
@@ -324,16 +325,18 @@ class TestRows:
         )
 
     def test_iter_rows_pages_in_blocks(self, ledger: Ledger, redis_client: redis.Redis) -> None:
-        """iter_rows reads 1000 row numbers per HMGET, never the whole hash at once."""
+        """iter_rows reads pages of 1000 row numbers (page.lua), never the whole hash at once."""
         batch = staged(ledger, [row(n) for n in range(2, 2502)])
+        redis_client.script_load(lua_script("page.lua"))
         redis_client.config_resetstat()
 
         rows = sum(1 for _ in ledger.iter_rows(batch.id))
 
         stats = redis_client.info("commandstats")
-        assert (2500, 1 + 3, False) == (
+        assert (2500, 3, 2500, False) == (
             rows,
-            stats["cmdstat_hmget"]["calls"],
+            stats["cmdstat_evalsha"]["calls"],
+            stats["cmdstat_hget"]["calls"],
             "cmdstat_hgetall" in stats or "cmdstat_hscan" in stats,
         )
 

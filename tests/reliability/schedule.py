@@ -3,7 +3,7 @@
 A schedule is a few :class:`Fault` s, each at a time offset from the moment the batch's first
 row finished (the workers are up and rows are moving). Process faults strike once (a worker
 killed, stopped then continued, or terminated; Redis restarted or killed, down for a while);
-emulator faults hold for a window (gateway errors that apply behind a 502/504, stored 500s,
+emulator faults hold for a window (gateway 502/504s that apply behind the answer, stored 500s,
 hangs, dropped connections, 429 storms, 503 storms). Nothing here reads a clock or the world:
 ``draw_schedule(seed)`` is the same list on every machine.
 """
@@ -21,7 +21,7 @@ MAX_FAULTS = 4
 WORKER_FAULTS = ("worker_kill", "worker_stop", "worker_term")
 REDIS_FAULTS = ("redis_restart", "redis_kill")
 EMULATOR_FAULTS = (
-    "gateway_error",
+    "gateway",
     "stored_500",
     "hang",
     "drop",
@@ -43,7 +43,7 @@ class Fault:
     @property
     def late_seconds(self) -> float:
         """How long after the fault ends a request it delayed may still arrive."""
-        return float(self.params.get("apply_delay_ms", 0)) / 1000.0 + float(
+        return float(self.params.get("delay_seconds", 0)) + float(
             self.params.get("hang_seconds", 0)
         )
 
@@ -56,9 +56,10 @@ class Fault:
         """The emulator config fields this fault sets while it holds (none for process faults)."""
         p = self.params
         fields: dict[str, dict[str, Any]] = {
-            "gateway_error": {
-                "gateway_error_rate": p.get("rate"),
-                "gateway_apply_delay_ms": p.get("apply_delay_ms"),
+            "gateway": {
+                "gateway_rate": p.get("rate"),
+                "gateway_answer": p.get("answer"),
+                "gateway_delay_seconds": p.get("delay_seconds"),
             },
             "stored_500": {"fail_500_after_rate": p.get("rate")},
             "hang": {
@@ -92,11 +93,13 @@ def _params(rng: random.Random, kind: str) -> dict[str, Any]:
         return {"worker": rng.randrange(3), "seconds": _round(rng.uniform(0.5, 5.0))}
     if kind in REDIS_FAULTS:
         return {"down": _round(rng.uniform(0.0, 1.5))}
-    if kind == "gateway_error":
-        # Sporadic 502s, or a load balancer's outage long enough for a row to spend all its
-        # retries on them; the request reaches the API before the row's read-back or after it.
+    if kind == "gateway":
+        # Sporadic 502s, or a load balancer's outage (504s) long enough for a row to spend all
+        # its retries on them; the request reaches Stripe before the row's read-back or after it.
         rate, seconds = rng.choice([(0.2, window), (0.4, window), (1.0, 6.0)])
-        return {"rate": rate, "apply_delay_ms": rng.choice([100, 1500, 6000]), "seconds": seconds}
+        delay = rng.choice([0.1, 1.5, 6.0])
+        answer = "504" if rate == 1.0 else "502"
+        return {"rate": rate, "answer": answer, "delay_seconds": delay, "seconds": seconds}
     if kind == "hang":
         # Past the workers' 1 s read timeout; some hung updates are applied, some not.
         return {

@@ -4,17 +4,18 @@ Each case runs 150 rows against its own append-only Redis (so that Redis itself 
 stopped or killed), the session's emulator over its socket and ``vsbatch worker``
 subprocesses, injects one fault, waits until the batch is done, and asserts with
 :func:`assert_invariants`: every row terminal exactly once, no session updated twice for one
-row, and counts that add up.
+row, counts that add up, and each session's final state the one its row's outcome says.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -40,12 +41,15 @@ CONCURRENCY = 4
 LATENCY_MS = 50
 
 
-def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = False) -> None:
+def assert_invariants(
+    rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = False, late_applies: bool = False
+) -> None:
     """The matrix's one assertion: exactly-once outcomes, no double application, counts add up.
 
     Every session is ``requires_input``, so every row must succeed; a case that may
     legitimately run a row out of retries allows ``failed`` rows, which must be retryable and
-    whose session must not have been updated.
+    whose session must not have been updated, unless the case applies updates late behind
+    ambiguous answers (``late_applies``): then such a session was updated at most once.
     """
     rows = list(rig.deps.ledger.iter_rows(batch.id))
     applied: dict[str, int] = rig.emulator.stats()["applied"]
@@ -54,7 +58,8 @@ def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = 
     # No session updated twice; a session was updated if and only if its row succeeded.
     assert {} == {sid: n for sid, n in applied.items() if n != 1}
     succeeded = {r.session_id for r in rows if r.outcome is Outcome.SUCCEEDED}
-    assert succeeded == set(applied)
+    failed = {r.session_id for r in rows if r.outcome is Outcome.FAILED}
+    assert succeeded == set(applied) - (failed if late_applies else set())
     allowed = {(Outcome.FAILED, True)} if may_fail_retryable else set()
     unexpected = [
         (r.row, r.outcome, r.retryable, r.error_code)
@@ -62,6 +67,16 @@ def assert_invariants(rig: Rig, batch: BatchInfo, *, may_fail_retryable: bool = 
         if r.outcome is not Outcome.SUCCEEDED and (r.outcome, r.retryable) not in allowed
     ]
     assert [] == unexpected
+    # The final state is the last applied update: the row's change iff the row succeeded.
+    final = _final_metadata(rig)
+    assert [] == [r.row for r in rows if (r.outcome is Outcome.SUCCEEDED) != (final[r.session_id])]
+
+
+def _final_metadata(rig: Rig, value: str = "matrix") -> dict[str, bool]:
+    """Session id -> whether the session carries ``metadata.batch=value``, as Stripe lists it."""
+    client = rig.deps.stripe()
+    sessions = rig.deps.policy.retrying()(lambda: list(client.list()))
+    return {s.id: s.metadata.get("batch") == value for s in sessions}
 
 
 # -- disruptions: run once from the poll loop, when their moment has come ---------------------
@@ -75,6 +90,45 @@ def replace_worker(rig: Rig) -> None:
 def replace_worker_warm(rig: Rig) -> None:
     """SIGTERM the first worker (Celery's warm shutdown), wait for it, start a fresh one."""
     terminate_worker(rig, rig.first, CONCURRENCY)
+
+
+def pause_worker(rig: Rig) -> None:
+    """SIGSTOP the first worker mid-batch; a fresh worker finds it dead (three heartbeats
+    missed), takes its chunks and locks over and finishes the rows it had in flight; then
+    SIGCONT it, so that its threads go on with those rows from where they stopped.
+    """
+    keys, client, ledger = rig.deps.ledger.keys, rig.deps.redis, rig.deps.ledger
+    node = stop_first(rig)
+    in_flight = rig.notes["in_flight"]
+    rig.workers.start(concurrency=CONCURRENCY)
+
+    def finished_by_the_fleet() -> bool:
+        return all(ledger.get_row(rig.batch_id, row).is_terminal for row in in_flight)
+
+    _await(lambda: not client.sismember(keys.nodes, node), "the fleet to take over")
+    _await(finished_by_the_fleet, "the fleet to finish the paused worker's rows")
+    rig.first.send_signal(signal.SIGCONT)
+    _await(lambda: bool(client.exists(keys.alive(node))), "the paused worker to beat again")
+    rig.notes["resumed"] = True
+
+
+def stop_first(rig: Rig) -> str:
+    """SIGSTOP the first worker, note the rows it has in flight; return its node id."""
+    client, ledger = rig.deps.redis, rig.deps.ledger
+    nodes = [n.decode() for n in cast(set[bytes], client.smembers(ledger.keys.nodes))]
+    assert 1 == len(nodes), nodes  # the first worker is the only one beating
+    rig.first.send_signal(signal.SIGSTOP)
+    os.waitpid(rig.first.pid, os.WUNTRACED)  # returns once every thread of it has stopped
+    rig.notes["in_flight"] = [r.row for r in ledger.iter_rows(rig.batch_id, [Outcome.RUNNING])]
+    return nodes[0]
+
+
+def _await(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout}s for {what}")
+        time.sleep(0.1)
 
 
 def _terminal(rig: Rig) -> int:
@@ -139,6 +193,15 @@ def worker_shut_down_warm(rig: Rig) -> None:
     assert 0 == rig.first.returncode
 
 
+def worker_was_paused_and_resumed(rig: Rig) -> None:
+    # Stopped with rows in flight, which the fleet finished; then running again, not killed,
+    # and its threads found their locks taken over (the fence) when they went on.
+    assert (True, None) == (rig.notes["resumed"], rig.first.poll())
+    assert rig.notes["in_flight"]
+    log = rig.workers.log_dir / "worker0.log"
+    _await(lambda: "session lock lost" in log.read_text(encoding="utf-8"), "the fence", 30.0)
+
+
 def redis_was_restarted(rig: Rig) -> None:
     assert rig.notes["disrupted"]
 
@@ -166,6 +229,16 @@ def faults_injected(*kinds: str) -> Callable[[Rig], None]:
     return check
 
 
+def gateway_settled(rig: Rig) -> None:
+    # Stripe may still be applying updates behind the gateway's answers: wait until none is
+    # left, so that the invariants see every application there will ever be.
+    deadline = time.monotonic() + 10
+    while rig.emulator.stats()["gateway_pending"] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stats = rig.emulator.stats()
+    assert (0, True) == (stats["gateway_pending"], 0 < stats["faults"].get("gateway", 0))
+
+
 def rate_limited(rig: Rig) -> None:
     assert 0 < rig.emulator.stats()["rate_limited"]
 
@@ -188,6 +261,7 @@ class Case:
     disruption: Disruption | None = None
     evidence: Callable[[Rig], None] | None = None
     may_fail_retryable: bool = False
+    late_applies: bool = False
 
 
 CASES: dict[str, Case] = {
@@ -196,6 +270,12 @@ CASES: dict[str, Case] = {
     ),
     "worker_sigterm": Case(
         disruption=Disruption(replace_worker_warm, rows=ROWS // 3), evidence=worker_shut_down_warm
+    ),
+    # SIGSTOP past three heartbeats (1 s each here), the fleet takes over, then SIGCONT.
+    "worker_sigstop": Case(
+        worker_env={"VSBATCH_HEARTBEAT_SECONDS": "1.0"},
+        disruption=Disruption(pause_worker, rows=ROWS // 3),
+        evidence=worker_was_paused_and_resumed,
     ),
     "redis_restart": Case(
         disruption=Disruption(restart_redis, rows=ROWS // 3), evidence=redis_was_restarted
@@ -226,6 +306,26 @@ CASES: dict[str, Case] = {
     "drops_not_applied": Case(
         emulator={"drop_rate": 0.15, "drop_applies": False}, evidence=faults_injected("drop")
     ),
+    # A proxy answers 504 (HTML, no Stripe headers) to 30 % of updates while Stripe applies
+    # most of them 0.2 s later: retries keep the key, so no session is updated twice.
+    "gateway_5xx": Case(
+        emulator={
+            "gateway_rate": 0.3,
+            "gateway_answer": "504",
+            "gateway_applies": 0.7,
+            "gateway_delay_seconds": 0.2,
+        },
+        evidence=gateway_settled,
+    ),
+    # 70 % of updates get a 504 while Stripe applies them 3 s later, after a row's retries
+    # (and its read-back) may all be over: such a row fails retryable under its own key, and
+    # is never re-sent under a new one, which would apply it a second time.
+    "gateway_late_apply": Case(
+        emulator={"gateway_rate": 0.7, "gateway_answer": "504", "gateway_delay_seconds": 3.0},
+        evidence=gateway_settled,
+        may_fail_retryable=True,
+        late_applies=True,
+    ),
     "lock_timeouts": Case(
         emulator={"lock_timeout_rate": 0.3}, evidence=faults_injected("lock_timeout")
     ),
@@ -253,8 +353,9 @@ def rig(
         configure(settings_from(worker_env(redis_url, emulator.url)))
 
 
-def _csv(tmp_path: Path, ids: list[str]) -> Path:
-    return write_csv(tmp_path / "in.csv", ["id", "metadata.batch"], [[i, "matrix"] for i in ids])
+def _csv(tmp_path: Path, ids: list[str], value: str = "matrix") -> Path:
+    rows = [[i, value] for i in ids]
+    return write_csv(tmp_path / f"{value}.csv", ["id", "metadata.batch"], rows)
 
 
 def run_case(rig: Rig, case: Case) -> BatchInfo:
@@ -290,7 +391,39 @@ class TestFaultMatrix:
         # Then the fault happened and the invariants hold
         if case.evidence is not None:
             case.evidence(rig)
-        assert_invariants(rig, done, may_fail_retryable=case.may_fail_retryable)
+        assert_invariants(
+            rig, done, may_fail_retryable=case.may_fail_retryable, late_applies=case.late_applies
+        )
+
+    @pytest.mark.parametrize("rig", ["worker_sigstop"], indirect=True)
+    def test_paused_worker_never_overwrites_a_newer_update(self, rig: Rig) -> None:
+        """A worker SIGSTOPped about to send old updates, whose batch is canceled while the
+        fleet applies newer updates of the same sessions, sends none of them after SIGCONT."""
+        # Given a worker slowed by the rate limiter (its threads wait there, about to send)
+        sessions, slow = 20, {"VSBATCH_RATE_LIMIT": "5"}
+        rig.emulator.configure(seed=11, rate_limit=0, latency_ms=0)
+        rig.ids = list(rig.emulator.seed(count=sessions))
+        rig.first = rig.workers.start(concurrency=CONCURRENCY, **slow)
+        old = submit_csv(rig.deps, _csv(rig.workers.log_dir, rig.ids, "old"), enqueue_chunk)
+        rig.batch_id = old.id
+        _await(lambda: 4 <= rig.deps.ledger.get_batch(old.id).terminal, "rows to move")
+        stop_first(rig)
+
+        # When it is stopped, its batch canceled, a newer batch applied by a fresh worker
+        rig.deps.ledger.cancel(old.id)
+        new = submit_csv(rig.deps, _csv(rig.workers.log_dir, rig.ids, "new"), enqueue_chunk)
+        rig.workers.start(concurrency=CONCURRENCY, **slow)
+        wait_done(rig.deps, new.id, timeout=60)
+        wait_done(rig.deps, old.id, timeout=60)
+        # ... and it goes on, then shuts down once its tasks are done
+        rig.first.send_signal(signal.SIGCONT)
+        rig.first.send_signal(signal.SIGTERM)
+        rig.first.wait(timeout=60)
+
+        # Then every session holds the newer update
+        final = _final_metadata(rig, "new")
+        assert [] == [sid for sid in rig.ids if not final[sid]]
+        assert rig.notes["in_flight"]
 
     @pytest.mark.parametrize("rig", ["429_storm"], indirect=True)
     def test_limiter_backs_off_below_a_misconfigured_rate(self, rig: Rig) -> None:

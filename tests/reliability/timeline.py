@@ -126,8 +126,9 @@ class Timeline:
 
 # Every field a window may set, back to its value when no window holds it.
 _EMULATOR_DEFAULTS: dict[str, Any] = {
-    "gateway_error_rate": 0.0,
-    "gateway_apply_delay_ms": 500.0,
+    "gateway_rate": 0.0,
+    "gateway_answer": "502",
+    "gateway_delay_seconds": 0.0,
     "fail_500_after_rate": 0.0,
     "hang_rate": 0.0,
     "hang_seconds": 90.0,

@@ -159,12 +159,23 @@ REFUSED: dict[str, Refused] = {
         rows_before=1,
     ),
     "huge_field.csv": Refused(
-        "row 2, column metadata.note: a cell is larger than 65536 characters",
+        "row 2, column metadata.note: a cell is larger than 10000 characters",
         row=2,
         column="metadata.note",
     ),
+    "cell_over_limit.csv": Refused(
+        "row 3, column metadata.note: a cell is larger than 10000 characters",
+        row=3,
+        column="metadata.note",
+        rows_before=1,
+    ),
+    "too_many_columns.csv": Refused(
+        "row 1: 201 columns, more than the 200 vsbatch reads (the columns of its own outputs"
+        " not counted); remove the columns you do not need",
+        row=1,
+    ),
     "huge_unterminated_quote.csv": Refused(
-        "row 2: a cell is larger than 65536 characters (unterminated quote?)", row=2
+        "row 2: a cell is larger than 10000 characters (unterminated quote?)", row=2
     ),
 }
 
@@ -295,6 +306,9 @@ PARSED: dict[str, Parsed] = {
         ),
     ],
     "failures_resubmit.csv": [(2, ID1, {"metadata": {"plan": "gold"}})],
+    "many_columns_with_outputs.csv": [
+        (2, ID1, RowError("metadata", "Metadata can have up to 50 keys, but you've set 199."))
+    ],
     "quoted_newlines.csv": [
         (
             2,

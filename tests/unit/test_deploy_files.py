@@ -124,6 +124,16 @@ class TestVsbatchServices:
         assert "beat" == _command(beat).split()[0]
         assert "/config/migrations.toml" == beat["volumes"][0]["target"]
 
+    def test_workers_read_the_same_migrations_file_as_beat(self, compose: dict[str, Any]) -> None:
+        """A tick names a migration only: workers mount beat's file and point to it."""
+        services = compose["services"]
+        worker, beat = services["worker"], services["beat"]
+
+        assert (beat["volumes"], "/config/migrations.toml") == (
+            worker.get("volumes"),
+            worker["environment"].get("VSBATCH_MIGRATIONS_FILE"),
+        )
+
     def test_emulator_is_internal_only(self, compose: dict[str, Any]) -> None:
         """The staging emulator binds 0.0.0.0 inside the network and publishes no port."""
         emulator = compose["services"]["emulator"]

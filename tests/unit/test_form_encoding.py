@@ -20,7 +20,8 @@ TEXT_CHARACTERS = st.characters(
 METADATA = st.one_of(
     st.just(""),
     st.dictionaries(
-        keys=st.text(TEXT_CHARACTERS, min_size=1, max_size=40),
+        # Keys with spaces at either end are refused (a CSV header would trim them).
+        keys=st.text(TEXT_CHARACTERS, min_size=1, max_size=40).filter(lambda k: k == k.strip()),
         values=st.text(TEXT_CHARACTERS, max_size=500),
         min_size=1,
         max_size=8,

@@ -115,3 +115,28 @@ class TestRedaction:
 
         assert "mail ada@example.com phone +15555550100" == first
         assert "mail [redacted-email] phone [redacted-phone]" == second
+
+
+class TestRedactionOfOtherSpellings:
+    def test_known_key_is_removed_in_any_spelling(self, captured: _Err) -> None:
+        """The configured key inside a word or percent-encoded never reaches a log line."""
+        setup_logging(_settings(log_format="json", stripe_api_key=KEY))
+        encoded = "".join(f"%{b:02X}" for b in KEY.encode())
+
+        _log("echo x%sy and %s", KEY, encoded, detail=f"id=req{KEY}")
+
+        text = captured.getvalue()
+        assert ("SECRET" in text, encoded in text) == (False, False)
+
+    def test_httpx_style_url_with_credentials_is_cleaned(self, captured: _Err) -> None:
+        """A logged URL keeps neither its userinfo nor a password query parameter."""
+        setup_logging(_settings(log_format="text"))
+
+        logging.getLogger("httpx").warning(
+            'HTTP Request: GET %s "HTTP/1.1 200 OK"',
+            "https://user:hunter2pw@proxy.example/v1/x?limit=1&password=hunter3pw",
+        )
+
+        text = captured.getvalue()
+        assert [] == [s for s in ("hunter2pw", "hunter3pw", "user:") if s in text]
+        assert "proxy.example/v1/x?limit=1&password=" in text

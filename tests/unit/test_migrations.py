@@ -199,7 +199,7 @@ class TestSchedule:
     def test_interval_check_period_is_half(self) -> None:
         """Beat checks an interval twice per period (at most every 30 s)."""
         assert (1.0, 30.0) == (
-            parse_schedule("2s").check_period,
+            parse_schedule("2s", min_interval=1).check_period,
             parse_schedule("1h").check_period,
         )
 
@@ -208,6 +208,49 @@ class TestSchedule:
         """Zero intervals, prose, short and 6-field crons are refused."""
         with pytest.raises(ValueError):
             parse_schedule(text)
+
+
+class TestScheduleBounds:
+    @pytest.mark.parametrize("text", ["0 0 31 2 *", "0 0 30 2 *", "0 12 31 4,6,9,11 *"])
+    def test_cron_that_never_fires_is_refused(self, text: str) -> None:
+        """A cron with no fire time within the horizon (31 February) is refused."""
+        with pytest.raises(ValueError, match="never fires"):
+            parse_schedule(text, now=NOW)
+
+    def test_rare_but_real_cron_is_accepted(self) -> None:
+        """29 February fires every four years, within the horizon: accepted."""
+        assert "0 0 29 2 *" == parse_schedule("0 0 29 2 *", now=NOW).text
+
+    @pytest.mark.parametrize("text", ["1s", "30s", "59s"])
+    def test_interval_below_the_minimum_is_refused(self, text: str) -> None:
+        """An interval under a minute (the default minimum) is refused."""
+        with pytest.raises(ValueError, match="at least 60s"):
+            parse_schedule(text)
+
+    def test_interval_at_the_minimum_is_accepted(self) -> None:
+        """One minute is the shortest default interval."""
+        assert 60 == parse_schedule("1m").interval
+
+    def test_minimum_can_be_lowered(self) -> None:
+        """A lower minimum (tests, demos) admits shorter intervals."""
+        assert 2 == parse_schedule("2s", min_interval=1).interval
+
+    @pytest.mark.parametrize("text", ["367d", "100000d", "99999999h"])
+    def test_absurd_interval_is_refused(self, text: str) -> None:
+        """An interval longer than a year (366 days) is refused."""
+        with pytest.raises(ValueError, match="at most 366d"):
+            parse_schedule(text)
+
+    def test_file_error_names_the_migration_and_reason(self) -> None:
+        """A bad schedule in a file is refused with the migration's name, line and reason."""
+        text = spec().replace('name = "m"', 'name = "m"\nschedule = "0 0 31 2 *"')
+
+        exc = error(text)
+
+        assert (
+            "m.toml:3: migration 'm': cron '0 0 31 2 *' never fires "
+            "(no date matches within 5 years) (field migration[0].schedule)"
+        ) == str(exc)
 
 
 class TestSelector:
@@ -349,6 +392,24 @@ class TestCli:
             result.exit_code,
             all(n in result.output for n in ("crm-to-crm-id", "eu-selfie", "manual")),
         )
+
+    @pytest.mark.parametrize("schedule", ["0 0 31 2 *", "0s", "5s", "400d"])
+    @pytest.mark.parametrize("command", [["migrate", "list"], ["beat"]])
+    def test_bad_schedule_exits_2_with_one_line(
+        self, tmp_path: Path, command: list[str], schedule: str
+    ) -> None:
+        """``migrate list`` and ``beat`` refuse a bad schedule: exit 2, one line naming it."""
+        from typer.testing import CliRunner
+
+        from vsbatch.cli import cli
+
+        bad = tmp_path / "m.toml"
+        bad.write_text(spec().replace('name = "m"', f'name = "m"\nschedule = "{schedule}"'))
+
+        result = CliRunner().invoke(cli, [*command, "--file", str(bad)])
+
+        lines = result.output.strip().splitlines()
+        assert (2, 1, True) == (result.exit_code, len(lines), "'m'" in result.output), lines
 
     def test_bad_file_exits_2_with_location(self, tmp_path: Path) -> None:
         """A refused file exits 2 and names the line."""

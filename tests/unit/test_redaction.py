@@ -30,6 +30,16 @@ class TestRedactText:
 
         assert f"Bearer {KEY_MARK} and {KEY_MARK} stay out" == redact_text(text)
 
+    def test_url_passwords_always_go(self) -> None:
+        """A Redis URL keeps its host and user but not its password, even with PII redaction."""
+        text = "cannot reach redis://:s3cr3t-pw@127.0.0.1:6379/0 or rediss://app:pw2@r.internal"
+
+        for pii in (False, True):
+            assert (
+                "cannot reach redis://***@127.0.0.1:6379/0 or rediss://***@r.internal"
+                == redact_text(text, pii=pii)
+            )
+
     def test_pii_stays_unless_asked(self) -> None:
         """Without ``pii`` an email address is left as it is."""
         assert "mail ada@example.com" == redact_text("mail ada@example.com")
@@ -79,3 +89,27 @@ class TestRedactRecord:
         redact_record(record, pii=True)
 
         assert "ada@example.com" == record.params["provided_details"]["email"]  # type: ignore[index]
+
+
+class TestUrls:
+    def test_safe_url_hides_userinfo_and_password_parameters(self) -> None:
+        """``safe_url`` masks the password in userinfo and in the query, keeps the rest."""
+        from vsbatch.redaction import safe_url
+
+        url = (
+            "rediss://default:pw1secret@redis.example:6380/0?password=pw2secret&ssl_cert_reqs=none"
+        )
+
+        assert "rediss://***@redis.example:6380/0?password=***&ssl_cert_reqs=none" == safe_url(url)
+
+    def test_key_inside_a_word_is_replaced(self) -> None:
+        """A key glued to other letters (``req_<key>``, ``x<key>y``) is still replaced."""
+        text = f"req{KEY} and x{KEY}y"
+
+        assert "SECRET" not in redact_text(text)
+
+    def test_urls_in_free_text_lose_their_credentials(self) -> None:
+        """Any URL in a message loses userinfo and password/token/secret parameters."""
+        text = "cannot reach redis://:topsecret1@h:1/0 or http://h/x?token=topsecret2&a=1"
+
+        assert "topsecret" not in redact_text(text)

@@ -107,7 +107,11 @@ ANSWER_TABLE: list[tuple[int, str, str | None, str | None, bool, bool, str]] = [
 
 # Odd answers and errors that are not Stripe's.
 OTHER_TABLE: list[tuple[str, BaseException, Decision]] = [
-    ("200-unparseable", APIError("bad body", http_status=200), Decision(False, True, "unexpected")),
+    (
+        "200-not-our-session",
+        APIError("bad body", http_status=200),
+        Decision(True, True, "unexpected"),
+    ),
     ("no-status", APIError("odd"), Decision(False, False, "unexpected")),
     ("value-error", ValueError("bug"), Decision(False, False, "internal")),
     ("session-busy", SessionBusyError("locked"), Decision(False, False, "internal")),
@@ -143,7 +147,8 @@ class TestDecide:
         """Each status, code and Stripe-Should-Retry header gives the tabled decision."""
         error = answer(status, kind, code, header)
 
-        assert Decision(retry, ambiguous, reason) == decide(error)
+        decision = decide(error)
+        assert (retry, ambiguous, reason) == (decision.retry, decision.ambiguous, decision.reason)
 
     @pytest.mark.parametrize(
         ("error", "expected"),
@@ -151,7 +156,7 @@ class TestDecide:
         ids=[name for name, _error, _expected in OTHER_TABLE],
     )
     def test_other_errors(self, error: BaseException, expected: Decision) -> None:
-        """Unparseable answers and non-Stripe errors are never retried."""
+        """A 2xx that is not our session is retried (same key); non-Stripe errors never are."""
         assert expected == decide(error)
 
     def test_should_retry_header_wins_over_the_class(self) -> None:
@@ -159,6 +164,57 @@ class TestDecide:
         error = InvalidRequestError("x", http_status=400, should_retry=True)
 
         assert decide(error).retry is True
+
+
+def gateway(status: int, should_retry: str | None = None) -> StripeError:
+    """The error the client maps a proxy's HTML page (no Stripe error body) to."""
+    headers = {"Stripe-Should-Retry": should_retry} if should_retry else {}
+    page = b"<html><body><h1>Bad Gateway</h1></body></html>"
+    return error_from_response(
+        httpx.Response(status, content=page, headers={"Content-Type": "text/html", **headers})
+    )
+
+
+class TestNewKey:
+    """Only a 500 Stripe marked as stored may ever lead to a new idempotency key."""
+
+    def test_stored_500_may_lead_to_a_new_key(self) -> None:
+        """A 500 with Stripe-Should-Retry: false and a Stripe error body is stored."""
+        assert decide(answer(500, should_retry="false")).stored is True
+
+    @pytest.mark.parametrize(
+        "error",
+        [
+            answer(500),
+            answer(500, should_retry="true"),
+            answer(503, should_retry="false"),
+            gateway(502),
+            gateway(504),
+            gateway(500, should_retry="false"),
+            APIError("not our session", http_status=200),
+            APIConnectionError("read timeout", may_have_applied=True, http_status=500),
+        ],
+        ids=[
+            "500-no-advice",
+            "500-retry-true",
+            "503-false",
+            "gateway-502",
+            "gateway-504",
+            "html-500-false",
+            "200-not-ours",
+            "connection",
+        ],
+    )
+    def test_anything_else_keeps_the_key(self, error: StripeError) -> None:
+        """Any other 5xx, odd 200 or transport error is not stored: the key must be kept."""
+        assert decide(error).stored is False
+
+    @pytest.mark.parametrize("status", [502, 504])
+    def test_gateway_5xx_is_retried_as_ambiguous(self, status: int) -> None:
+        """A gateway's HTML 502/504 is retried under the same key and may have applied."""
+        decision = decide(gateway(status))
+
+        assert (True, True) == (decision.retry, decision.ambiguous)
 
 
 class Script:
@@ -294,7 +350,7 @@ class TestRetrying:
         with pytest.raises(APIError) as caught:
             retrying(RetryPolicy(), fake)(attempt)
 
-        assert (1, Decision(False, True, "server_advice")) == (
+        assert (1, Decision(False, True, "server_advice", stored=True)) == (
             attempt.calls,
             decide(caught.value),
         )

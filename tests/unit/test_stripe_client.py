@@ -24,7 +24,13 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
-from vsbatch.stripe_client import ResponseMeta, StripeClient, VerificationSession
+from vsbatch.retry_policy import decide
+from vsbatch.stripe_client import (
+    SESSION_OBJECT,
+    ResponseMeta,
+    StripeClient,
+    VerificationSession,
+)
 
 KEY = "sk_test_SECRETSECRET"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -245,10 +251,71 @@ class TestParsing:
 
     def test_success_missing_required_fields_is_an_api_error(self) -> None:
         """A 200 JSON object that is not a session becomes an APIError naming the field."""
-        client = make_client(Recorder(ok({"id": "vs_123"})))
+        client = make_client(Recorder(ok({"id": "vs_123", "object": SESSION_OBJECT})))
 
         with pytest.raises(APIError, match="status"):
             client.retrieve("vs_123")
+
+
+class TestAnswerIsOurSession:
+    """A 2xx counts only if it carries the very session asked for; anything else is ambiguous."""
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            session_json(object="identity.verification_report"),
+            session_json(object="customer"),
+            {k: v for k, v in session_json().items() if k != "object"},
+            session_json("vs_other"),
+        ],
+        ids=["verification-report", "customer", "no-object", "other-id"],
+    )
+    def test_update_answer_that_is_not_our_session_is_an_api_error(
+        self, body: dict[str, Any]
+    ) -> None:
+        """A 200 with another object type, no object or another id raises an APIError (200)."""
+        client = make_client(Recorder(ok(body)))
+
+        with pytest.raises(APIError) as caught:
+            client.update("vs_123", [("metadata[a]", "1")], idempotency_key="k1")
+
+        assert 200 == caught.value.http_status
+
+    def test_retrieve_answer_with_another_id_is_an_api_error(self) -> None:
+        """A read-back that returns another session cannot confirm anything."""
+        client = make_client(Recorder(ok(session_json("vs_other"))))
+
+        with pytest.raises(APIError, match="vs_other"):
+            client.retrieve("vs_123")
+
+    def test_list_item_of_another_type_is_an_api_error(self) -> None:
+        """A list page holding something other than sessions is refused."""
+        page = {"object": "list", "data": [session_json(object="customer")], "has_more": False}
+        client = make_client(Recorder(ok(page)))
+
+        with pytest.raises(APIError, match="customer"):
+            list(client.list())
+
+    @pytest.mark.parametrize(
+        "answer",
+        [
+            ok(session_json("vs_other")),
+            ok(session_json(object="identity.verification_report")),
+            httpx.Response(200, text="<html>blocked</html>"),
+        ],
+        ids=["other-id", "other-object", "html"],
+    )
+    def test_not_our_session_is_ambiguous_and_retried_under_the_same_key(
+        self, answer: httpx.Response
+    ) -> None:
+        """The retry policy reads such an answer as "maybe applied": same key, then read back."""
+        client = make_client(Recorder(answer))
+
+        with pytest.raises(APIError) as caught:
+            client.update("vs_123", [], idempotency_key="k1")
+
+        decision = decide(caught.value)
+        assert (True, True, False) == (decision.retry, decision.ambiguous, decision.stored)
 
 
 class TestList:
@@ -524,6 +591,8 @@ def provocations() -> list[tuple[str, Handler]]:
     cases += [(exc.__name__, raising(exc)) for exc, _m, _a in TRANSPORT_CASES]
     cases.append(("not-json", Recorder(httpx.Response(502, text="no"))))
     cases.append(("bad-200", Recorder(ok({"id": 1}))))
+    cases.append(("echoed-id", Recorder(ok(session_json(f"vs_{KEY}")))))
+    cases.append(("echoed-object", Recorder(ok(session_json(object=KEY)))))
     return cases
 
 

@@ -23,10 +23,11 @@ where a client could care):
   A write to a busy session waits ``lock_wait_ms`` (0) before 429 ``lock_timeout``.
 - Faults: an injected 503 is refused before execution; a hung request that does not apply answers
   503 after ``hang_seconds``; ``drop_applies`` and ``hang_applies`` default to true (the worst case
-  for a client: no answer, yet the change took effect). A gateway error answers 502/504 with an
-  HTML page and no Stripe headers, and hands the request to the API ``gateway_apply_delay_ms``
-  later (unless ``gateway_error_applies`` says otherwise). Draws are keyed on
-  ``(seed, account, method, path, n)`` so runs repeat regardless of interleaving.
+  for a client: no answer, yet the change took effect). A ``gateway`` fault is a proxy in front
+  of Stripe answering instead of it (HTML 502/504 without Stripe headers, an HTML 200, or another
+  session's JSON) while Stripe may still execute the request behind it, ``gateway_delay_seconds``
+  later. Draws are keyed on ``(seed, account, method, path, n)`` so runs repeat regardless of
+  interleaving.
 - Test mode only: live keys get 401. Request ids are ``req_`` + 14 base62 characters; session ids
   ``vs_`` + 24, drawn from a generator seeded with ``seed`` (reset gives the same ids again).
 """

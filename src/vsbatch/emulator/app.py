@@ -5,8 +5,12 @@ scope, rate limit (429 ``rate_limit``, nothing stored), fault draw (updates, and
 ``faults_on_reads``), idempotency (replay, 400 ``idempotency_error``, 409
 ``idempotency_key_in_use``), validation (400, nothing stored), then execution under the session's
 lock (429 ``lock_timeout`` if busy, nothing stored). Results of executed writes (200, 404, status
-400s and injected 500s) are stored under their idempotency key. An injected gateway error answers
-502/504 (HTML, no Stripe headers) at once; the request goes through the pipeline a little later.
+400s and injected 500s) are stored under their idempotency key.
+
+A ``gateway`` fault puts a proxy in front of that pipeline: the client gets the gateway's answer
+(HTML 502/504, an HTML 200, or another session's JSON), while the request may still run through
+Stripe's pipeline behind it, at once or ``gateway_delay_seconds`` later, with its answer stored
+under the idempotency key as usual and never shown to the client.
 """
 
 from __future__ import annotations
@@ -14,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -36,6 +40,7 @@ from vsbatch.emulator.wire import (
     error_body,
     gateway_page,
     new_request_id,
+    to_json,
 )
 
 __all__ = ["API_VERSION", "create_app"]
@@ -43,6 +48,8 @@ __all__ = ["API_VERSION", "create_app"]
 API_VERSION = "2026-07-29.dahlia"
 _PREFIX = "/v1/identity/verification_sessions"
 _READS = frozenset({"list", "retrieve"})
+# The id a misrouted answer (gateway_answer "200_other_session") carries instead of the caller's.
+OTHER_SESSION_ID = "vs_1MisroutedAnswer0000000"
 logger = logging.getLogger("vsbatch.emulator")
 
 
@@ -56,9 +63,11 @@ class _Call:
     path: str
     idempotency_key: str | None
     headers: dict[str, str] = field(default_factory=dict)
+    hidden: bool = False  # run behind a gateway: its answer never reaches the client
 
     def respond(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> Response:
-        self.world.stats.requests[str(status)] += 1
+        if not self.hidden:
+            self.world.stats.requests[str(status)] += 1
         headers = self.headers if extra is None else {**self.headers, **extra}
         return Response(body, status, headers, "application/json")
 
@@ -81,7 +90,7 @@ class _Api:
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
-        # Updates still running behind a gateway error (a reference keeps each task alive).
+        # Requests Stripe executes after a gateway answered; referenced so they are not lost.
         self._behind: set[asyncio.Task[None]] = set()
 
     def _begin(self, request: Request) -> tuple[_Call, Response | None]:
@@ -151,11 +160,11 @@ class _Api:
             refused = await self._refuse(call, fault)
             if refused is not None:
                 return refused
-        if fault.kind is FaultKind.GATEWAY_ERROR:
-            return self._gateway_error(call, fault, op, session_id, pairs)
-        return await self._execute(call, op, session_id, pairs, fault)
+            if fault.kind is FaultKind.GATEWAY:
+                return await self._gateway(call, op, session_id, pairs, fault)
+        return await self._stripe(call, op, session_id, pairs, fault)
 
-    async def _execute(
+    async def _stripe(
         self,
         call: _Call,
         op: str,
@@ -163,8 +172,9 @@ class _Api:
         pairs: list[tuple[str, str]],
         fault: Fault,
     ) -> Response:
-        """Idempotency (replay, 400, 409), then the operation, then the faults that follow it."""
+        """Idempotency, execution and the faults that strike after it: what Stripe itself does."""
         world = call.world
+        config = world.config
         key = call.idempotency_key if op not in _READS else None
         entry = None
         if key is not None:
@@ -206,7 +216,7 @@ class _Api:
             else:
                 world.idempotency.release(call.account, key, entry)
         if fault.kind is FaultKind.HANG:
-            await asyncio.sleep(world.config.hang_seconds)
+            await asyncio.sleep(config.hang_seconds)
         if fault.kind is FaultKind.DROP:
             world.stats.dropped += 1
             return DroppedResponse(call.headers)
@@ -214,35 +224,46 @@ class _Api:
             world.stats.lock_timeouts += 1
         return call.respond(result.status, result.body, result.headers or None)
 
-    def _gateway_error(
+    async def _gateway(
         self,
         call: _Call,
-        fault: Fault,
         op: str,
         session_id: str | None,
         pairs: list[tuple[str, str]],
+        fault: Fault,
     ) -> Response:
-        """A gateway answers 502/504 at once; the request reaches the API after a delay.
-
-        Until it arrives its key is free, so a retry under the key executes (and the late
-        request then replays); a retry under a new key, or none, lets the late request apply.
-        """
+        """A gateway answers in Stripe's place; Stripe may still execute the request behind it."""
+        world = call.world
+        config = world.config
         if fault.applies:
-            late = self._arrive_later(call, op, session_id, pairs)
-            task = asyncio.create_task(late)
-            self._behind.add(task)
-            task.add_done_callback(self._behind.discard)
-        call.world.stats.requests[str(fault.gateway_status)] += 1
-        return Response(gateway_page(fault.gateway_status), fault.gateway_status, None, "text/html")
+            behind = self._stripe(replace(call, hidden=True), op, session_id, pairs, fault)
+            if config.gateway_delay_seconds > 0:
+                world.stats.gateway_pending += 1
+                task = asyncio.create_task(self._later(world, config.gateway_delay_seconds, behind))
+                self._behind.add(task)
+                task.add_done_callback(self._behind.discard)
+            else:
+                await behind
+        answer = config.gateway_answer
+        status = int(answer) if answer.isdigit() else 200
+        world.stats.requests[str(status)] += 1
+        if answer == "200_other_session":
+            session = world.sessions.get(call.account, session_id or "")
+            obj = dict(session.obj) if session is not None else {"status": "requires_input"}
+            obj.update(id=OTHER_SESSION_ID, object="identity.verification_session")
+            return Response(to_json(obj), status, media_type="application/json")
+        return Response(gateway_page(status), status, media_type="text/html")
 
-    async def _arrive_later(
-        self, call: _Call, op: str, session_id: str | None, pairs: list[tuple[str, str]]
-    ) -> None:
-        await asyncio.sleep(call.world.config.gateway_apply_delay_ms / 1000.0)
+    @staticmethod
+    async def _later(world: World, delay: float, behind: Coroutine[Any, Any, Response]) -> None:
+        """Run a gatewayed request at Stripe ``delay`` seconds after the gateway answered."""
         try:
-            await self._execute(call, op, session_id, pairs, NO_FAULT)
+            await asyncio.sleep(delay)
+            await behind
         except Exception:
-            logger.exception("emulator failure behind a gateway error in %s", call.path)
+            logger.exception("emulator failure behind a gateway")
+        finally:
+            world.stats.gateway_pending -= 1
 
     async def _refuse(self, call: _Call, fault: Fault) -> Response | None:
         """Faults that strike before execution (nothing applied, nothing stored)."""

@@ -7,13 +7,14 @@ Every field can be changed while the emulator runs (``POST /_emulator/config`` o
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["EmulatorConfig", "Share"]
+__all__ = ["EmulatorConfig", "GatewayAnswer", "Share"]
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
+GatewayAnswer = Literal["502", "504", "200_html", "200_other_session"]
 
 
 class EmulatorConfig(BaseModel):
@@ -39,12 +40,14 @@ class EmulatorConfig(BaseModel):
         drop_rate: Share of requests whose connection is closed mid-response.
         drop_applies: Whether (or how often) a dropped update is applied.
         lock_timeout_rate: Share of writes answered 429 ``lock_timeout`` without contention.
-        gateway_error_rate: Share of updates answered at once by a gateway in front of the API
-            (502 or 504, an HTML body, no Stripe headers) while the request goes on behind it.
-        gateway_apply_delay_ms: How long after that answer the request reaches the API, where
-            it is handled like any other (its key is free until then: a retry under the same
-            key executes first, and the late request replays it).
-        gateway_error_applies: Whether (or how often) the request behind a gateway error arrives.
+        gateway_rate: Share of requests answered by a gateway in front of Stripe (a proxy, a
+            load balancer) instead of by Stripe: no Stripe headers, no Stripe error body.
+        gateway_answer: What the gateway answers: ``502`` or ``504`` with an HTML page,
+            ``200_html`` (an HTML page with status 200), or ``200_other_session`` (200 with
+            another session's JSON, as a misrouting cache would).
+        gateway_applies: Whether (or how often) Stripe still gets the request behind the gateway.
+        gateway_delay_seconds: How long after the gateway's answer Stripe executes the request
+            (0: before the answer; more: the client may read back before the change lands).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,9 +70,10 @@ class EmulatorConfig(BaseModel):
     drop_rate: Share = 0.0
     drop_applies: bool | Share = True
     lock_timeout_rate: Share = 0.0
-    gateway_error_rate: Share = 0.0
-    gateway_apply_delay_ms: float = Field(default=500.0, ge=0)
-    gateway_error_applies: bool | Share = True
+    gateway_rate: Share = 0.0
+    gateway_answer: GatewayAnswer = "502"
+    gateway_applies: bool | Share = True
+    gateway_delay_seconds: float = Field(default=0.0, ge=0)
 
     @property
     def has_faults(self) -> bool:
@@ -82,5 +86,5 @@ class EmulatorConfig(BaseModel):
             or self.hang_rate > 0
             or self.drop_rate > 0
             or self.lock_timeout_rate > 0
-            or self.gateway_error_rate > 0
+            or self.gateway_rate > 0
         )

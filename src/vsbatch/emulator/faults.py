@@ -1,4 +1,5 @@
-"""Seeded fault injection: latency, a 503, a 500 after applying, a hang, a drop, a gateway error.
+"""Seeded fault injection: which request gets latency, a 503, a 500 after applying, a hang, a drop,
+or a gateway's answer instead of Stripe's.
 
 A draw is a pure function of ``(seed, account, method, path, n)``, where ``n`` counts the earlier
 draws for the same account, method and path. So the k-th update of a given session meets the same
@@ -6,10 +7,9 @@ fate in every run with the same seed, however concurrent requests to other sessi
 Requests refused by the rate limiter are not drawn for.
 
 One uniform number picks at most one fault, in this order of the cumulative shares:
-``fail_503``, ``lock_timeout``, ``drop``, ``hang``, ``fail_500_after``, ``gateway_error`` (last, so
-that adding it changed no earlier draw). A second decides whether a hung, dropped or
-gateway-failed update arrives; a third sets the latency jitter (and a gateway error's status:
-502 below one half, 504 above).
+``fail_503``, ``lock_timeout``, ``drop``, ``hang``, ``fail_500_after``, ``gateway``. A second
+decides whether a hung, dropped or gatewayed request still reaches Stripe; a third sets the
+latency jitter.
 """
 
 from __future__ import annotations
@@ -34,17 +34,15 @@ class FaultKind(enum.StrEnum):
     DROP = "drop"
     HANG = "hang"
     FAIL_500_AFTER = "fail_500_after"
-    GATEWAY_ERROR = "gateway_error"
+    GATEWAY = "gateway"
 
 
 class Fault(NamedTuple):
-    """One request's fate: the fault, whether an update still applies, added latency (s), and
-    the status a gateway error answers with."""
+    """One request's fate: the fault, whether an update still applies, and added latency (s)."""
 
     kind: FaultKind
     applies: bool
     latency: float
-    gateway_status: int = 502
 
 
 NO_FAULT = Fault(FaultKind.NONE, True, 0.0)
@@ -85,7 +83,7 @@ class FaultPlan:
             (FaultKind.DROP, config.drop_rate),
             (FaultKind.HANG, config.hang_rate),
             (FaultKind.FAIL_500_AFTER, config.fail_500_after_rate),
-            (FaultKind.GATEWAY_ERROR, config.gateway_error_rate),
+            (FaultKind.GATEWAY, config.gateway_rate),
         ):
             edge += rate
             if pick < edge:
@@ -96,7 +94,6 @@ class FaultPlan:
             applies = apply_roll < _share(config.hang_applies)
         elif kind is FaultKind.DROP:
             applies = apply_roll < _share(config.drop_applies)
-        elif kind is FaultKind.GATEWAY_ERROR:
-            applies = apply_roll < _share(config.gateway_error_applies)
-            return Fault(kind, applies, latency, 502 if jitter_roll < 0.5 else 504)
+        elif kind is FaultKind.GATEWAY:
+            applies = apply_roll < _share(config.gateway_applies)
         return Fault(kind, applies, latency)

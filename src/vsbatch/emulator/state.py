@@ -280,6 +280,7 @@ class Stats:
     idempotency_conflicts: int = 0
     idempotency_mismatches: int = 0
     dropped: int = 0
+    gateway_pending: int = 0  # requests Stripe will still execute behind a gateway's answer
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
@@ -295,6 +296,7 @@ class Stats:
             "idempotency_conflicts": self.idempotency_conflicts,
             "idempotency_mismatches": self.idempotency_mismatches,
             "dropped": self.dropped,
+            "gateway_pending": self.gateway_pending,
         }
 
 

@@ -1,4 +1,5 @@
-"""Stripe's wire conventions: API keys, request ids, JSON and error bodies, a dropped response.
+"""Stripe's wire conventions: API keys, request ids, JSON and error bodies, a dropped response,
+and the HTML page a gateway in front of Stripe answers with.
 
 Messages follow the texts seen from the real API where FACTS.md gives them; the rest are the
 emulator's own wording, shaped like Stripe's.
@@ -100,6 +101,23 @@ def error_body(
     return to_json({"error": error})
 
 
+_GATEWAY_TITLES: Final[dict[int, str]] = {
+    200: "Request blocked",
+    502: "502 Bad Gateway",
+    504: "504 Gateway Time-out",
+}
+
+
+def gateway_page(status: int) -> bytes:
+    """The HTML page a proxy or load balancer answers with (nothing Stripe would send)."""
+    title = _GATEWAY_TITLES.get(status, f"{status} Error")
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
+
+
 def _redact_key(key: str) -> str:
     prefix = key[:8]
     return prefix + "*" * max(len(key) - 12, 0) + key[-4:] if len(key) > 12 else prefix + "****"
@@ -134,18 +152,6 @@ def api_key_error(authorization: str | None) -> str | None:
             "(the emulator runs in test mode only: use a sk_test_ or rk_test_ key)"
         )
     return f"Invalid API Key provided: {_redact_key(key)}"
-
-
-_GATEWAY_REASONS: Final[dict[int, str]] = {502: "Bad Gateway", 504: "Gateway Time-out"}
-
-
-def gateway_page(status: int) -> bytes:
-    """The HTML a load balancer in front of the API answers with (no JSON, no Stripe headers)."""
-    title = f"{status} {_GATEWAY_REASONS[status]}"
-    return (
-        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
-        f"<center><h1>{title}</h1></center>\r\n</body>\r\n</html>\r\n"
-    ).encode()
 
 
 class DroppedResponse(Response):

@@ -10,7 +10,11 @@
 -- ARGV[2]  now, seconds since the epoch (the caller's clock), for finished_at
 -- ARGV[3]  prefix of the per-session pending sets, "<prefix>:pending:"
 -- ARGV[4]  batch id (pending members are "<bid>:<row>")
--- ARGV[5..] four values per row:
+-- ARGV[5]  staging TTL, whole seconds: the batch's keys get it instead of ARGV[1] while the
+--          batch is STAGING, so rows staged by a submit that died (or that Redis stopped
+--          accepting half way, with MISCONF) vanish within a day; opening the batch
+--          sets ARGV[1].
+-- ARGV[6..] four values per row:
 --   row number (decimal string); session key "<account or ''>:<session_id>";
 --   the record's JSON object WITHOUT its closing brace (never "o"/"q"/"c"/"r");
 --   "" for a valid row, or the rejection's JSON members ('"c":"col","r":"reason"').
@@ -38,7 +42,7 @@ local delta = {}
 -- the script is atomic, so nobody else can INCR in between.
 local seq = tonumber(redis.call('GET', KEYS[5]) or '0')
 local first_seq = seq
-for i = 5, #ARGV, 4 do
+for i = 6, #ARGV, 4 do
   local row = ARGV[i]
   if redis.call('HEXISTS', KEYS[3], row) == 0 then
     local body, rejection = ARGV[i + 2], ARGV[i + 3]
@@ -87,5 +91,7 @@ if written > 0 then
   end
 end
 
-for _, i in ipairs({1, 2, 3, 4, 6}) do redis.call('EXPIRE', KEYS[i], ARGV[1]) end
+local ttl = ARGV[1]
+if state == 'staging' then ttl = ARGV[5] end
+for _, i in ipairs({1, 2, 3, 4, 6}) do redis.call('EXPIRE', KEYS[i], ttl) end
 return written

@@ -1,55 +1,86 @@
 -- gcra.lua: the fleet-wide rate limiter for one Stripe account (GCRA with reservations,
--- adaptive: a 429 cuts the rate, which then recovers linearly). Time is Redis server time,
--- so every worker on every machine agrees on it.
+-- adaptive by AIMD: a 429 cuts the rate multiplicatively, which then climbs back additively).
+-- Time is Redis server time, so every worker on every machine agrees on it.
 --
--- KEYS[1]  state hash <prefix>:rl:<account>, fields (all milliseconds or requests/s):
---            tat  theoretical arrival time of the next free slot (ms since the epoch)
---            pr   rate right after the last penalty (requests/s)
---            pt   time of the last penalty (ms since the epoch)
+-- KEYS[1]  state hash <prefix>:rl:<account>, fields (times in ms since the epoch):
+--            tat  theoretical arrival time of the next free slot
+--            pr   rate right after the last cut (requests/s); the rate climbs from it
+--            pt   time of the last cut
+--            p0   start of the penalty window (the first cut of the current overload)
+--            pw   rate that drew the window's first 429 (requests/s)
+--            pf   share of pw kept by the window's first cut
+--            pk   cuts in the window (429s of requests reserved after a cut)
+--            ps   streak: windows opened while still climbing back (0..3)
 -- ARGV[1]  operation: "reserve" | "penalize" | "rate"
--- ARGV[2]  configured rate, requests/s (> 0)
+-- ARGV[2]  configured rate, requests/s (> 0): the ceiling
 -- ARGV[3]  burst, requests (>= 1): how many may go at once after an idle spell
 -- ARGV[4]  max wait, ms: a reservation further away than this is not made
--- ARGV[5]  recovery window, ms: time from a penalty back to the configured rate
+-- ARGV[5]  probe: the additive increase, as a share of pw per second (halved per streak)
 -- ARGV[6]  minimum rate after penalties, requests/s
--- ARGV[7]  penalty cooldown, ms: penalties closer together than this cut only once
---          (the 429s of requests already in flight describe the same overload)
--- ARGV[8]  backoff: the share of the current rate kept after a penalty (0 < b < 1)
+-- ARGV[7]  penalty window, ms: cuts closer to the window's first belong to one overload
+-- ARGV[8]  backoff: share of the rate kept per 429 (0 < b < 1)
+-- ARGV[9]  penalize only: when the 429'd request's slot was reserved (ms), or "" if unknown;
+--          a request reserved before the last cut was sent at the old rate (in flight), so
+--          its 429 is already answered by that cut and cuts nothing
 --
--- Returns {code, wait_ms, rate} with wait_ms and rate as decimal strings:
---   reserve:  code 1 and the wait before sending (the slot is taken), or code 0 and the
---             wait it would have needed (nothing taken; the caller should try later);
+-- Returns {code, wait_ms, rate, slot_ms} as decimal strings:
+--   reserve:  code 1, the wait before sending and the slot's server time (the slot is
+--             taken), or code 0 and the wait it would have needed (nothing taken);
 --   penalize: code 2 and the rate after the cut;  rate: code 2 and the current rate.
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local op = ARGV[1]
 local cfg = tonumber(ARGV[2])
-local recovery = tonumber(ARGV[5])
-local s = redis.call('HMGET', KEYS[1], 'tat', 'pr', 'pt')
+local probe = tonumber(ARGV[5])
+local window = tonumber(ARGV[7])
+local backoff = tonumber(ARGV[8])
+local s = redis.call('HMGET', KEYS[1], 'tat', 'pr', 'pt', 'p0', 'pw', 'pf', 'pk', 'ps')
 local tat = tonumber(s[1]) or 0
-local pr, pt = tonumber(s[2]), tonumber(s[3])
+local pr, pt, p0 = tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
+local pw, pf = tonumber(s[5]) or cfg, tonumber(s[6]) or backoff
+local pk, streak = tonumber(s[7]) or 0, tonumber(s[8]) or 0
 
--- Effective rate: linear recovery from pr (at pt) to cfg over the recovery window.
+-- Additive increase: +probe*pw requests/s per second since the last cut, up to the ceiling;
+-- each streak level halves the slope (the limit is below the ceiling: probe it gently).
+local slope = probe * pw / 2 ^ streak
 local rate = cfg
-if pr and pt and recovery > 0 and now - pt < recovery then
-  rate = math.min(cfg, pr + (cfg - pr) * math.max(now - pt, 0) / recovery)
+if pr and pt then
+  rate = math.min(cfg, pr + slope * math.max(now - pt, 0) / 1000)
 end
 
 local function fmt(x) return string.format('%.3f', x) end
 local function keep(until_ms)
-  redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(until_ms - now, 0) + recovery + 1000))
+  -- Long enough to climb back from the floor after the last slot.
+  local climb = slope > 0 and cfg / slope * 1000 or 0
+  redis.call('PEXPIRE', KEYS[1], math.ceil(math.max(until_ms - now, 0) + climb + 1000))
 end
 
 if op == 'penalize' then
-  if not pt or now - pt >= tonumber(ARGV[7]) then
-    rate = math.max(math.min(tonumber(ARGV[6]), cfg), rate * tonumber(ARGV[8]))
-    redis.call('HSET', KEYS[1], 'pr', fmt(rate), 'pt', fmt(now))
+  local reserved = tonumber(ARGV[9])
+  if pt and reserved and reserved <= pt then
+    return {2, '0', fmt(rate), '0'}
   end
+  -- Multiplicative decrease. Inside a window each 429 keeps another `backoff` of pw, never
+  -- below half of it: one stray 429 costs 15 %, a real overload halves. A window opened
+  -- while still climbing means the ceiling is above the real limit: halve at once.
+  local floor = math.min(tonumber(ARGV[6]), cfg)
+  if p0 and now - p0 < window then
+    pk = pk + 1
+  else
+    local full = rate >= cfg * 0.999  -- at the ceiling (AT_CEILING in rate_limit.py)
+    streak = full and 0 or math.min(streak + 1, 3)
+    pw, pk, p0 = rate, 1, now
+    pf = full and backoff or 0.5
+  end
+  rate = math.max(floor, pw * math.max(0.5, pf * backoff ^ (pk - 1)))
+  redis.call('HSET', KEYS[1], 'pr', fmt(rate), 'pt', fmt(now), 'p0', fmt(p0), 'pw', fmt(pw),
+    'pf', fmt(pf), 'pk', tostring(pk), 'ps', tostring(streak))
+  slope = probe * pw / 2 ^ streak
   keep(tat)
-  return {2, '0', fmt(rate)}
+  return {2, '0', fmt(rate), '0'}
 elseif op == 'rate' then
-  return {2, '0', fmt(rate)}
+  return {2, '0', fmt(rate), '0'}
 end
 
 local interval = 1000 / rate
@@ -57,8 +88,8 @@ local tolerance = (tonumber(ARGV[3]) - 1) * interval
 local base = math.max(tat, now)
 local wait = math.max(base - tolerance - now, 0)
 if wait > tonumber(ARGV[4]) then
-  return {0, fmt(wait), fmt(rate)}
+  return {0, fmt(wait), fmt(rate), '0'}
 end
 redis.call('HSET', KEYS[1], 'tat', fmt(base + interval))
 keep(base + interval)
-return {1, fmt(wait), fmt(rate)}
+return {1, fmt(wait), fmt(rate), fmt(now + wait)}

@@ -9,7 +9,9 @@
 --
 -- Returns 1 when the caller now holds the lock (acquire), or held it (now deleted, or its TTL
 -- reset), else 0. Comparing and acting in one script means a holder whose lock expired and
--- was taken by another worker can never delete or prolong the new holder's lock.
+-- was taken by another worker can never delete or prolong the new holder's lock. "extend" is
+-- also the fence a worker checks right before each send (SessionLocks.confirm): 0 means its
+-- lock was taken over while it was paused, and it must not send.
 --
 -- A worker that beats (see liveness.py) puts its node id in its tokens, "<node>|<random>".
 -- Such a lock is taken over once <prefix>:alive:<node> is gone: a SIGKILLed worker's sessions

@@ -13,9 +13,19 @@
 -- ARGV[6]  approximate MAXLEN of the events stream
 -- ARGV[7]  prefix of the per-session pending sets, "<prefix>:pending:"
 -- ARGV[8]  batch id (pending members are "<bid>:<row>")
+-- KEYS[6]  optional, with ARGV[9]: the fence, the session's lock <prefix>:lock:<account>:<sid>
+-- ARGV[9]  optional: the caller's lock token ("" for none)
+-- ARGV[10] optional: the outcome the row must be in, else nothing is written ("" for any);
+--          cancel skips only rows still "queued", so a stale read never ends a row in flight
 --
--- Returns 1 when the row was written, 0 (writing nothing) when the row is already terminal,
--- and an error reply "NOROW ..." when the row does not exist.
+-- Returns 1 when the row was written, 0 (writing nothing) when the row is already terminal
+-- or not in the outcome ARGV[10] names,
+-- -1 (writing nothing) when fenced and the lock no longer holds the caller's token, and an
+-- error reply "NOROW ..." when the row does not exist.
+-- The fence: a worker paused past its heartbeat loses its session locks to the fleet (see
+-- lock.lua); when it resumes, none of its writes to the row may land, not even on a row that
+-- is not terminal yet (its new holder may be running it). Checking the token in this script
+-- makes the check and the write one atomic step.
 -- Counters move only when the outcome really changes, so a redelivered message that repeats
 -- a transition moves nothing. When the last row becomes terminal an OPEN batch becomes DONE;
 -- a CANCELED batch keeps its state but gets finished_at. A row that becomes terminal leaves
@@ -24,13 +34,16 @@
 
 local TERMINAL = {succeeded = true, skipped = true, failed = true, rejected = true}
 
+if ARGV[9] and ARGV[9] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[9] then
+  return -1
+end
 local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then
   return redis.error_reply('NOROW row ' .. ARGV[1] .. ' not in ' .. KEYS[3])
 end
 local rec = cjson.decode(raw)
 local from = rec.o
-if TERMINAL[from] then
+if TERMINAL[from] or (ARGV[10] and ARGV[10] ~= '' and from ~= ARGV[10]) then
   return 0
 end
 local to = ARGV[2]

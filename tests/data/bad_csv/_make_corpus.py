@@ -54,6 +54,17 @@ FILES: dict[str, bytes] = {
     "unterminated_quote.csv": lines("id,metadata.note", f'{ID1},"starts here', f"{ID2},x"),
     "text_after_quote.csv": lines("id,metadata.note", f"{ID1},ok", f'{ID2},"quoted" tail'),
     "huge_field.csv": lines("id,metadata.note", f"{ID1},{'x' * 70_000}"),
+    "cell_over_limit.csv": lines("id,metadata.note", f"{ID1},x", f"{ID2},{'x' * 10_001}"),
+    "too_many_columns.csv": lines(
+        "id," + ",".join(f"metadata.k{n}" for n in range(200)),
+        ID1 + ",v" * 200,
+    ),
+    "many_columns_with_outputs.csv": lines(
+        "id,row,outcome,reason,error_column,error_type,error_code,error_message,retryable,"
+        "request_id,attempts,session_status,batch_id,"
+        + ",".join(f"metadata.k{n}" for n in range(199)),
+        ID1 + "," * 12 + ",v" * 199,
+    ),
     "huge_unterminated_quote.csv": lines("id,metadata.note", f'{ID1},"open')
     + lines(*(f"{ID2},{'y' * 1000}" for _ in range(200))),
     # -- parsed, with row errors -----------------------------------------------------------

@@ -1,0 +1,138 @@
+"""The API key under hostile conditions, through real ``vsbatch`` processes: a server that
+echoes it, a ``.env`` that redirects it, a Redis URL with a password in its query."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_API_KEY
+from tests.e2e.stub_servers import EchoStripe, key_forms
+
+LIVE_KEY = "sk_live_vsbatch0123456789abcdefLIVESECRET"
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(**values: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
+    return {**base, **values}
+
+
+def _vsbatch(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vsbatch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+
+
+def _leaks(text: str | bytes, key: str) -> list[str]:
+    data = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return [name for name, form in key_forms(key).items() if form in data]
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoStripe]:
+    """A Stripe look-alike on a real socket that echoes the key in every answer."""
+    server = EchoStripe().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class TestEchoingServer:
+    def test_echoed_key_reaches_no_ledger_report_log_or_aof(
+        self, echo: EchoStripe, tmp_path: Path
+    ) -> None:
+        """After a batch against a server echoing the key everywhere, the key is nowhere."""
+        # Given a batch with one session that succeeds and one that fails, both echoing the key
+        csv = tmp_path / "in.csv"
+        csv.write_text(
+            f"id,metadata.tier\nvs_good{'A' * 20},gold\nvs_bad{'B' * 21},gold\n", encoding="utf-8"
+        )
+        data_dir = tmp_path / "data"
+        env = _env(
+            VSBATCH_STRIPE_API_KEY=TEST_API_KEY,
+            VSBATCH_STRIPE_API_BASE=echo.url,
+            VSBATCH_DATA_DIR=str(data_dir),
+            VSBATCH_LOG_FORMAT="json",
+            VSBATCH_LOG_LEVEL="DEBUG",
+            VSBATCH_RATE_LIMIT="200",
+            VSBATCH_CONCURRENCY="2",
+        )
+
+        # When it runs, and every report format is written from the ledger
+        run = _vsbatch(env, "run", str(csv), "--format", "json")
+        found = re.search(r"batch (\S+): 2 rows", run.stderr)
+        assert found is not None, run.stderr
+        outputs = {"run": run.stdout + run.stderr}
+        for fmt in ("json", "csv", "html"):
+            report = _vsbatch(env, "report", found.group(1), "--format", fmt)
+            assert 0 == report.returncode, report.stderr
+            outputs[fmt] = report.stdout + report.stderr
+        aof = b"".join(p.read_bytes() for p in (data_dir / "redis").rglob("*") if p.is_file())
+
+        # Then the rows ended as the server answered, and no form of the key is anywhere
+        assert 1 == run.returncode, run.stderr
+        assert '"succeeded"' in outputs["json"] and '"failed"' in outputs["json"]
+        assert b"vs_bad" in aof  # the AOF does hold the ledger
+        assert len(echo.requests) >= 3
+        leaks = {name: _leaks(text, TEST_API_KEY) for name, text in {**outputs, "aof": aof}.items()}
+        assert {name: [] for name in leaks} == leaks
+
+
+class TestDotEnv:
+    def test_dotenv_cannot_send_a_live_key_to_another_host(
+        self, echo: EchoStripe, tmp_path: Path
+    ) -> None:
+        """A .env setting an http base and VSBATCH_LIVE=true gets no request sent: exit 2."""
+        # Given a working directory whose .env redirects the API to a recording server
+        (tmp_path / ".env").write_text(
+            f"VSBATCH_STRIPE_API_BASE={echo.url}\nVSBATCH_LIVE=true\n"
+            f"VSBATCH_STRIPE_API_BASE_ALLOW={echo.url}\n",
+            encoding="utf-8",
+        )
+        csv = tmp_path / "in.csv"
+        csv.write_text(f"id,metadata.tier\nvs_good{'A' * 20},gold\n", encoding="utf-8")
+        env = _env(VSBATCH_STRIPE_API_KEY=LIVE_KEY, VSBATCH_DATA_DIR=str(tmp_path / "data"))
+
+        # When the operator runs the file with their live key
+        result = _vsbatch(env, "run", str(csv), cwd=tmp_path)
+
+        # Then nothing reached the server, and one line says why
+        assert [] == echo.requests
+        assert 2 == result.returncode
+        lines = result.stderr.strip().splitlines()
+        assert 1 == len(lines) and "live-mode key is sent only to" in lines[0], result.stderr
+        assert [] == _leaks(result.stderr + result.stdout, LIVE_KEY)
+
+
+class TestRedisUrl:
+    def test_password_query_parameter_never_printed(self, tmp_path: Path) -> None:
+        """An unreachable Redis URL with ``?password=`` is printed without the password."""
+        url = f"redis://127.0.0.1:{_closed_port()}/0?password=hunter2query"
+        env = _env(VSBATCH_REDIS_URL=url, VSBATCH_STRIPE_API_KEY=TEST_API_KEY)
+
+        result = _vsbatch(env, "status")
+
+        assert 2 == result.returncode
+        assert "hunter2query" not in result.stderr + result.stdout
+        assert "redis://***@127.0.0.1:" in result.stderr  # moved into the userinfo, masked

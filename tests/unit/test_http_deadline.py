@@ -1,0 +1,69 @@
+"""Unit tests of the request deadline's pure parts: its scope, its expiry, the proxy lookup."""
+
+from __future__ import annotations
+
+import httpcore
+import pytest
+
+from tests.conftest import TEST_API_KEY
+from vsbatch.errors import ConfigError
+from vsbatch.http_deadline import DeadlineBackend, deadline, environment_proxy, time_left
+from vsbatch.stripe_client import StripeClient
+
+
+@pytest.fixture(autouse=True)
+def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the machine's proxy settings."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+class TestDeadlineScope:
+    def test_no_deadline_outside_a_block(self) -> None:
+        """Without a deadline block there is no time limit."""
+        assert time_left() is None
+
+    def test_block_sets_and_restores_the_deadline(self) -> None:
+        """Inside a block the time left counts down from its seconds; after it, none is left."""
+        with deadline(30.0):
+            left = time_left()
+
+        assert (True, None) == (left is not None and 29.0 < left <= 30.0, time_left())
+
+    def test_expired_deadline_refuses_to_connect(self) -> None:
+        """Once the deadline has passed, no connection is even attempted."""
+        with deadline(0.0), pytest.raises(httpcore.ConnectTimeout):
+            DeadlineBackend().connect_tcp("192.0.2.1", 9, timeout=5.0)
+
+
+class TestEnvironmentProxy:
+    def test_https_proxy_applies_to_https_urls(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """HTTPS_PROXY names the proxy for the Stripe API."""
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.local:3128")
+
+        assert "http://proxy.local:3128" == environment_proxy("https://api.stripe.com")
+
+    def test_no_proxy_bypasses(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A host listed in NO_PROXY is reached directly."""
+        monkeypatch.setenv("HTTPS_PROXY", "http://proxy.local:3128")
+        monkeypatch.setenv("NO_PROXY", "api.stripe.com")
+
+        assert environment_proxy("https://api.stripe.com") is None
+
+    def test_proxy_without_scheme_is_http(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A bare host:port proxy is an http:// proxy, as httpx reads it."""
+        monkeypatch.setenv("HTTPS_PROXY", "proxy.local:3128")
+
+        assert "http://proxy.local:3128" == environment_proxy("https://api.stripe.com")
+
+    def test_socks_proxy_is_a_config_error_without_the_url(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """An unsupported proxy scheme is refused in one line that does not quote the proxy."""
+        monkeypatch.setenv("ALL_PROXY", "socks5://user:pw@proxy.local:1080")
+
+        with pytest.raises(ConfigError) as caught:
+            StripeClient(TEST_API_KEY)
+
+        assert "pw@" not in str(caught.value)
