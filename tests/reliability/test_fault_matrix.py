@@ -318,13 +318,12 @@ CASES: dict[str, Case] = {
         evidence=gateway_settled,
     ),
     # 70 % of updates get a 504 while Stripe applies them 3 s later, after a row's retries
-    # (and its read-back) may all be over: such a row fails retryable under its own key, and
-    # is never re-sent under a new one, which would apply it a second time.
+    # (and its read-back) may all be over: such a row goes back in line under its own key
+    # (never a new one, which would apply it a second time) until a send under the key is
+    # replayed or the read-back shows the change, so every row succeeds, applied once.
     "gateway_late_apply": Case(
         emulator={"gateway_rate": 0.7, "gateway_answer": "504", "gateway_delay_seconds": 3.0},
         evidence=gateway_settled,
-        may_fail_retryable=True,
-        late_applies=True,
     ),
     "lock_timeouts": Case(
         emulator={"lock_timeout_rate": 0.3}, evidence=faults_injected("lock_timeout")
