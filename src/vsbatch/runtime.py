@@ -45,8 +45,7 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
 
 def embedded_for(settings: Settings) -> LocalRedis:
     """The (unopened) share of the embedded server of ``settings.data_dir``."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return LocalRedis(settings.data_dir / "redis")
+    return local_redis.share_for(settings)
 
 
 @contextlib.contextmanager
