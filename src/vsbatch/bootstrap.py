@@ -136,6 +136,11 @@ def redis_refusal(exc: Exception, *, then: str = "run the command again") -> Con
     return ConfigError(what)
 
 
+def is_refusal(exc: Exception) -> bool:
+    """True for a Redis error reply that retrying cannot fix (``MISCONF``, ``OOM``...)."""
+    return _CODE.search(str(exc).partition("\n")[0]) is not None
+
+
 def _safe_url(url: str) -> str:
     """The URL without its password (userinfo or ``?password=``), for messages."""
     return safe_url(url)

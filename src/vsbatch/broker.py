@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import redis
 from kombu.transport import redis as kombu_redis
+from kombu.transport import virtual
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from vsbatch.messages import refuse
@@ -79,10 +80,32 @@ REFUSED_FIRST_WAIT = 0.5
 REFUSED_MAX_WAIT = 10.0
 
 
+class QoS(kombu_redis.QoS):
+    """Kombu's acks, where an ack Redis refuses (writes refused) does not stop the worker."""
+
+    def ack(self, delivery_tag: Any) -> None:
+        try:
+            super().ack(delivery_tag)
+        except redis.ResponseError:
+            # The message stays in Redis's unacked set and comes back after the visibility
+            # timeout: its rows are final in the ledger by then, or done again under their
+            # idempotency keys. Only this worker forgets it, so that it takes new messages.
+            log.debug("Redis refused an ack; the message comes back later")
+            virtual.QoS.ack(self, delivery_tag)
+
+    def reject(self, delivery_tag: Any, requeue: bool = False) -> None:
+        try:
+            super().reject(delivery_tag, requeue=requeue)
+        except redis.ResponseError:
+            log.debug("Redis refused a reject; the message comes back later")
+            virtual.QoS.ack(self, delivery_tag)
+
+
 class Channel(kombu_redis.Channel):
     """Kombu's Redis channel; a popped item that is not a message is dropped, and a refused
     poll (Redis refuses writes) is waited out, neither is fatal."""
 
+    QoS = QoS
     _refused_wait = 0.0
 
     def _brpop_read(self, **options: Any) -> bool:
