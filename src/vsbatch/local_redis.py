@@ -267,6 +267,8 @@ def data_dir_error(path: Path, exc: OSError) -> ConfigError:
     """One line for a data directory vsbatch cannot use, naming the setting and the fix."""
     if exc.errno == errno.ENOSPC:
         why = "its disk is full: free space there"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        why = "a file is in the way: move it"
     else:
         why = f"{exc.strerror or exc}: make it a writable directory"
     return ConfigError(
