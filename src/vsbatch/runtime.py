@@ -99,6 +99,9 @@ class InProcessWorker:
         self._thread = threading.Thread(
             target=self._controller.start, name="vsbatch-worker", daemon=True
         )
+        # ``run`` itself says when Redis refuses writes (and stops): a worker's "polls again on
+        # its own" line would only contradict it.
+        logging.getLogger("vsbatch.broker").setLevel(logging.ERROR)
 
     def start(self) -> InProcessWorker:
         """Start beating (see ``liveness``) and consuming."""

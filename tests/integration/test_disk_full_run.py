@@ -80,6 +80,7 @@ def test_run_ends_with_one_line_and_loses_nothing(
     assert "Traceback" not in stderr, stderr
     lines = stderr.strip().splitlines()
     assert lines[-1].startswith("error: Redis refuses writes"), lines
+    assert 1 == stderr.count("Redis refuses writes"), stderr
     assert f"vsbatch resume {batch}" in lines[-1], stderr
     # And nothing is lost: once writes are accepted, resume brings every row to an end
     disk.repair()
