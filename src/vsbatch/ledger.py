@@ -264,6 +264,11 @@ class Keys:
         return f"{self.batch(batch_id)}:sweep"
 
     @property
+    def writable(self) -> str:
+        """Written (expiring) by ``run`` while it waits, to learn that Redis accepts writes."""
+        return f"{self.prefix}:writable"
+
+    @property
     def nodes(self) -> str:
         """Set of worker process ids that hold chunk messages (see ``liveness``)."""
         return f"{self.prefix}:nodes"

@@ -57,8 +57,13 @@ def wait_for_batch(
     interval: float = 0.25,
     sleep: Callable[[float], None] = time.sleep,
     get_time: Callable[[], float] | None = None,
+    check: Callable[[], None] | None = None,
 ) -> BatchInfo:
-    """Poll the ledger until every row is terminal (or the batch is canceled and drained)."""
+    """Poll the ledger until every row is terminal (or the batch is canceled and drained).
+
+    ``check`` runs at every poll and raises to stop waiting (the workers can no longer
+    progress: Redis refuses writes, or they stopped).
+    """
     batch = ledger.get_batch(batch_id)
     columns = (
         TextColumn("{task.description}", style="bold", markup=False),
@@ -78,6 +83,8 @@ def wait_for_batch(
             progress.update(task, completed=batch.terminal, detail=detail)
             if batch.terminal >= batch.total or batch.state is BatchState.DONE:
                 break
+            if check is not None:
+                check()
             sleep(interval)
             batch = ledger.get_batch(batch_id)
     return batch

@@ -12,11 +12,13 @@ within seconds rather than after the visibility timeout.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import redis
 from celery import Celery
 
 from vsbatch.bootstrap import Deps, bootstrap
@@ -172,7 +174,10 @@ def _retire(*, leave: bool) -> None:
     deps.locks.owner = None
     beat.stop()
     if leave:
-        beat.liveness.leave()
+        # Redis may refuse (a full disk) or be gone: then the heartbeat expires on its own
+        # and live workers send this node's chunks again, as for a crashed one.
+        with contextlib.suppress(redis.RedisError):
+            beat.liveness.leave()
     _heartbeat = None
 
 
