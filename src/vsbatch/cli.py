@@ -1,7 +1,8 @@
 """The ``vsbatch`` command line (typer + rich). The only place errors become exit codes.
 
 Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for ``verify``);
-2 usage or input errors (a refused file, rejected rows, a bad setting).
+2 usage or input errors (a refused file, rejected rows, a bad setting); 141 the reader of stdout
+left early (``| head``); 130 Ctrl-C. ``report``/``status`` of a batch use the same table.
 
 Startup: this module imports typer, rich and the error tree only; each command imports what
 it uses when it runs, so ``vsbatch --help`` starts without Celery, httpx, Redis or pydantic,
@@ -11,17 +12,19 @@ Celery or httpx (tests/e2e/test_startup.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from vsbatch.errors import ConfigError, InputError, VsbatchError
+from vsbatch.outputs import PipeConsole
 from vsbatch.terminal_text import safe
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ cli = typer.Typer(
     rich_markup_mode=None,
 )
 # Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
-out = Console(emoji=False)
+out = PipeConsole(emoji=False)  # `| head` ends the command with 141, quietly
 err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,6 +75,8 @@ def guarded(fn: F) -> F:
         except VsbatchError as exc:
             _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            _reader_left()
         except KeyboardInterrupt as exc:
             if _raised_from(exc, "vsbatch.runtime", "Interrupted"):
                 # Already said how to resume; worker threads may still be in flight: do not wait.
@@ -97,6 +102,14 @@ def guarded(fn: F) -> F:
             raise typer.Exit(refusal.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reader_left() -> NoReturn:
+    """The reader of stdout went away (``| head``): end quietly with 141, as SIGPIPE would."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        # The final flush of what is still buffered must not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(141)
 
 
 def _raised_from(exc: BaseException, module: str, name: str) -> bool:
@@ -214,6 +227,7 @@ def submit(
 ) -> None:
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
     from vsbatch import preflight
+    from vsbatch.ledger import Outcome
     from vsbatch.runtime import deps_for
     from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
     from vsbatch.tasks import enqueue_chunk
@@ -238,6 +252,14 @@ def submit(
             digest=digest,
         )
     typer.echo(batch.id)
+    rejected = batch.counts.get(Outcome.REJECTED, 0)
+    if rejected:
+        err.print(
+            f"{rejected} row(s) rejected: 'vsbatch failures {batch.id}' lists them with the reason",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 @command
@@ -305,6 +327,7 @@ def status(
 
             batch = wait_for_batch(ledger, batch_id, err)
         out.print(reports.summary_table(batch))
+    raise typer.Exit(_exit_for(batch))
 
 
 def _hint(line: str | None) -> None:
@@ -326,6 +349,7 @@ def report(
     with ledger_for(settings) as ledger:
         batch = ledger.get_batch(batch_id)
         _print_report(ledger, settings, batch, report_format, output, pii=redact)
+    raise typer.Exit(_exit_for(batch))
 
 
 def _print_report(

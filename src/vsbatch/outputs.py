@@ -21,10 +21,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO, cast
 
+from rich.console import Console
+
 from vsbatch.errors import InputError
 from vsbatch.terminal_text import visible
 
-__all__ = ["output_stream"]
+__all__ = ["PipeConsole", "output_stream"]
 
 
 @contextlib.contextmanager
@@ -116,3 +118,15 @@ class _TerminalText(io.TextIOBase):
 
     def flush(self) -> None:
         self._inner.flush()
+
+
+class PipeConsole(Console):
+    """A Rich console whose broken pipe is a ``BrokenPipeError`` for the CLI to handle.
+
+    Rich's default ends the process with exit code 1, the code for "some rows failed".
+    """
+
+    def on_broken_pipe(self) -> None:
+        """Stop writing and let the caller end the command (exit 141, quietly)."""
+        self.quiet = True
+        raise BrokenPipeError
