@@ -65,6 +65,21 @@ RedactOpt = Annotated[
 _redact_errors = {"pii": False}
 
 
+RESUMABLE = (
+    "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the same file,"
+    " finishes the batch"
+)
+# What is true when Ctrl-C stops each command (``submit`` updates its line once a batch opens).
+_interrupted = {
+    "plan": "interrupted: nothing was written",
+    "submit": "interrupted: nothing was submitted",
+    "status": "stopped watching",
+    "report": "interrupted: nothing was written",
+    "failures": "interrupted: nothing was written",
+    "doctor": "interrupted",
+}
+
+
 def guarded(fn: F) -> F:
     """``fn`` with its VsbatchErrors printed as one (redacted) line and their exit code."""
 
@@ -83,10 +98,7 @@ def guarded(fn: F) -> F:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(130)
-            err.print(
-                "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"
-                " same file, finishes the batch"
-            )
+            err.print(_interrupted.get(fn.__name__, RESUMABLE), highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
         except Exception as exc:
             # e.g. MISCONF: Redis's disk is full (from redis-py, or kombu's wrapping of it)
@@ -232,6 +244,15 @@ def submit(
     from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
     from vsbatch.tasks import enqueue_chunk
 
+    def enqueue(batch_id: str, rows: list[int], options: RowOptions) -> None:
+        # The batch is open from the first chunk on: Ctrl-C leaves a batch to resume.
+        _interrupted["submit"] = (
+            f"interrupted: batch {batch_id} is open; 'vsbatch resume {batch_id}' enqueues its"
+            " rows again"
+        )
+        enqueue_chunk(batch_id, rows, options)
+
+    _interrupted["submit"] = "interrupted: nothing was submitted"
     settings = _settings(live=live)
     with deps_for(settings) as deps:
         digest = read_digest(file)
@@ -247,7 +268,7 @@ def submit(
         batch = submit_csv(
             deps,
             file,
-            enqueue_chunk,
+            enqueue,
             SubmitOptions(name, strict, account, _row_options(read_first)),
             digest=digest,
         )
