@@ -44,12 +44,12 @@ def output_stream(path: Path | None, stdout: TextIO | None = None) -> Iterator[T
         out = stdout if stdout is not None else sys.stdout
         yield cast(TextIO, _TerminalText(out)) if _is_terminal(out) else out
         return
-    target = Path(os.path.realpath(path))  # a symlink's target is what gets replaced
-    mode = _mode(target)
+    mode = _mode(path)  # stat follows links: /dev/stdout -> /proc/self/fd/1 -> a pipe
     if mode is not None and not stat.S_ISREG(mode):
         with _direct(path) as stream:
             yield stream
         return
+    target = Path(os.path.realpath(path))  # a symlink's target is what gets replaced
     try:
         fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
         if mode is not None:
