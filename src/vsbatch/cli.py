@@ -77,6 +77,7 @@ _interrupted = {
     "report": "interrupted: nothing was written",
     "failures": "interrupted: nothing was written",
     "doctor": "interrupted",
+    "verify": "interrupted: nothing was changed",
 }
 
 
