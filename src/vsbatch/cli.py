@@ -1,7 +1,8 @@
 """The ``vsbatch`` command line (typer + rich). The only place errors become exit codes.
 
 Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for ``verify``);
-2 usage or input errors (a refused file, rejected rows, a bad setting).
+2 usage or input errors (a refused file, rejected rows, a bad setting); 141 the reader of stdout
+left early (``| head``); 130 Ctrl-C. ``report``/``status`` of a batch use the same table.
 
 Startup: this module imports typer, rich and the error tree only; each command imports what
 it uses when it runs, so ``vsbatch --help`` starts without Celery, httpx, Redis or pydantic,
@@ -11,17 +12,19 @@ Celery or httpx (tests/e2e/test_startup.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from vsbatch.errors import ConfigError, InputError, VsbatchError
+from vsbatch.outputs import PipeConsole
 from vsbatch.terminal_text import safe
 
 if TYPE_CHECKING:
@@ -40,7 +43,7 @@ cli = typer.Typer(
     rich_markup_mode=None,
 )
 # Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
-out = Console(emoji=False)
+out = PipeConsole(emoji=False)  # `| head` ends the command with 141, quietly
 err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -85,6 +88,22 @@ def _main(
             console.width = PIPE_WIDTH
 
 
+RESUMABLE = (
+    "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the same file,"
+    " finishes the batch"
+)
+# What is true when Ctrl-C stops each command (``submit`` updates its line once a batch opens).
+_interrupted = {
+    "plan": "interrupted: nothing was written",
+    "submit": "interrupted: nothing was submitted",
+    "status": "stopped watching",
+    "report": "interrupted: nothing was written",
+    "failures": "interrupted: nothing was written",
+    "doctor": "interrupted",
+    "verify": "interrupted: nothing was changed",
+}
+
+
 def guarded(fn: F) -> F:
     """``fn`` with its VsbatchErrors printed as one (redacted) line and their exit code."""
 
@@ -95,16 +114,15 @@ def guarded(fn: F) -> F:
         except VsbatchError as exc:
             _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            _reader_left()
         except KeyboardInterrupt as exc:
             if _raised_from(exc, "vsbatch.runtime", "Interrupted"):
                 # Already said how to resume; worker threads may still be in flight: do not wait.
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(130)
-            err.print(
-                "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"
-                " same file, finishes the batch"
-            )
+            err.print(_interrupted.get(fn.__name__, RESUMABLE), highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
         except Exception as exc:
             # e.g. MISCONF: Redis's disk is full (from redis-py, or kombu's wrapping of it)
@@ -120,6 +138,14 @@ def guarded(fn: F) -> F:
             raise typer.Exit(refusal.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reader_left() -> NoReturn:
+    """The reader of stdout went away (``| head``): end quietly with 141, as SIGPIPE would."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        # The final flush of what is still buffered must not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(141)
 
 
 def _raised_from(exc: BaseException, module: str, name: str) -> bool:
@@ -242,10 +268,20 @@ def submit(
 ) -> None:
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
     from vsbatch import preflight
+    from vsbatch.ledger import Outcome
     from vsbatch.runtime import deps_for
     from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
     from vsbatch.tasks import enqueue_chunk
 
+    def enqueue(batch_id: str, rows: list[int], options: RowOptions) -> None:
+        # The batch is open from the first chunk on: Ctrl-C leaves a batch to resume.
+        _interrupted["submit"] = (
+            f"interrupted: batch {batch_id} is open; 'vsbatch resume {batch_id}' enqueues its"
+            " rows again"
+        )
+        enqueue_chunk(batch_id, rows, options)
+
+    _interrupted["submit"] = "interrupted: nothing was submitted"
     settings = _settings(live=live)
     with deps_for(settings) as deps:
         digest = read_digest(file)
@@ -261,11 +297,19 @@ def submit(
         batch = submit_csv(
             deps,
             file,
-            enqueue_chunk,
+            enqueue,
             SubmitOptions(name, strict, account, _row_options(read_first)),
             digest=digest,
         )
     typer.echo(batch.id)
+    rejected = batch.counts.get(Outcome.REJECTED, 0)
+    if rejected:
+        err.print(
+            f"{rejected} row(s) rejected: 'vsbatch failures {batch.id}' lists them with the reason",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 @command
@@ -334,6 +378,7 @@ def status(
 
             batch = wait_for_batch(ledger, batch_id, err)
         out.print(reports.summary_table(batch))
+    raise typer.Exit(_exit_for(batch))
 
 
 def _hint(line: str | None) -> None:
@@ -355,6 +400,7 @@ def report(
     with ledger_for(settings) as ledger:
         batch = ledger.get_batch(batch_id)
         _print_report(ledger, settings, batch, report_format, output, pii=redact)
+    raise typer.Exit(_exit_for(batch))
 
 
 def _print_report(

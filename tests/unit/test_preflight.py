@@ -134,3 +134,18 @@ class TestCheck:
         )
 
         assert 1.25 == seconds
+
+
+class TestTimeouts:
+    def test_a_timeout_is_not_tried_again(self) -> None:
+        """A request that timed out is reported at once, as no complete answer, not retried."""
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            raise httpx.ReadTimeout("slow", request=request)
+
+        with pytest.raises(ConfigError, match="no complete answer within"):
+            check(_settings(), transport=httpx.MockTransport(handler), sleep=lambda _s: None)
+
+        assert 1 == len(seen)
