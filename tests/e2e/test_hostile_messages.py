@@ -3,15 +3,14 @@ malformed or undecodable one in one log line, runs none of them, and keeps servi
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from tests.e2e.celery_messages import envelope
 from tests.e2e.conftest import Workers, wait_done
 from vsbatch.bootstrap import Deps
 from vsbatch.ledger import NewRow, Outcome
@@ -48,43 +47,6 @@ action = [{ op = "unset", keys = ["never"] }]
 """
 
 GOOD_ID = "b_0000000000abcde"
-
-
-def envelope(
-    task: Any, body: bytes, *, content_type: str = "application/json", **headers: Any
-) -> tuple[str, str]:
-    """A kombu Redis-transport message in Celery protocol v2; returns (its id, its JSON)."""
-    task_id = str(uuid.uuid4())
-    message = {
-        "body": base64.b64encode(body).decode(),
-        "content-encoding": "utf-8",
-        "content-type": content_type,
-        "headers": {
-            "lang": "py",
-            "task": task,
-            "id": task_id,
-            "root_id": task_id,
-            "parent_id": None,
-            "group": None,
-            "argsrepr": "()",
-            "kwargsrepr": "{}",
-            "origin": "attacker@example",
-            "retries": 0,
-            "eta": None,
-            "expires": None,
-            **headers,
-        },
-        "properties": {
-            "correlation_id": task_id,
-            "reply_to": "",
-            "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": QUEUE},
-            "priority": 0,
-            "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
-        },
-    }
-    return task_id, json.dumps(message)
 
 
 def call(task: str, *args: Any, **kwargs: Any) -> tuple[str, str]:
