@@ -10,7 +10,7 @@ import os
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from tests.conftest import TEST_API_KEY
@@ -49,6 +49,14 @@ def run_vsbatch(
         cwd=cwd,
         preexec_fn=preexec_fn,
     )
+
+
+def metadata_csv(
+    path: Path, ids: Iterable[str], column: str = "metadata.k", value: str = "v"
+) -> Path:
+    """Write a CSV at ``path`` that sets ``column`` to ``value`` on each session; return it."""
+    path.write_text(f"id,{column}\n" + "".join(f"{i},{value}\n" for i in ids), encoding="utf-8")
+    return path
 
 
 def closed_port() -> int:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import TEST_API_KEY
-from tests.helpers import outside_env
+from tests.helpers import metadata_csv, outside_env
 from tests.helpers import run_vsbatch as vsbatch
 
 
@@ -30,11 +30,7 @@ def _env(emulator: Any, data_dir: Path, **extra: str) -> dict[str, str]:
 
 def tier_csv(tmp_path: Path, *session_ids: str) -> Path:
     """``in.csv`` setting metadata.tier to gold on each session."""
-    path = tmp_path / "in.csv"
-    path.write_text(
-        "id,metadata.tier\n" + "".join(f"{s},gold\n" for s in session_ids), encoding="utf-8"
-    )
-    return path
+    return metadata_csv(tmp_path / "in.csv", session_ids, "metadata.tier", "gold")
 
 
 @pytest.fixture

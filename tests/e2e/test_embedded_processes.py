@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import metadata_csv
 
 INTERRUPT = b"\x03"  # what the terminal sends for Ctrl-C (VINTR)
 
@@ -94,9 +95,7 @@ def _embedded_env(emulator: Any, data: Path, **extra: str) -> dict[str, str]:
 
 
 def _csv(tmp_path: Path, ids: list[str]) -> Path:
-    path = tmp_path / "in.csv"
-    path.write_text("id,metadata.run\n" + "".join(f"{i},pty\n" for i in ids), encoding="utf-8")
-    return path
+    return metadata_csv(tmp_path / "in.csv", ids, "metadata.run", "pty")
 
 
 def _server_gone(data: Path) -> bool:

@@ -12,6 +12,7 @@ import redis
 
 from tests.e2e.celery_messages import envelope
 from tests.e2e.conftest import Workers, wait_done
+from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.ledger import NewRow, Outcome
 from vsbatch.submit import submit_csv
@@ -140,7 +141,7 @@ class TestHostileMessages:
         applied = emulator.stats()["applied_total"]
         # ... and a legitimate batch follows
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
         held = _held_message_ids(producer)
         workers.stop_all()
@@ -174,7 +175,7 @@ class TestNotAnEnvelope:
 
         # When a legitimate batch follows
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
         workers.stop_all()
         log = (tmp_path / "worker0.log").read_text(encoding="utf-8")

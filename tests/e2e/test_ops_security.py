@@ -15,6 +15,7 @@ import redis
 from tests.conftest import TEST_API_KEY
 from tests.e2e.celery_messages import envelope
 from tests.e2e.conftest import Workers, wait_done
+from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.ledger import Outcome
 from vsbatch.submit import submit_csv
@@ -224,7 +225,7 @@ class TestPickleRefused:
             time.sleep(0.1)
         ids = emulator.seed(count=3)
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
         workers.stop_all()
 
