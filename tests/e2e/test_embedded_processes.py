@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import TEST_API_KEY
-from tests.helpers import metadata_csv
+from tests.helpers import metadata_csv, outside_env
 
 INTERRUPT = b"\x03"  # what the terminal sends for Ctrl-C (VINTR)
 
@@ -84,9 +84,8 @@ def _until(condition: Callable[[], bool], timeout: float) -> None:
 
 def _embedded_env(emulator: Any, data: Path, **extra: str) -> dict[str, str]:
     """A command's environment without VSBATCH_REDIS_URL: it uses the embedded server."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
     return {
-        **base,
+        **outside_env(),
         "VSBATCH_STRIPE_API_BASE": emulator.url,
         "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
         "VSBATCH_DATA_DIR": str(data),
