@@ -6,7 +6,6 @@ so that faults resolve within seconds.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 import redis
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import outside_env
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
 from vsbatch.ledger import BatchInfo
@@ -76,9 +76,8 @@ class Workers:
 
 def worker_env(redis_url: str, emulator_url: str) -> dict[str, str]:
     """The environment a worker (or the producer) needs: Redis, the emulator, the test key."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
     return {
-        **base,
+        **outside_env(),
         **WORKER_ENV,
         "VSBATCH_REDIS_URL": redis_url,
         "VSBATCH_STRIPE_API_BASE": emulator_url,

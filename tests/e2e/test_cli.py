@@ -5,21 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import metadata_csv, outside_env
+from tests.helpers import run_vsbatch as vsbatch
 
 
 def _env(emulator: Any, data_dir: Path, **extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
     return {
-        **base,
+        **outside_env(),
         "VSBATCH_STRIPE_API_BASE": emulator.url,
         "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
         "VSBATCH_DATA_DIR": str(data_dir),
@@ -30,27 +28,9 @@ def _env(emulator: Any, data_dir: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def vsbatch(
-    env: dict[str, str], *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m vsbatch ARGS`` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "vsbatch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
-
-
 def tier_csv(tmp_path: Path, *session_ids: str) -> Path:
     """``in.csv`` setting metadata.tier to gold on each session."""
-    path = tmp_path / "in.csv"
-    path.write_text(
-        "id,metadata.tier\n" + "".join(f"{s},gold\n" for s in session_ids), encoding="utf-8"
-    )
-    return path
+    return metadata_csv(tmp_path / "in.csv", session_ids, "metadata.tier", "gold")
 
 
 @pytest.fixture

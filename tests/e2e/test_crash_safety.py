@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Workers, settings_from, wait_done, worker_env
+from tests.helpers import metadata_csv
 from vsbatch.bootstrap import bootstrap
 from vsbatch.embedded_redis import EmbeddedRedis
 from vsbatch.ledger import TERMINAL, BatchInfo, Outcome
@@ -17,9 +18,7 @@ from vsbatch.worker import configure, install_deps
 
 
 def _csv(tmp_path: Path, ids: list[str]) -> Path:
-    path = tmp_path / "in.csv"
-    path.write_text("id,metadata.batch\n" + "".join(f"{i},crash\n" for i in ids), encoding="utf-8")
-    return path
+    return metadata_csv(tmp_path / "in.csv", ids, "metadata.batch", "crash")
 
 
 def _assert_exactly_once(deps: Any, batch: BatchInfo, emulator: Any, ids: list[str]) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import metadata_csv, outside_env
 
 INTERRUPT = b"\x03"  # what the terminal sends for Ctrl-C (VINTR)
 
@@ -83,9 +84,8 @@ def _until(condition: Callable[[], bool], timeout: float) -> None:
 
 def _embedded_env(emulator: Any, data: Path, **extra: str) -> dict[str, str]:
     """A command's environment without VSBATCH_REDIS_URL: it uses the embedded server."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
     return {
-        **base,
+        **outside_env(),
         "VSBATCH_STRIPE_API_BASE": emulator.url,
         "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
         "VSBATCH_DATA_DIR": str(data),
@@ -94,9 +94,7 @@ def _embedded_env(emulator: Any, data: Path, **extra: str) -> dict[str, str]:
 
 
 def _csv(tmp_path: Path, ids: list[str]) -> Path:
-    path = tmp_path / "in.csv"
-    path.write_text("id,metadata.run\n" + "".join(f"{i},pty\n" for i in ids), encoding="utf-8")
-    return path
+    return metadata_csv(tmp_path / "in.csv", ids, "metadata.run", "pty")
 
 
 def _server_gone(data: Path) -> bool:

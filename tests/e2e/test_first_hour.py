@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +10,16 @@ import pytest
 import redis
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import closed_port
+from tests.helpers import run_vsbatch as vsbatch
 from vsbatch.ledger import Keys
 from vsbatch.liveness import Liveness
-
-
-def vsbatch(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m vsbatch ARGS`` and capture its output."""
-    return subprocess.run(
-        [sys.executable, "-m", "vsbatch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.fixture
 def unused_port() -> int:
     """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return closed_port()
 
 
 def submitted(env: dict[str, str], emulator: Any, tmp_path: Path) -> str:

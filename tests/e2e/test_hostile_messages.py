@@ -3,16 +3,16 @@ malformed or undecodable one in one log line, runs none of them, and keeps servi
 
 from __future__ import annotations
 
-import base64
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import redis
 
+from tests.e2e.celery_messages import envelope
 from tests.e2e.conftest import Workers, wait_done
+from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.ledger import NewRow, Outcome
 from vsbatch.submit import submit_csv
@@ -48,43 +48,6 @@ action = [{ op = "unset", keys = ["never"] }]
 """
 
 GOOD_ID = "b_0000000000abcde"
-
-
-def envelope(
-    task: Any, body: bytes, *, content_type: str = "application/json", **headers: Any
-) -> tuple[str, str]:
-    """A kombu Redis-transport message in Celery protocol v2; returns (its id, its JSON)."""
-    task_id = str(uuid.uuid4())
-    message = {
-        "body": base64.b64encode(body).decode(),
-        "content-encoding": "utf-8",
-        "content-type": content_type,
-        "headers": {
-            "lang": "py",
-            "task": task,
-            "id": task_id,
-            "root_id": task_id,
-            "parent_id": None,
-            "group": None,
-            "argsrepr": "()",
-            "kwargsrepr": "{}",
-            "origin": "attacker@example",
-            "retries": 0,
-            "eta": None,
-            "expires": None,
-            **headers,
-        },
-        "properties": {
-            "correlation_id": task_id,
-            "reply_to": "",
-            "delivery_mode": 2,
-            "delivery_info": {"exchange": "", "routing_key": QUEUE},
-            "priority": 0,
-            "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
-        },
-    }
-    return task_id, json.dumps(message)
 
 
 def call(task: str, *args: Any, **kwargs: Any) -> tuple[str, str]:
@@ -178,7 +141,7 @@ class TestHostileMessages:
         applied = emulator.stats()["applied_total"]
         # ... and a legitimate batch follows
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
         held = _held_message_ids(producer)
         workers.stop_all()
@@ -212,7 +175,7 @@ class TestNotAnEnvelope:
 
         # When a legitimate batch follows
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
         workers.stop_all()
         log = (tmp_path / "worker0.log").read_text(encoding="utf-8")

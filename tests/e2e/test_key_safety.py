@@ -3,11 +3,7 @@ echoes it, a ``.env`` that redirects it, a Redis URL with a password in its quer
 
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,32 +11,11 @@ import pytest
 
 from tests.conftest import TEST_API_KEY
 from tests.e2e.stub_servers import EchoStripe, key_forms
+from tests.helpers import closed_port as _closed_port
+from tests.helpers import outside_env as _env
+from tests.helpers import run_vsbatch as _vsbatch
 
 LIVE_KEY = "sk_live_vsbatch0123456789abcdefLIVESECRET"
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(**values: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
-    return {**base, **values}
-
-
-def _vsbatch(
-    env: dict[str, str], *args: str, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vsbatch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=cwd,
-    )
 
 
 def _leaks(text: str | bytes, key: str) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,26 +15,11 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import Workers, wait_done
+from tests.helpers import CHROMIUM_FLAGS, closed_port
 from vsbatch.bootstrap import Deps
 from vsbatch.ledger import Outcome
 from vsbatch.submit import submit_csv
 from vsbatch.tasks import enqueue_chunk
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _mixed_batch(emulator: Any, producer: Deps, tmp_path: Path) -> str:
@@ -73,7 +57,7 @@ class TestMetricsEndpoint:
     ) -> None:
         """After a small batch the worker's /metrics counts its rows, attempts and latency."""
         # Given a worker started with --metrics-port
-        port = _free_port()
+        port = closed_port()
         with (tmp_path / "metrics-worker.log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "vsbatch", "worker", "--metrics-port", str(port)],

@@ -3,20 +3,19 @@ redacted on request, and a pickled message is refused by a real worker that keep
 
 from __future__ import annotations
 
-import base64
-import json
 import pickle
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from tests.conftest import TEST_API_KEY
+from tests.e2e.celery_messages import envelope
 from tests.e2e.conftest import Workers, wait_done
+from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.ledger import Outcome
 from vsbatch.submit import submit_csv
@@ -187,37 +186,13 @@ class TestPiiRedaction:
 
 def _pickled_envelope(payload: object) -> bytes:
     """A kombu Redis-transport message whose body is a pickle, as an attacker would push it."""
-    task_id = str(uuid.uuid4())
-    return json.dumps(
-        {
-            "body": base64.b64encode(pickle.dumps(payload)).decode(),
-            "content-encoding": "binary",
-            "content-type": "application/x-python-serialize",
-            "headers": {
-                "lang": "py",
-                "task": "vsbatch.process_chunk",
-                "id": task_id,
-                "root_id": task_id,
-                "parent_id": None,
-                "group": None,
-                "argsrepr": "()",
-                "kwargsrepr": "{}",
-                "origin": "attacker@example",
-                "retries": 0,
-                "eta": None,
-                "expires": None,
-            },
-            "properties": {
-                "correlation_id": task_id,
-                "reply_to": "",
-                "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": QUEUE},
-                "priority": 0,
-                "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
-            },
-        }
-    ).encode()
+    _, message = envelope(
+        "vsbatch.process_chunk",
+        pickle.dumps(payload),
+        content_type="application/x-python-serialize",
+        content_encoding="binary",
+    )
+    return message.encode()
 
 
 class _CreatesFile:
@@ -251,7 +226,7 @@ class TestPickleRefused:
             time.sleep(0.1)
         ids = emulator.seed(count=3)
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         batch = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id, timeout=60)
         workers.stop_all()
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.e2e.conftest import Workers, wait_done
+from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.csv_io import read_updates, write_failures
 from vsbatch.ledger import Outcome
@@ -116,7 +117,7 @@ class TestRateLimiter:
         emulator.configure(rate_limit=50)
         ids = _ids(emulator, rows)
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         for _ in range(2):
             workers.start(concurrency=8, VSBATCH_RATE_LIMIT="40")
         time.sleep(3)  # both workers up, so the measured rate is the fleet's, not one's
@@ -143,7 +144,7 @@ class TestRetryAndCancel:
         ids = _ids(emulator, 5)
         emulator.configure(fail_503_rate=1.0)
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         workers.start(VSBATCH_MAX_ATTEMPTS="2", VSBATCH_RETRY_MAX_SECONDS="1")
         first = wait_done(producer, submit_csv(producer, csv, enqueue_chunk).id)
         assert 5 == first.counts[Outcome.FAILED]
@@ -166,7 +167,7 @@ class TestRetryAndCancel:
         emulator.configure(latency_ms=150)
         ids = _ids(emulator, 60)
         csv = tmp_path / "in.csv"
-        csv.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
+        metadata_csv(csv, ids)
         workers.start(concurrency=2)
         batch = submit_csv(producer, csv, enqueue_chunk)
 

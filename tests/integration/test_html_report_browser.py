@@ -18,18 +18,10 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import CHROMIUM_FLAGS
 from vsbatch.cli import cli
 from vsbatch.ledger import Ledger, NewRow, Outcome
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 BOOLEAN_ERROR = "Expected true or false (or yes/no, 1/0), got 'maybe'."
 
 
@@ -44,7 +36,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
 

@@ -15,17 +15,9 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from tests.conftest import TEST_API_KEY
+from tests.helpers import ledger_env as _env
 from vsbatch.cli import cli
 from vsbatch.ledger import Ledger, NewRow, Outcome
-
-
-def _env(redis_url: str, data_dir: Path) -> dict[str, str]:
-    return {
-        "VSBATCH_REDIS_URL": redis_url,
-        "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
-        "VSBATCH_DATA_DIR": str(data_dir),
-    }
 
 
 @pytest.fixture

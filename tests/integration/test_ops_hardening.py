@@ -3,7 +3,6 @@ live keys behind ``--live``, the emulator on loopback, and TLS Redis URLs for bo
 
 from __future__ import annotations
 
-import os
 import socket
 import ssl
 import subprocess
@@ -14,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import closed_port as _closed_port
+from tests.helpers import outside_env, run_vsbatch
 from vsbatch.bootstrap import redis_client
 from vsbatch.config import Settings
 from vsbatch.worker import app, broker_ssl, configure
@@ -21,21 +22,8 @@ from vsbatch.worker import app, broker_ssl, configure
 LIVE_KEY = "sk_live_vsbatch0123456789abcdefLIVE"
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _vsbatch(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "vsbatch", *args],
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_vsbatch(outside_env(**env), *args, timeout=60)
 
 
 @pytest.fixture
@@ -118,7 +106,7 @@ class TestEmulatorBinding:
     def test_emulator_listens_on_loopback_only_by_default(self) -> None:
         """``vsbatch emulator`` binds 127.0.0.1 unless --host says otherwise."""
         port = _closed_port()
-        base = {k: v for k, v in os.environ.items() if not k.startswith(("VSBATCH_", "STRIPE_"))}
+        base = outside_env()
         proc = subprocess.Popen(
             [sys.executable, "-m", "vsbatch", "emulator", "--port", str(port)],
             env=base,

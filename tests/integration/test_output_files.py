@@ -7,11 +7,8 @@ and leave an existing file at the target as it was.
 
 from __future__ import annotations
 
-import os
 import resource
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +16,12 @@ import pytest
 import redis
 from typer.testing import CliRunner
 
-from tests.conftest import TEST_API_KEY
+from tests.helpers import ledger_env as _env
+from tests.helpers import outside_env, run_vsbatch
 from vsbatch.cli import cli
 from vsbatch.ledger import Ledger, NewRow, Outcome
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
-
-
-def _env(redis_url: str, data_dir: Path) -> dict[str, str]:
-    return {
-        "VSBATCH_REDIS_URL": redis_url,
-        "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
-        "VSBATCH_DATA_DIR": str(data_dir),
-    }
 
 
 @pytest.fixture
@@ -75,10 +65,7 @@ class TestOutputFiles:
         target = tmp_path / "exports" / "out.csv"
         target.parent.mkdir()
         target.write_text("previous contents\n")
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("VSBATCH_")},
-            **_env(redis_url, data_dir),
-        }
+        env = outside_env(**_env(redis_url, data_dir))
         args = [command, batch_id, "-o", str(target)]
         if command == "report":
             args += ["--format", "csv"]
@@ -87,14 +74,7 @@ class TestOutputFiles:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
             resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
 
-        done = subprocess.run(
-            [sys.executable, "-m", "vsbatch", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            preexec_fn=limit_file_size,
-        )
+        done = run_vsbatch(env, *args, preexec_fn=limit_file_size)
 
         assert 2 == done.returncode, done.stderr
         assert "Traceback" not in done.stderr

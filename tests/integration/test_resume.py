@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import InputError
 from vsbatch.ledger import NewRow, Outcome
@@ -36,8 +37,7 @@ class Enqueued:
 
 
 def write_csv(path: Path, ids: list[str]) -> Path:
-    path.write_text("id,metadata.k\n" + "".join(f"{i},v\n" for i in ids), encoding="utf-8")
-    return path
+    return metadata_csv(path, ids)
 
 
 IDS = [f"vs_{n:024d}" for n in range(5)]

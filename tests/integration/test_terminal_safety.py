@@ -8,9 +8,6 @@ real ``python -m vsbatch`` process) on a real Redis.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -21,6 +18,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
+from tests.helpers import ledger_env, outside_env, run_vsbatch
 from vsbatch.cli import cli
 from vsbatch.ledger import Ledger, NewRow, Outcome
 from vsbatch.progress import wait_for_batch
@@ -31,12 +29,7 @@ MESSAGE = "[/red]\x1b[5mboom\x9b2J\u202etxt"
 
 
 def _env(redis_url: str, data_dir: Path) -> dict[str, str]:
-    return {
-        "VSBATCH_REDIS_URL": redis_url,
-        "VSBATCH_STRIPE_API_KEY": TEST_API_KEY,
-        "VSBATCH_DATA_DIR": str(data_dir),
-        "VSBATCH_LOG_FORMAT": "text",
-    }
+    return ledger_env(redis_url, data_dir, VSBATCH_LOG_FORMAT="text")
 
 
 def _controls(text: str) -> list[str]:
@@ -104,19 +97,10 @@ class TestThroughAProcess:
         self, batch_id: str, redis_url: str, data_dir: Path
     ) -> None:
         """A real process lists, shows and reports the batch without a control character."""
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("VSBATCH_")},
-            **_env(redis_url, data_dir),
-        }
+        env = outside_env(**_env(redis_url, data_dir))
         outputs = []
         for args in (["status"], ["status", batch_id], ["report", batch_id]):
-            done = subprocess.run(
-                [sys.executable, "-m", "vsbatch", *args],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=120,
-            )
+            done = run_vsbatch(env, *args)
             outputs.append((done.returncode, done.stdout + done.stderr))
 
         # The batch has a failed row: status and report of it exit 1, as run would.

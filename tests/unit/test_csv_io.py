@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.strategies import DOCUMENT_OPTIONS
 from vsbatch.csv_io import (
     FAILURE_COLUMNS,
     REPORT_COLUMNS,
@@ -485,20 +486,7 @@ _values = st.one_of(
     st.text(_VALUE_CHARS, min_size=1, max_size=500).filter(lambda v: v.strip() != ""),
 )
 _trimmed = st.text(_VALUE_CHARS, min_size=1, max_size=60).filter(lambda v: v == v.strip() != "")
-_document = st.fixed_dictionaries(
-    {},
-    optional={
-        "allowed_types": st.lists(
-            st.sampled_from(["driving_license", "id_card", "passport"]),
-            min_size=1,
-            max_size=3,
-            unique=True,
-        ),
-        "require_id_number": st.booleans(),
-        "require_live_capture": st.booleans(),
-        "require_matching_selfie": st.booleans(),
-    },
-).filter(bool)
+_document = DOCUMENT_OPTIONS.filter(bool)
 _params = st.fixed_dictionaries(
     {},
     optional={

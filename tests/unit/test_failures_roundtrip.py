@@ -14,6 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from tests.strategies import DOCUMENT_OPTIONS
 from vsbatch.csv_io import read_updates, write_failures
 from vsbatch.errors import InvalidUpdate
 from vsbatch.ledger import Outcome, RowRecord
@@ -57,20 +58,7 @@ _tricky = st.one_of(st.sampled_from(_TRICKY), st.sampled_from(_TRICKY).flatmap(_
 _keys = st.one_of(st.text(_CHARS, min_size=1, max_size=40), _tricky)
 _values = st.one_of(st.just(""), _tricky, st.text(_CHARS, max_size=500))
 _details = st.one_of(_tricky, st.text(_CHARS, min_size=1, max_size=80))
-_document = st.fixed_dictionaries(
-    {},
-    optional={
-        "allowed_types": st.lists(
-            st.sampled_from(["driving_license", "id_card", "passport"]),
-            min_size=1,
-            max_size=3,
-            unique=True,
-        ),
-        "require_id_number": st.booleans(),
-        "require_live_capture": st.booleans(),
-        "require_matching_selfie": st.booleans(),
-    },
-)
+_document = DOCUMENT_OPTIONS
 _updates = st.fixed_dictionaries(
     {},
     optional={

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stripe._encode import _api_encode
 
+from tests.strategies import DOCUMENT_OPTIONS
 from vsbatch.updates import encode_form, parse_update
 
 # Printable text, no brackets (metadata keys cannot hold them), no surrogates.
@@ -27,24 +28,7 @@ METADATA = st.one_of(
         max_size=8,
     ),
 )
-FLAG = st.booleans()
-DOCUMENT = st.one_of(
-    st.just(""),
-    st.fixed_dictionaries(
-        {},
-        optional={
-            "allowed_types": st.lists(
-                st.sampled_from(["driving_license", "id_card", "passport"]),
-                min_size=1,
-                max_size=3,
-                unique=True,
-            ),
-            "require_id_number": FLAG,
-            "require_live_capture": FLAG,
-            "require_matching_selfie": FLAG,
-        },
-    ).filter(bool),
-)
+DOCUMENT = st.one_of(st.just(""), DOCUMENT_OPTIONS.filter(bool))
 DETAILS = st.fixed_dictionaries(
     {},
     optional={
