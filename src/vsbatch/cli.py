@@ -173,29 +173,26 @@ def run(
     """
     from vsbatch import preflight
     from vsbatch.runtime import deps_for, work_until_done
-    from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
-    from vsbatch.submit import resume as resume_enqueue
+    from vsbatch.submit import SubmitOptions, join_or_submit, read_digest
     from vsbatch.tasks import enqueue_chunk
+
+    def waiting(batch_id: str) -> None:
+        err.print(f"batch {batch_id} from the same file is being submitted: waiting for it")
 
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
         preflight.check(settings)
-        unfinished = None if new else open_csv_batch(deps, digest, account)
-        if unfinished is not None:
-            batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
+        options = SubmitOptions(name, strict, account, _row_options(read_first), new=new)
+        batch, rows = join_or_submit(
+            deps, file, enqueue_chunk, options, digest=digest, on_wait=waiting
+        )
+        if rows is not None:
             err.print(
                 f"resuming batch {batch.id} from the same file: {rows} of {batch.total} rows"
                 " left (--new submits the file again as a new batch)"
             )
         else:
-            batch = submit_csv(
-                deps,
-                file,
-                enqueue_chunk,
-                SubmitOptions(name, strict, account, _row_options(read_first)),
-                digest=digest,
-            )
             err.print(f"batch {batch.id}: {batch.total} rows")
         batch = work_until_done(deps, batch.id, err)
         _print_report(deps.ledger, deps.settings, batch, report_format)
@@ -234,7 +231,7 @@ def submit(
             deps,
             file,
             enqueue_chunk,
-            SubmitOptions(name, strict, account, _row_options(read_first)),
+            SubmitOptions(name, strict, account, _row_options(read_first), new=new),
             digest=digest,
         )
     typer.echo(batch.id)
