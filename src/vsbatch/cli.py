@@ -175,10 +175,12 @@ def run(
     from vsbatch.runtime import deps_for, work_until_done
     from vsbatch.submit import SubmitOptions, join_or_submit, read_digest
     from vsbatch.tasks import enqueue_chunk
+    from vsbatch.updates import check_account
 
     def waiting(batch_id: str) -> None:
         err.print(f"batch {batch_id} from the same file is being submitted: waiting for it")
 
+    check_account(account, "--account")
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
@@ -214,7 +216,9 @@ def submit(
     from vsbatch.runtime import deps_for
     from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
     from vsbatch.tasks import enqueue_chunk
+    from vsbatch.updates import check_account
 
+    check_account(account, "--account")
     settings = _settings(live=live)
     with deps_for(settings) as deps:
         digest = read_digest(file)
@@ -476,7 +480,9 @@ def plan(
     """Dry run: read each session and show what would change. Writes nothing."""
     from vsbatch import preflight
     from vsbatch.reconcile import plan_file
+    from vsbatch.updates import check_account
 
+    check_account(account, "--account")
     settings = _settings(live=live)
     preflight.check(settings)
     counts = plan_file(settings, file, out, account=account)

@@ -24,7 +24,7 @@ from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFo
 from vsbatch.file_claim import claim_file
 from vsbatch.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
 from vsbatch.processing import RowOptions
-from vsbatch.updates import idempotency_key
+from vsbatch.updates import check_account, idempotency_key
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,12 @@ class SubmitOptions:
     row_options: RowOptions = field(default_factory=RowOptions)
     # A new batch even while one of the same file is open (its rows get new idempotency keys).
     new: bool = False
+
+
+def check_submit_options(options: SubmitOptions) -> None:
+    """InvalidUpdate (exit 2) when the default account is not a Stripe account id (the
+    ``stripe_account`` column's rule), before anything is staged."""
+    check_account(options.account)
 
 
 def submit_csv(
@@ -68,6 +74,7 @@ def submit_csv(
             still refuses.
     """
     options = options or SubmitOptions()
+    check_submit_options(options)
     ledger = deps.ledger
     path = Path(path)
     digest = digest or read_digest(path)
@@ -128,6 +135,7 @@ def join_or_submit(
     is submitted again if that batch was discarded.
     """
     options = options or SubmitOptions()
+    check_submit_options(options)
     digest = digest or read_digest(path)
     told = False
     while True:
