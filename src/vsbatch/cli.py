@@ -178,7 +178,10 @@ def run(
     from vsbatch.updates import check_account
 
     def waiting(batch_id: str) -> None:
-        err.print(f"batch {batch_id} from the same file is being submitted: waiting for it")
+        err.print(
+            f"batch {batch_id} from the same file is being submitted: waiting for it to open"
+            f" (if its submit was killed, 'vsbatch cancel {batch_id}' ends the wait)"
+        )
 
     check_account(account, "--account")
     settings = _settings(live=live, concurrency=concurrency)

@@ -148,8 +148,8 @@ def join_or_submit(
                     on_wait(exc.batch_id)
                     told = True
                 found = _when_opened(deps.ledger, exc.batch_id, sleep)
-            if found is None:
-                continue
+            if found is None or found.state is BatchState.CANCELED:
+                continue  # gone, or canceled before it opened (nothing sent): submit anew
         if found.state is BatchState.OPEN:
             try:
                 return resume(deps, found.id, enqueue)

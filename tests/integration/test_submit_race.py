@@ -8,9 +8,10 @@ from pathlib import Path
 
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import BatchInProgressError
+from vsbatch.file_claim import claim_file
 from vsbatch.ledger import BatchInfo, BatchState
 from vsbatch.processing import RowOptions
-from vsbatch.submit import SubmitOptions, join_or_submit, submit_csv
+from vsbatch.submit import SubmitOptions, join_or_submit, read_digest, submit_csv
 
 ROUNDS = 20
 
@@ -116,3 +117,18 @@ class TestRunRace:
             ids = {r.id for r in results if isinstance(r, BatchInfo)}
             assert 1 == len(ids) and 2 == len(results), f"round {tag}: {results}"
             assert 1 == len(deps.ledger.list_batches(limit=1000)) - tag
+
+    def test_run_waiting_on_a_killed_submit_submits_anew_once_it_is_canceled(
+        self, deps: Deps, tmp_path: Path
+    ) -> None:
+        """A batch left staging by a killed submit holds the file; canceling it lets the
+        waiting ``run`` submit the file as a new open batch."""
+        path = _write(tmp_path / "r.csv", 5)
+        dead = deps.ledger.create_batch(name="r", kind="csv", source="r")
+        claim_file(deps.ledger, dead.id, read_digest(path), None)
+
+        batch, rows = join_or_submit(
+            deps, path, _discard, on_wait=lambda held: deps.ledger.cancel(held) and None
+        )
+
+        assert (None, BatchState.OPEN) == (rows, batch.state) and batch.id != dead.id
