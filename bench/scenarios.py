@@ -19,6 +19,7 @@ import redis
 import stripe
 
 from bench import emulator_throughput
+from bench.defaults import defaults
 from bench.harness import (
     API_KEY,
     HTTP_TIMEOUT,
@@ -672,6 +673,7 @@ def emulator(sizes: Sizes) -> ScenarioResult:
 
 
 SCENARIOS: dict[str, Callable[[Sizes], ScenarioResult]] = {
+    "defaults": defaults,  # the headline: `vsbatch run FILE` as a user types it
     "throughput": throughput,
     "faults": faults,
     "accounts": accounts,

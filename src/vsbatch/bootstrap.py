@@ -119,21 +119,26 @@ _REFUSALS = {
 _CODE = re.compile(r"\b(" + "|".join(_REFUSALS) + r")\b")
 
 
-def redis_refusal(exc: Exception) -> ConfigError:
+def redis_refusal(exc: Exception, *, then: str = "run the command again") -> ConfigError:
     """One line for a Redis error that retrying cannot fix (the CLI prints it, exit 2).
 
     ``exc`` is a redis-py error, or kombu's ``OperationalError`` wrapping one. Known
     refusals (``MISCONF`` when Redis cannot persist, as on a full disk; ``OOM``;
     ``READONLY``; ``NOPERM``) are named with the fix; anything else gives its type and the
-    first line of its message.
+    first line of its message. ``then`` says what to do once it is fixed.
     """
     text = str(exc).partition("\n")[0]
     code = _CODE.search(text)
     if code is not None:
-        what = f"{_REFUSALS[code.group(1)]}; fix it (see the Redis log), then run the command again"
+        what = f"{_REFUSALS[code.group(1)]}; fix it (see the Redis log), then {then}"
     else:
-        what = f"Redis failed ({type(exc).__name__}: {text[:200]}); check Redis, then try again"
+        what = f"Redis failed ({type(exc).__name__}: {text[:200]}); check Redis, then {then}"
     return ConfigError(what)
+
+
+def is_refusal(exc: Exception) -> bool:
+    """True for a Redis error reply that retrying cannot fix (``MISCONF``, ``OOM``...)."""
+    return _CODE.search(str(exc).partition("\n")[0]) is not None
 
 
 def _safe_url(url: str) -> str:

@@ -1,7 +1,8 @@
 """The ``vsbatch`` command line (typer + rich). The only place errors become exit codes.
 
 Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for ``verify``);
-2 usage or input errors (a refused file, rejected rows, a bad setting).
+2 usage or input errors (a refused file, rejected rows, a bad setting); 141 the reader of stdout
+left early (``| head``); 130 Ctrl-C. ``report``/``status`` of a batch use the same table.
 
 Startup: this module imports typer, rich and the error tree only; each command imports what
 it uses when it runs, so ``vsbatch --help`` starts without Celery, httpx, Redis or pydantic,
@@ -11,17 +12,19 @@ Celery or httpx (tests/e2e/test_startup.py).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 
 from vsbatch.errors import ConfigError, InputError, VsbatchError
+from vsbatch.outputs import PipeConsole
 from vsbatch.terminal_text import safe
 
 if TYPE_CHECKING:
@@ -40,10 +43,12 @@ cli = typer.Typer(
     rich_markup_mode=None,
 )
 # Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
-out = Console(emoji=False)
+out = PipeConsole(emoji=False)  # `| head` ends the command with 141, quietly
 err = Console(stderr=True, emoji=False)
 
 F = TypeVar("F", bound=Callable[..., Any])
+# Lines written to a pipe or a file (a log) are never wrapped or cut: ids stay whole.
+PIPE_WIDTH = 4096
 
 LiveOpt = Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")]
 NewOpt = Annotated[
@@ -62,6 +67,43 @@ RedactOpt = Annotated[
 _redact_errors = {"pii": False}
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"vsbatch {version('vsbatch')}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main(
+    _: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Apply Stripe Identity VerificationSession updates to many sessions, safely."""
+    for console in (out, err):
+        if not console.is_terminal:
+            console.width = PIPE_WIDTH
+
+
+RESUMABLE = (
+    "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the same file,"
+    " finishes the batch"
+)
+# What is true when Ctrl-C stops each command (``submit`` updates its line once a batch opens).
+_interrupted = {
+    "plan": "interrupted: nothing was written",
+    "submit": "interrupted: nothing was submitted",
+    "status": "stopped watching",
+    "report": "interrupted: nothing was written",
+    "failures": "interrupted: nothing was written",
+    "doctor": "interrupted",
+    "verify": "interrupted: nothing was changed",
+}
+
+
 def guarded(fn: F) -> F:
     """``fn`` with its VsbatchErrors printed as one (redacted) line and their exit code."""
 
@@ -72,16 +114,15 @@ def guarded(fn: F) -> F:
         except VsbatchError as exc:
             _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            _reader_left()
         except KeyboardInterrupt as exc:
             if _raised_from(exc, "vsbatch.runtime", "Interrupted"):
                 # Already said how to resume; worker threads may still be in flight: do not wait.
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(130)
-            err.print(
-                "interrupted: nothing is lost; 'vsbatch resume BATCH', or 'vsbatch run' of the"
-                " same file, finishes the batch"
-            )
+            err.print(_interrupted.get(fn.__name__, RESUMABLE), highlight=False, soft_wrap=True)
             raise typer.Exit(130) from None
         except Exception as exc:
             # e.g. MISCONF: Redis's disk is full (from redis-py, or kombu's wrapping of it)
@@ -97,6 +138,14 @@ def guarded(fn: F) -> F:
             raise typer.Exit(refusal.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reader_left() -> NoReturn:
+    """The reader of stdout went away (``| head``): end quietly with 141, as SIGPIPE would."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        # The final flush of what is still buffered must not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(141)
 
 
 def _raised_from(exc: BaseException, module: str, name: str) -> bool:
@@ -138,13 +187,9 @@ def _settings(*, live: bool = False, need_key: bool = True, **overrides: Any) ->
 
 
 def _exit_for(batch: BatchInfo) -> int:
-    from vsbatch.ledger import Outcome
+    from vsbatch.next_steps import exit_code
 
-    if batch.counts.get(Outcome.FAILED, 0):
-        return 1
-    if batch.counts.get(Outcome.REJECTED, 0):
-        return 2
-    return 0
+    return exit_code(batch)
 
 
 def _row_options(read_first: bool) -> RowOptions:
@@ -187,7 +232,7 @@ def run(
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
-        preflight.check(settings)
+        latency = preflight.check(settings)
         options = SubmitOptions(name, strict, account, _row_options(read_first), new=new)
         batch, rows = join_or_submit(
             deps, file, enqueue_chunk, options, digest=digest, on_wait=waiting
@@ -199,9 +244,18 @@ def run(
             )
         else:
             err.print(f"batch {batch.id}: {batch.total} rows")
-        batch = work_until_done(deps, batch.id, err)
-        _print_report(deps.ledger, deps.settings, batch, report_format)
-        raise typer.Exit(_exit_for(batch))
+        batch = work_until_done(deps, batch.id, err, latency=latency)
+        _finish(deps.ledger, deps.settings, batch, report_format)
+
+
+def _finish(ledger: Ledger, settings: Settings, batch: BatchInfo, fmt: str) -> None:
+    """Print the report, then the commands that make sense now; exit by the outcome."""
+    from vsbatch.next_steps import print_next_steps
+
+    _print_report(ledger, settings, batch, fmt)
+    # On stderr: stdout holds the report alone (``--format json`` stays parseable).
+    print_next_steps(err, ledger, batch)
+    raise typer.Exit(_exit_for(batch))
 
 
 @command
@@ -216,12 +270,23 @@ def submit(
 ) -> None:
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
     from vsbatch import preflight
+    from vsbatch.ledger import Outcome
     from vsbatch.runtime import deps_for
     from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
     from vsbatch.tasks import enqueue_chunk
     from vsbatch.updates import check_account
 
     check_account(account, "--account")
+
+    def enqueue(batch_id: str, rows: list[int], options: RowOptions) -> None:
+        # The batch is open from the first chunk on: Ctrl-C leaves a batch to resume.
+        _interrupted["submit"] = (
+            f"interrupted: batch {batch_id} is open; 'vsbatch resume {batch_id}' enqueues its"
+            " rows again"
+        )
+        enqueue_chunk(batch_id, rows, options)
+
+    _interrupted["submit"] = "interrupted: nothing was submitted"
     settings = _settings(live=live)
     with deps_for(settings) as deps:
         digest = read_digest(file)
@@ -237,11 +302,19 @@ def submit(
         batch = submit_csv(
             deps,
             file,
-            enqueue_chunk,
+            enqueue,
             SubmitOptions(name, strict, account, _row_options(read_first), new=new),
             digest=digest,
         )
     typer.echo(batch.id)
+    rejected = batch.counts.get(Outcome.REJECTED, 0)
+    if rejected:
+        err.print(
+            f"{rejected} row(s) rejected: 'vsbatch failures {batch.id}' lists them with the reason",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(2)
 
 
 @command
@@ -261,6 +334,7 @@ def worker(
         from celery.signals import setup_logging
 
         from vsbatch import logs, metrics
+        from vsbatch.sizing import worker_threads
         from vsbatch.worker import QUEUE, app
 
         def _own_logging(**_: Any) -> None:  # connected: Celery leaves logging to us
@@ -273,7 +347,7 @@ def worker(
             [
                 "worker",
                 "--pool=threads",
-                f"--concurrency={deps.settings.concurrency}",
+                f"--concurrency={worker_threads(deps.settings)}",
                 f"--queues={QUEUE}",
                 "--without-mingle",
                 "--without-gossip",
@@ -309,6 +383,7 @@ def status(
 
             batch = wait_for_batch(ledger, batch_id, err)
         out.print(reports.summary_table(batch))
+    raise typer.Exit(_exit_for(batch))
 
 
 def _hint(line: str | None) -> None:
@@ -330,6 +405,7 @@ def report(
     with ledger_for(settings) as ledger:
         batch = ledger.get_batch(batch_id)
         _print_report(ledger, settings, batch, report_format, output, pii=redact)
+    raise typer.Exit(_exit_for(batch))
 
 
 def _print_report(
@@ -398,8 +474,13 @@ def retry(
     wait: Annotated[bool, typer.Option(help="Work and wait here (in-process workers).")] = True,
     live: LiveOpt = False,
 ) -> None:
-    """Re-submit a batch's retryable failures as a child batch (reading each session first)."""
+    """Re-submit a batch's retryable failures as a child batch (reading each session first).
+
+    Prints the child batch's id alone on stdout; with no retryable failure it creates nothing,
+    says so on stderr and exits 0.
+    """
     from vsbatch import preflight
+    from vsbatch.next_steps import nothing_to_retry
     from vsbatch.reconcile import retry_batch
     from vsbatch.runtime import deps_for, work_until_done
     from vsbatch.tasks import enqueue_chunk
@@ -407,11 +488,13 @@ def retry(
     with deps_for(_settings(live=live)) as deps:
         preflight.check(deps.settings)
         child = retry_batch(deps, batch_id, enqueue_chunk)
+        if child is None:
+            err.print(safe(nothing_to_retry(deps.ledger.get_batch(batch_id))), highlight=False)
+            return
         typer.echo(child.id)
-        if wait and child.total:
+        if wait:
             child = work_until_done(deps, child.id, err)
-            _print_report(deps.ledger, deps.settings, child, "table")
-            raise typer.Exit(_exit_for(child))
+            _finish(deps.ledger, deps.settings, child, "table")
 
 
 @command
@@ -433,8 +516,7 @@ def resume(
         err.print(f"batch {batch.id}: {rows} of {batch.total} rows enqueued again")
         if wait:
             batch = work_until_done(deps, batch.id, err)
-            _print_report(deps.ledger, deps.settings, batch, report_format)
-            raise typer.Exit(_exit_for(batch))
+            _finish(deps.ledger, deps.settings, batch, report_format)
 
 
 @command

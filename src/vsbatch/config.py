@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -26,6 +27,7 @@ STRIPE_LIMIT_LIVE = 100.0
 DEFAULT_SHARE = 0.8
 
 LogFormat = Literal["auto", "json", "text"]
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Secret (sk_) and restricted (rk_) keys, test or live: what Stripe issues, nothing else.
 _KEY_SHAPE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9_]{1,240}")
@@ -68,6 +70,7 @@ class Settings(BaseSettings):
         frozen=True,
         populate_by_name=True,
         env_ignore_empty=True,  # ``VSBATCH_RATE_LIMIT=`` (compose, .env) means the default
+        allow_inf_nan=False,  # ``inf``, ``nan`` and ``1e400`` are no rate, timeout or budget
     )
 
     stripe_api_key: SecretStr | None = Field(
@@ -88,7 +91,7 @@ class Settings(BaseSettings):
     retry_max_wait: float = Field(default=8.0, ge=0)
 
     rate_limit: float | None = Field(default=None, gt=0)
-    concurrency: int = Field(default=16, ge=1)
+    concurrency: int | None = Field(default=None, ge=1)  # None: sized (``sizing``)
     chunk_size: int = Field(default=100, ge=1, le=10_000)  # messages.MAX_CHUNK_ROWS
     visibility_timeout: int = Field(default=600, ge=10)
     session_lock_ttl: float = Field(default=120.0, gt=0)
@@ -145,7 +148,22 @@ class Settings(BaseSettings):
         value = value.strip()
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - parsing the port is the check
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL ({exc}); e.g. https://api.stripe.com") from None
+        if not parts.hostname:
+            raise ValueError("names no host; e.g. https://api.stripe.com")
         return value.rstrip("/")
+
+    @field_validator("log_level")
+    @classmethod
+    def _check_log_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in _LOG_LEVELS:
+            raise ValueError(f"unknown log level; use one of {', '.join(_LOG_LEVELS)}")
+        return level
 
     @property
     def is_live_key(self) -> bool:
@@ -184,6 +202,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]).upper() or "SETTINGS"
-        name = where if where.startswith(("VSBATCH_", "STRIPE_")) else f"VSBATCH_{where}"
+        # Only the key has an unprefixed alias (STRIPE_API_KEY); every other name is VSBATCH_'s.
+        keep = where.startswith("VSBATCH_") or where == "STRIPE_API_KEY"
+        name = where if keep else f"VSBATCH_{where}"
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"invalid setting {name}: {message}") from None

@@ -29,6 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from vsbatch.errors import CsvFileError, InvalidUpdate
 from vsbatch.ledger import NewRow, RowRecord
+from vsbatch.reasons import reason as row_reason
 from vsbatch.updates import is_account_id, parse_update
 
 if TYPE_CHECKING:
@@ -681,7 +682,7 @@ def write_report_csv(rows: Iterable[RowRecord], out: TextIO) -> int:
             record.session_id,
             record.account,
             record.outcome,
-            record.reason,
+            row_reason(record),
             record.column,
             record.attempts,
             record.error_type,

@@ -128,30 +128,21 @@ def exit_code(checks: list[Check]) -> int:
     return 2 if "fail" in levels else 1 if "warn" in levels else 0
 
 
-def _stripe_checks(
-    settings: Settings, key: str, transport: httpx.BaseTransport | None, clock: Callable[[], float]
+def stripe_checks(
+    settings: Settings,
+    key: str,
+    transport: httpx.BaseTransport | None = None,
+    clock: Callable[[], float] = time.time,
+    *,
+    budget: float | None = None,
 ) -> list[Check]:
-    import httpx
-
+    """The preflight check (under the preflight's total deadline) and the clock check."""
     from vsbatch import preflight
-    from vsbatch.keyscrub import scrub_response
-    from vsbatch.stripe_client import USER_AGENT
 
     url = settings.stripe_api_base + preflight.PREFLIGHT_PATH
-    headers = {
-        "Authorization": f"Bearer {key}",
-        "User-Agent": USER_AGENT,
-        "Accept": "application/json",
-        "Stripe-Version": settings.stripe_version,
-    }
-    timeout = httpx.Timeout(preflight.READ_TIMEOUT, connect=preflight.CONNECT_TIMEOUT)
+    seconds = preflight.BUDGET if budget is None else budget
     before = clock()
-    try:
-        with httpx.Client(transport=transport, timeout=timeout) as client:
-            response = scrub_response(client.get(url, headers=headers), key)
-        verdict = preflight.classify(response)
-    except httpx.HTTPError as exc:
-        response, verdict = None, preflight.classify_error(exc)
+    response, verdict = preflight.probe(settings, key, seconds=seconds, transport=transport)
     local = (before + clock()) / 2
     if not verdict.ok:
         fix = "check VSBATCH_STRIPE_API_BASE, the network and the key"
@@ -248,7 +239,7 @@ def run_doctor(
     for check in checks:
         _print(console, check)
     if key and problem is None:
-        for check in _stripe_checks(settings, key, transport, clock):
+        for check in stripe_checks(settings, key, transport, clock):
             checks.append(check)
             _print(console, check)
     for check in _redis_part(settings, clock):

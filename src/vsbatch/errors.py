@@ -69,6 +69,11 @@ class ConfigError(VsbatchError):
     exit_code: ClassVar[int] = 2
 
 
+class RedisRefused(ConfigError):
+    """Redis refuses writes (``MISCONF`` on a full disk, ``OOM``): a task stops, the chunk
+    message stays unacked and comes back once writes are accepted again."""
+
+
 class InputError(VsbatchError):
     """The user's input (a file, an update, an argument) cannot be used."""
 

@@ -2,8 +2,9 @@
 
 The page holds everything inline (CSS, SVG charts; no scripts, fonts or images to fetch), so
 it can be mailed or attached to a ticket: outcome totals with a bar chart, rows finished over
-time (from each row's ``updated_at``), failures and rejections grouped by reason with their
-rows, skips by reason, and the commands that retry or export the failures.
+time (from each row's ``updated_at``), both with labelled axes, failures and rejections
+grouped by reason with their rows, skips by reason with the skipped rows, and the commands
+that make sense now (``retry`` only when a failure is retryable).
 
 Rows are read once, in order; memory is bounded by the number of time buckets and by
 ``rows_per_group`` rows kept per failure group. Every text from the ledger goes through
@@ -19,6 +20,8 @@ from dataclasses import dataclass, field
 from html import escape
 
 from vsbatch.ledger import BatchInfo, Ledger, Outcome, RowRecord
+from vsbatch.next_steps import is_retryable, next_steps
+from vsbatch.reasons import why
 from vsbatch.reports import counts_dict
 
 __all__ = ["render_html"]
@@ -68,6 +71,7 @@ class _Group:
     title: str
     count: int = 0
     rows: list[RowRecord] = field(default_factory=list)
+    varied: bool = False  # its rows' messages differ in ids or quoted values
 
 
 @dataclass
@@ -79,6 +83,7 @@ class _Scan:
     buckets: list[int]
     groups: dict[tuple[str, str], _Group] = field(default_factory=dict)
     skips: dict[str, int] = field(default_factory=dict)
+    skipped_rows: list[RowRecord] = field(default_factory=list)
     retryable: int = 0
 
 
@@ -105,15 +110,24 @@ def _message(record: RowRecord) -> str:
     return record.error_message or ""
 
 
-def _group_key(record: RowRecord) -> str:
-    """The group a failed or rejected row belongs to: its error class and code, or its reason
-    with quoted values and numbers folded ("duplicate of row N", "Not a ... id: '…'")."""
+# Parts of a message that name one row rather than the problem: quoted values, Stripe ids
+# (vs_..., req_..., acct_...) and row numbers. Folded, messages that differ only there group.
+_ROW_SPECIFIC = re.compile(r"'[^']*'|\"[^\"]*\"|\b[a-z]{2,6}_[A-Za-z0-9]{6,}\b|(?<=\brow )\d+")
+
+
+def _title(record: RowRecord) -> str:
+    """The row's problem as one line: error class and code for failures that have them."""
     if record.outcome is Outcome.FAILED and (record.error_code or record.error_type):
         return " ".join(p for p in (record.error_type, record.error_code) if p)
     text = _message(record) or "failed"
     if record.outcome is Outcome.REJECTED and record.column:
         text = f"{record.column}: {text}"
-    return re.sub(r"\d+", "N", re.sub(r"'[^']*'", "'…'", text))
+    return text
+
+
+def _group_key(title: str) -> str:
+    """The group of a row with this title: the title with its row-specific parts folded."""
+    return _ROW_SPECIFIC.sub("…", title)
 
 
 def _scan(ledger: Ledger, batch: BatchInfo, end: float, rows_per_group: int) -> _Scan:
@@ -128,13 +142,17 @@ def _scan(ledger: Ledger, batch: BatchInfo, end: float, rows_per_group: int) -> 
         if record.outcome is Outcome.SKIPPED:
             reason = record.reason or "skipped"
             scan.skips[reason] = scan.skips.get(reason, 0) + 1
+            if len(scan.skipped_rows) < rows_per_group:
+                scan.skipped_rows.append(record)
         elif record.outcome in (Outcome.FAILED, Outcome.REJECTED):
-            if record.outcome is Outcome.FAILED and record.retryable:
+            if is_retryable(record):
                 scan.retryable += 1
-            key = _group_key(record)
+            title = _title(record)
+            key = _group_key(title)
             group = scan.groups.setdefault(
-                (record.outcome.value, key), _Group(record.outcome.value, key)
+                (record.outcome.value, key), _Group(record.outcome.value, title)
             )
+            group.varied = group.varied or group.title != title
             group.count += 1
             if len(group.rows) < rows_per_group:
                 group.rows.append(record)
@@ -155,60 +173,103 @@ def _tiles(batch: BatchInfo, counts: dict[str, int]) -> str:
     return f'<div class="tiles">{"".join(tiles)}</div>'
 
 
-def _outcome_chart(counts: dict[str, int]) -> str:
-    shown = [(name, n) for name, n in counts.items() if n]
-    if not shown:
-        return '<p class="muted">No rows.</p>'
-    top = max(n for _, n in shown)
-    bar_h, gap, label_w, width = 22, 8, 90, 640
-    height = len(shown) * (bar_h + gap)
-    parts = []
-    for i, (name, n) in enumerate(shown):
-        y = i * (bar_h + gap)
-        w = max(2.0, (width - label_w - 70) * n / top)
-        parts.append(
-            f'<text x="0" y="{y + 15}">{escape(name)}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="3" '
-            f'fill="{COLORS[name]}"><title>{escape(name)}: {n}</title></rect>'
-            f'<text x="{label_w + w + 6:.1f}" y="{y + 15}">{n}</text>'
-        )
+def _ticks(top: int, count: int = 4) -> list[int]:
+    """Round axis values from 0 to at least ``top``: 0, step, 2 step... (1, 2 or 5 times 10^k)."""
+    raw = max(1.0, top / count)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return [int(step * i) for i in range(math.ceil(top / step) + 1)]
+
+
+def _axis_title(text: str, x: float, y: float, axis: str, *, rotate: bool = False) -> str:
+    turn = f' transform="rotate(-90 {x} {y})"' if rotate else ""
     return (
-        f'<svg role="img" aria-label="rows by outcome" width="100%" viewBox="0 0 {width} '
+        f'<text class="axis-title {axis}" x="{x}" y="{y}" text-anchor="middle"{turn}>'
+        f"{escape(text)}</text>"
+    )
+
+
+def _svg(label: str, width: int, height: int, parts: list[str]) -> str:
+    return (
+        f'<svg role="img" aria-label="{escape(label)}" width="100%" viewBox="0 0 {width} '
         f'{height}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}</svg>'
     )
 
 
+def _outcome_chart(counts: dict[str, int]) -> str:
+    shown = [(name, n) for name, n in counts.items() if n]
+    if not shown:
+        return '<p class="muted">No rows.</p>'
+    ticks = _ticks(max(n for _, n in shown))
+    bar_h, gap, left, width, bottom = 22, 8, 110, 640, 40
+    plot_w = width - left - 40
+    plot_h = len(shown) * (bar_h + gap)
+    height = plot_h + bottom
+    parts = [_axis_title("outcome", 12, plot_h / 2, "y", rotate=True)]
+    for i, (name, n) in enumerate(shown):
+        y = i * (bar_h + gap)
+        w = max(2.0, plot_w * n / ticks[-1])
+        parts.append(
+            f'<text class="tick y" x="{left - 6}" y="{y + 15}" text-anchor="end">'
+            f"{escape(name)}</text>"
+            f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" rx="3" '
+            f'fill="{COLORS[name]}"><title>{escape(name)}: {n}</title></rect>'
+            f'<text x="{left + w + 6:.1f}" y="{y + 15}">{n}</text>'
+        )
+    parts.append(
+        f'<line x1="{left}" y1="{plot_h}" x2="{left + plot_w}" y2="{plot_h}" stroke="#9aa5b1"/>'
+    )
+    for value in ticks:
+        x = left + plot_w * value / ticks[-1]
+        parts.append(
+            f'<text class="tick x" x="{x:.1f}" y="{plot_h + 14}" text-anchor="middle">'
+            f"{value}</text>"
+        )
+    parts.append(_axis_title("rows", left + plot_w / 2, height - 4, "x"))
+    return _svg("rows by outcome", width, height, parts)
+
+
 def _throughput_chart(scan: _Scan) -> str:
-    top = max(scan.buckets)
-    if not top:
+    if not max(scan.buckets):
         return '<p class="muted">No row has finished yet.</p>'
-    width, height, left, bottom = 640, 180, 40, 24
-    plot_w, plot_h = width - left - 4, height - bottom - 8
+    ticks = _ticks(max(scan.buckets))
+    width, height, left, top_pad, bottom = 640, 220, 56, 8, 44
+    plot_w, plot_h = width - left - 8, height - bottom - top_pad
+    base = top_pad + plot_h
     bar_w = plot_w / len(scan.buckets)
     parts = [
-        f'<text x="0" y="14">{top}</text><text x="0" y="{plot_h + 8}">0</text>',
-        f'<line x1="{left}" y1="{plot_h + 8}" x2="{width}" y2="{plot_h + 8}" stroke="#9aa5b1"/>',
+        _axis_title(f"rows finished per {scan.step} s", 12, top_pad + plot_h / 2, "y", rotate=True),
+        f'<line x1="{left}" y1="{base}" x2="{width - 8}" y2="{base}" stroke="#9aa5b1"/>',
     ]
+    for value in ticks:
+        y = base - plot_h * value / ticks[-1]
+        parts.append(
+            f'<text class="tick y" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{value}</text>'
+            f'<line x1="{left}" y1="{y:.1f}" x2="{width - 8}" y2="{y:.1f}" stroke="#e4e7eb"/>'
+        )
     for i, n in enumerate(scan.buckets):
         if not n:
             continue
-        h = plot_h * n / top
+        h = plot_h * n / ticks[-1]
         x = left + i * bar_w
         at = _when(scan.start + i * scan.step)
         parts.append(
-            f'<rect x="{x + 0.5:.1f}" y="{plot_h + 8 - h:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
+            f'<rect x="{x + 0.5:.1f}" y="{base - h:.1f}" width="{max(1.0, bar_w - 1):.1f}" '
             f'height="{h:.1f}" fill="#1e88e5"><title>{escape(at)}: {n} rows</title></rect>'
         )
-    end = _when(scan.start + len(scan.buckets) * scan.step)
-    parts.append(
-        f'<text x="{left}" y="{height - 4}">{escape(_when(scan.start))}</text>'
-        f'<text x="{width}" y="{height - 4}" text-anchor="end">{escape(end)}</text>'
-    )
-    return (
-        f'<svg role="img" aria-label="rows finished over time" width="100%" '
-        f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">{"".join(parts)}'
-        f'</svg><p class="muted">Rows finished per {scan.step} s.</p>'
-    )
+    # Ticks on bucket edges (at most 5): each names a different second.
+    n = len(scan.buckets)
+    parts_n = min(4, n)
+    for k in range(parts_n + 1):
+        edge = round(k * n / parts_n)
+        anchor = "start" if k == 0 else "end" if k == parts_n else "middle"
+        parts.append(
+            f'<text class="tick x" x="{left + plot_w * edge / n:.1f}" y="{base + 16}" '
+            f'text-anchor="{anchor}">{escape(_when(scan.start + edge * scan.step)[11:19])}</text>'
+        )
+    day = _when(scan.start)[:10]
+    parts.append(_axis_title(f"time (UTC, {day})", left + plot_w / 2, height - 4, "x"))
+    return _svg("rows finished over time", width, height, parts)
 
 
 def _group_table(group: _Group) -> str:
@@ -221,24 +282,49 @@ def _group_table(group: _Group) -> str:
     more = group.count - len(group.rows)
     tail = f'<p class="muted">and {more} more row(s) in the failures CSV.</p>' if more else ""
     badge = f'<span class="badge" style="background:{COLORS[group.outcome]}">'
+    varied = (
+        '<p class="muted">The messages differ only in ids or quoted values: each row has its own'
+        " below.</p>"
+        if group.varied
+        else ""
+    )
     return (
         f'<div class="card group"><h3>{badge}{escape(group.outcome)}</span> '
         f'{escape(group.title)} <span class="muted">({group.count} row(s))</span></h3>'
-        f"<table>{head}{''.join(cells)}</table>{tail}</div>"
+        f"{varied}<table>{head}{''.join(cells)}</table>{tail}</div>"
     )
 
 
 def _commands(batch: BatchInfo, scan: _Scan) -> str:
-    bid = escape(batch.id)
-    lines = [
-        f"vsbatch failures {bid} -o failures.csv   # failed + rejected rows, re-submittable",
-        f"vsbatch report {bid} --format csv -o report.csv",
-    ]
-    if scan.retryable:
-        lines.insert(0, f"vsbatch retry {bid}   # {scan.retryable} retryable failure(s)")
-    else:
-        lines.insert(0, f"vsbatch retry {bid}   # no retryable failures right now")
+    """The commands that make sense now (never ``retry`` when nothing is retryable)."""
+    steps = next_steps(batch, scan.retryable, report_format="csv")
+    width = max(len(step.command) for step in steps)
+    lines = [f"{escape(s.command.ljust(width))}   # {escape(s.why)}" for s in steps]
     return "<pre>" + "\n".join(lines) + "</pre>"
+
+
+def _skipped_table(scan: _Scan, total: int) -> str:
+    """Skips by reason, then the skipped rows themselves (the first ``rows_per_group``)."""
+    by_reason = "".join(
+        f"<tr><td>{escape(reason)}</td><td>{n}</td></tr>"
+        for reason, n in sorted(scan.skips.items(), key=lambda kv: -kv[1])
+    )
+    rows = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(str(v))}</td>"
+            for v in (r.row, r.session_id, r.account or "", why(r), r.session_status or "")
+        )
+        + "</tr>"
+        for r in scan.skipped_rows
+    )
+    more = total - len(scan.skipped_rows)
+    tail = f'<p class="muted">and {more} more skipped row(s) in the CSV report.</p>' if more else ""
+    return (
+        f'<div class="card"><table><tr><th>reason</th><th>rows</th></tr>{by_reason}</table></div>'
+        '<div class="card"><table id="skipped-rows"><tr><th>row</th><th>session</th>'
+        f"<th>account</th><th>why</th><th>session status</th></tr>{rows}</table>{tail}</div>"
+    )
 
 
 def render_html(
@@ -263,11 +349,7 @@ def render_html(
     rejected = [g for g in scan.groups.values() if g.outcome == "rejected"]
     groups = sorted(failed, key=lambda g: -g.count) + sorted(rejected, key=lambda g: -g.count)
     problems = "".join(_group_table(g) for g in groups) or '<p class="muted">None.</p>'
-    skips = "".join(
-        f"<tr><td>{escape(reason)}</td><td>{n}</td></tr>"
-        for reason, n in sorted(scan.skips.items(), key=lambda kv: -kv[1])
-    )
-    skipped = f"<table><tr><th>reason</th><th>rows</th></tr>{skips}</table>" if skips else ""
+    skipped = _skipped_table(scan, counts["skipped"]) if scan.skips else ""
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -283,11 +365,7 @@ def render_html(
         f'<section id="throughput"><h2>Throughput</h2><div class="card">'
         f"{_throughput_chart(scan)}</div></section>"
         f'<section id="failures"><h2>Failures and rejections by reason</h2>{problems}</section>'
-        + (
-            f'<section id="skipped"><h2>Skipped by reason</h2>{skipped}</section>'
-            if skipped
-            else ""
-        )
+        + (f'<section id="skipped"><h2>Skipped rows</h2>{skipped}</section>' if skipped else "")
         + f'<section id="next"><h2>What next</h2>{_commands(batch, scan)}</section>'
         "</main></body></html>\n"
     )

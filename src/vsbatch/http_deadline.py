@@ -17,6 +17,8 @@ it, under the same deadline. Not covered: waiting for a free pooled connection (
 
 from __future__ import annotations
 
+import functools
+import ssl
 import time
 import typing
 import urllib.request
@@ -35,6 +37,7 @@ __all__ = [
     "DeadlineTransport",
     "deadline",
     "environment_proxy",
+    "shared_ssl_context",
     "time_left",
     "transport_for",
 ]
@@ -155,6 +158,14 @@ def environment_proxy(url: str) -> str | None:
     return proxy if "://" in proxy else f"http://{proxy}"
 
 
+@functools.cache
+def shared_ssl_context(verify: bool = True) -> ssl.SSLContext:
+    """One TLS context per process and ``verify``: loading the CA bundle costs tens of
+    milliseconds, and a worker builds one Stripe client per thread. A context may serve many
+    connections in many threads at once."""
+    return httpx.create_ssl_context(verify=verify)
+
+
 class DeadlineTransport(httpx.HTTPTransport):
     """httpx's default HTTP/1.1 transport whose connections honour :func:`deadline`.
 
@@ -172,7 +183,7 @@ class DeadlineTransport(httpx.HTTPTransport):
     ) -> None:
         # httpx 0.28 has no public way to hand its default transport a network backend
         # (encode/httpx#3749), so this builds the pool HTTPTransport would, with ours.
-        ssl_context = httpx.create_ssl_context(verify=verify)
+        ssl_context = shared_ssl_context(verify)
         backend = DeadlineBackend()
         if proxy is None:
             self._pool = httpcore.ConnectionPool(

@@ -271,6 +271,11 @@ class Keys:
         return f"{self.batch(batch_id)}:sweep"
 
     @property
+    def writable(self) -> str:
+        """Written (expiring) by ``run`` while it waits, to learn that Redis accepts writes."""
+        return f"{self.prefix}:writable"
+
+    @property
     def nodes(self) -> str:
         """Set of worker process ids that hold chunk messages (see ``liveness``)."""
         return f"{self.prefix}:nodes"
@@ -317,6 +322,7 @@ _PATCHABLE = frozenset(ROW_KEYS) - {
     "created_at",
     "updated_at",
 }
+_ERROR_FIELDS = ("retryable", "error_type", "error_code", "error_message")
 _TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
 _BLOCK = 1000  # rows per read page and per add_rows script call
 # add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
@@ -708,8 +714,9 @@ class Ledger:
 
         Atomic (one Lua script). Returns False, changing nothing, when the row is already
         terminal. ``attempts`` in fields replaces the count; a field set to its default
-        (None, 0, {}) is removed. Counters move once per real transition; moving to the same
-        non-terminal outcome just updates the fields. The batch becomes DONE when this was
+        (None, 0, {}) is removed; moving to SUCCEEDED removes the error fields not given.
+        Counters move once per real transition; moving to the same non-terminal outcome just
+        updates the fields. The batch becomes DONE when this was
         its last non-terminal row. With a ``fence`` (given, or that of an enclosing
         :meth:`fenced` block), the row is written only while the lock holds the fence's token.
         With ``only_from``, the row is written only if it is in that outcome (else False).
@@ -722,6 +729,10 @@ class Ledger:
         unknown = set(fields) - _PATCHABLE
         if unknown:
             raise TypeError(f"transition cannot set {sorted(unknown)}")
+        if Outcome(to) is Outcome.SUCCEEDED:
+            # An applied row has no error: an earlier try's error is history (the events
+            # stream), never a succeeded row's reason or error fields.
+            fields = {**dict.fromkeys(_ERROR_FIELDS), **fields}
         patch = {ROW_KEYS[k]: _stored(k, v) for k, v in fields.items()}
         keys = [
             self.keys.batch(batch_id),

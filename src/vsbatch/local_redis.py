@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -74,12 +75,18 @@ class LocalRedis:
 
     def open(self) -> LocalRedis:
         """Use the directory's server: start it if nobody runs it, attach otherwise."""
-        self._users = _lock_file(self.data_dir / "users.lock")
+        try:
+            self._users = _lock_file(self.data_dir / "users.lock")
+        except OSError as exc:
+            raise data_dir_error(self.data_dir, exc) from None
         fcntl.flock(self._users, fcntl.LOCK_SH)  # waits while a leaving owner stops it
         try:
             with self._lock:
                 if not self._try_own():
                     self.server = self._attach()
+        except OSError as exc:
+            self.close()
+            raise data_dir_error(self.data_dir, exc) from None
         except BaseException:
             self.close()
             raise
@@ -145,10 +152,17 @@ class LocalRedis:
         server.start()
         state = json.dumps({"port": server.port, "pid": server.pid})
         temp = self.data_dir / f".{STATE_FILE}.{os.getpid()}"
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(state)
-        temp.replace(self.data_dir / STATE_FILE)
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(state)
+            temp.replace(self.data_dir / STATE_FILE)
+        except OSError as exc:
+            # A server nobody can find (no state file) must not run: the next process would
+            # start a second one on the same append-only file.
+            server.kill()
+            temp.unlink(missing_ok=True)
+            raise data_dir_error(self.data_dir, exc) from None
         return server
 
     def _attach(self) -> EmbeddedRedis:
@@ -230,10 +244,37 @@ def for_process(settings: Settings) -> Settings:
     """
     if settings.redis_url:
         return settings
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    local = LocalRedis(settings.data_dir / "redis").open()
+    local = share_for(settings).open()
     atexit.register(local.close)
     return settings.model_copy(update={"redis_url": local.url})
+
+
+def share_for(settings: Settings) -> LocalRedis:
+    """The (unopened) share of the embedded server of ``settings.data_dir``.
+
+    Raises:
+        ConfigError: the data directory cannot be made or used (a file, not writable, a full
+            disk): one line naming ``VSBATCH_DATA_DIR``.
+    """
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return LocalRedis(settings.data_dir / "redis")
+    except OSError as exc:
+        raise data_dir_error(settings.data_dir, exc) from None
+
+
+def data_dir_error(path: Path, exc: OSError) -> ConfigError:
+    """One line for a data directory vsbatch cannot use, naming the setting and the fix."""
+    if exc.errno == errno.ENOSPC:
+        why = "its disk is full: free space there"
+    elif exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        why = "a file is in the way: move it"
+    else:
+        why = f"{exc.strerror or exc}: make it a writable directory"
+    return ConfigError(
+        f"cannot use the data directory {path} ({why}), or set VSBATCH_DATA_DIR to another"
+        " one (or VSBATCH_REDIS_URL to a Redis server)"
+    )
 
 
 def _lock_file(path: Path) -> IO[bytes]:

@@ -59,8 +59,8 @@ class RedactingFilter(logging.Filter):
         """Redact the record in place (message, arguments, traceback, extra fields)."""
         record.msg = self._text(record.getMessage())
         record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_info:  # another handler may have cached the full traceback already
+            record.exc_text = _exception_text(record.exc_info)
         if record.exc_text:
             record.exc_text = self._text(record.exc_text)
         record.exc_info = None  # the text above is what gets printed
@@ -69,6 +69,30 @@ class RedactingFilter(logging.Filter):
         for key, value in _extras(record).items():
             setattr(record, key, redact_value(scrub_value(value, self.secret), pii=self.pii))
         return True
+
+
+# A lost or refused connection (a Redis restart, a broker hiccup) is an operational event the
+# libraries already retry: one line says it; a traceback would only bury the log.
+_CONNECTION_ERRORS = frozenset({"ConnectionError", "TimeoutError", "OperationalError"})
+
+
+def _is_connection_trouble(exc: BaseException | None) -> bool:
+    if exc is None:
+        return False
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    return any(
+        cls.__name__ in _CONNECTION_ERRORS and cls.__module__.split(".")[0] in {"redis", "kombu"}
+        for cls in type(exc).__mro__
+    )
+
+
+def _exception_text(exc_info: Any) -> str:
+    """The traceback, or one line ``Type: message`` for a lost connection."""
+    exc = exc_info[1] if isinstance(exc_info, tuple) else None
+    if _is_connection_trouble(exc):
+        return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return logging.Formatter().formatException(exc_info)
 
 
 def _timestamp(record: logging.LogRecord) -> str:

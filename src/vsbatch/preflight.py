@@ -9,7 +9,11 @@ without it, every row would fail (or retry for minutes) one by one.
 
 :func:`classify` and :func:`classify_error` are pure (an answer or a transport error in, a
 :class:`Verdict` out); :func:`check` does the request, retrying only a busy or failing Stripe
-(429, 5xx) a couple of times. Nothing here ever quotes the server's text or the key.
+(429, 5xx) a couple of times. The whole preflight, every try and wait, ends within
+:data:`BUDGET` seconds: each request runs under the total deadline of
+:mod:`vsbatch.http_deadline` (the Stripe client's mechanism), so a server that trickles its
+answer cannot hold it, and a timeout is not tried again. :func:`probe` is the one request,
+shared with ``vsbatch doctor``. Nothing here ever quotes the server's text or the key.
 """
 
 from __future__ import annotations
@@ -24,16 +28,18 @@ import httpx
 
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
+from vsbatch.http_deadline import deadline, transport_for
 from vsbatch.keyscrub import scrub_response
 from vsbatch.redaction import safe_url
 from vsbatch.stripe_client import SESSIONS_PATH, USER_AGENT
 
-__all__ = ["PREFLIGHT_PATH", "Verdict", "check", "classify", "classify_error"]
+__all__ = ["BUDGET", "PREFLIGHT_PATH", "Verdict", "check", "classify", "classify_error", "probe"]
 
 PREFLIGHT_PATH = f"{SESSIONS_PATH}?limit=1"
 ATTEMPTS = 3
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 10.0
+BUDGET = 15.0  # seconds for the whole preflight: every try, every wait
 _WORD = re.compile(r"[a-z_]{1,60}")
 
 
@@ -105,15 +111,18 @@ def _ssl_reason(exc: BaseException) -> str | None:
     return None
 
 
-def classify_error(exc: httpx.HTTPError) -> Verdict:
-    """The verdict on a request that got no answer (pure)."""
+def classify_error(exc: httpx.HTTPError, waited: float = READ_TIMEOUT) -> Verdict:
+    """The verdict on a request that got no (complete) answer after ``waited`` seconds (pure).
+
+    A timeout is final: a server that did not answer in time is not asked again.
+    """
     reason = _ssl_reason(exc)
     if reason is not None:
         return Verdict(False, f"TLS failed ({reason})")
     if isinstance(exc, httpx.ConnectTimeout):
         return Verdict(False, f"timed out connecting (after {CONNECT_TIMEOUT:g}s)")
     if isinstance(exc, httpx.TimeoutException):
-        return Verdict(False, f"no answer within {READ_TIMEOUT:g}s", True)
+        return Verdict(False, f"no complete answer within {waited:.0f}s")
     if isinstance(exc, httpx.ConnectError):
         return Verdict(False, "cannot connect (refused, unreachable or unknown host)")
     if isinstance(exc, httpx.RemoteProtocolError):
@@ -121,17 +130,44 @@ def classify_error(exc: httpx.HTTPError) -> Verdict:
     return Verdict(False, f"network error ({type(exc).__name__})")
 
 
-def _probe(client: httpx.Client, url: str, key: str) -> Verdict:
+def probe(
+    settings: Settings,
+    key: str,
+    *,
+    seconds: float,
+    transport: httpx.BaseTransport | None = None,
+) -> tuple[httpx.Response | None, Verdict]:
+    """One preflight request, over within ``seconds`` in total; the answer and its verdict.
+
+    Without ``transport``, the request goes through the deadline-bound transport (and the
+    environment's proxy, if any) that the Stripe client uses.
+
+    Raises:
+        ConfigError: the environment names a proxy vsbatch cannot use.
+    """
+    url = settings.stripe_api_base + PREFLIGHT_PATH
     headers = {
         "Authorization": f"Bearer {key}",
         "User-Agent": USER_AGENT,
         "Accept": "application/json",
+        "Stripe-Version": settings.stripe_version,
     }
-    try:
-        response = client.get(url, headers=headers)
-    except httpx.HTTPError as exc:
-        return classify_error(exc)
-    return classify(scrub_response(response, key))
+    timeout = httpx.Timeout(
+        min(settings.http_timeout, READ_TIMEOUT, seconds),
+        connect=min(settings.http_connect_timeout, CONNECT_TIMEOUT, seconds),
+    )
+    if transport is None:
+        transport = transport_for(url, httpx.Limits(max_connections=1))
+    started = time.monotonic()
+    with (
+        httpx.Client(transport=transport, timeout=timeout, follow_redirects=False) as client,
+        deadline(seconds),
+    ):
+        try:
+            response = scrub_response(client.get(url, headers=headers), key)
+        except httpx.HTTPError as exc:
+            return None, classify_error(exc, time.monotonic() - started)
+    return response, classify(response)
 
 
 def check(
@@ -139,30 +175,44 @@ def check(
     *,
     transport: httpx.BaseTransport | None = None,
     sleep: Callable[[float], None] = time.sleep,
-) -> None:
+    clock: Callable[[], float] = time.monotonic,
+    budget: float = BUDGET,
+) -> float:
     """Make the preflight request; return when the key and base are usable.
+
+    Args:
+        settings: the key, API base, Stripe-Version and timeouts.
+        transport: an httpx transport (tests); default the deadline-bound one.
+        sleep: waits between tries (tests inject it).
+        clock: measures the usable answer's round trip (tests inject it).
+        budget: seconds for the whole preflight, every try and wait together.
+
+    Returns:
+        The seconds the usable answer took (connection set-up included): what ``run`` sizes
+        its worker threads with (``sizing.threads_for``).
 
     Raises:
         ConfigError: one line ``preflight GET <url> failed: <cause>; nothing was staged``.
     """
     key = settings.require_api_key()
     url = settings.stripe_api_base + PREFLIGHT_PATH
-    timeout = httpx.Timeout(
-        min(settings.http_timeout, READ_TIMEOUT),
-        connect=min(settings.http_connect_timeout, CONNECT_TIMEOUT),
-    )
-    headers = {"Stripe-Version": settings.stripe_version}
+    end = time.monotonic() + budget
     verdict = OK
-    with httpx.Client(
-        transport=transport, timeout=timeout, headers=headers, follow_redirects=False
-    ) as client:
-        for attempt in range(ATTEMPTS):
-            if attempt:
-                sleep(0.5 * attempt)
-            verdict = _probe(client, url, key)
-            if verdict.ok or not verdict.retry:
-                break
+    elapsed = 0.0
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            pause = 0.5 * attempt
+            if end - time.monotonic() <= pause + 1.0:
+                break  # no time left for another useful try: report the last answer
+            sleep(pause)
+        left = max(end - time.monotonic(), 0.001)
+        started = clock()
+        _response, verdict = probe(settings, key, seconds=left, transport=transport)
+        elapsed = clock() - started
+        if verdict.ok or not verdict.retry:
+            break
     if not verdict.ok:
         raise ConfigError(
             f"preflight GET {safe_url(url)} failed: {verdict.cause}; nothing was staged"
         )
+    return elapsed

@@ -15,7 +15,10 @@ did (``docs/operations.md``, "Canceling a batch").
 Ambiguous answers are resolved by reading the session back, never by a blind retry under a
 new key. A timeout, a dropped connection or a gateway's 5xx is first retried under the *same*
 key (Stripe then replays, refuses with 409 while the first request still runs, or executes it
-once), and the row keeps that key when its retries run out. Only a stored 500
+once). When its retries run out with the change not visible, the row is not ended while Stripe
+may still apply it: it goes back in line under that key, keeping its place in the session's
+order, for ``UNSETTLED_ROUNDS`` rounds, then fails retryable with the key kept
+(``docs/retries.md``). Only a stored 500
 (``Stripe-Should-Retry: false`` with a Stripe error body) is a finished request, so after a
 read-back that shows the change missing it is safe to try again under a new key, which the
 ledger records.
@@ -66,6 +69,12 @@ MAX_PARK_DELAY = 300.0
 # A row whose in-task retries all met 429s goes back in line this many times (each round a
 # full set of attempts, pausing 2, 4, 8, ... s) before it fails, retryable.
 RATE_LIMIT_ROUNDS = 8
+# A row whose in-task retries ended on an answer that leaves the request unsettled (a gateway's
+# 5xx, a timeout, a dropped connection, 409 "in use", a 200 that is not our session) goes back
+# in line this many times, same key, pausing 2, 4, 8, ... s: a request Stripe still executes
+# behind such an answer lands meanwhile, and the next send under the key is replayed (or the
+# request executes once). Later updates of the session wait behind it (the order gate).
+UNSETTLED_ROUNDS = 6
 
 
 @dataclass(frozen=True)
@@ -333,10 +342,11 @@ def _resolve_error(
     )
     if not (verdict.ambiguous or status_refusal):
         return _fail(deps, record, options, err, attempts)
+    unsettled = not verdict.stored and not status_refusal
     try:
         current = _read(deps, record, sleep)
     except StripeError:
-        return _fail(deps, record, options, err, attempts, retryable=True)
+        return _fail(deps, record, options, err, attempts, retryable=True, unsettled=unsettled)
     if status_refusal:
         if current.status != UPDATABLE_STATUS:
             return _finish(
@@ -357,7 +367,7 @@ def _resolve_error(
         # dropped connection, 409 "in use", a gateway's 502/504, a 200 that is not our session)
         # Stripe may still be executing it, and a new key could apply it twice. Keep the key: a
         # later retry under it is safe (Stripe replays, says 409 again, or executes it once).
-        return _fail(deps, record, options, err, attempts, retryable=True)
+        return _fail(deps, record, options, err, attempts, retryable=True, unsettled=True)
     return None
 
 
@@ -433,8 +443,9 @@ def _fail(
     *,
     retryable: bool | None = None,
     message: str | None = None,
+    unsettled: bool = False,
 ) -> Outcome | Later:
-    """Record a failure, or park a retryable one when the batch asks for it."""
+    """Record a failure, or put a retryable one back in line (parked, paced or unsettled)."""
     fields = _error_fields(err)
     if message is not None:
         fields["error_message"] = message
@@ -446,7 +457,10 @@ def _fail(
     # A 429 says "slower", not "broken": the limiter has already cut the fleet's rate, so the
     # row goes back in line (key kept) rather than failing, for a bounded number of rounds.
     paced = isinstance(err, RateLimitError) and rounds < RATE_LIMIT_ROUNDS
-    if retryable and (parked or paced):
+    # An unsettled request may still land: the row must not end (and let the session's next
+    # update go first) before a send under its key can tell, or the rounds run out.
+    waiting = unsettled and rounds < UNSETTLED_ROUNDS
+    if retryable and (parked or paced or waiting):
         # Long waits happen outside the task: the row keeps its key and comes back later.
         deps.ledger.transition(
             record.batch_id, record.row, Outcome.RETRYING, attempts=attempts, **fields

@@ -17,8 +17,10 @@ from vsbatch.config import Settings
 from vsbatch.csv_io import ParsedRow, RowError, read_updates
 from vsbatch.errors import InvalidRequestError, StripeError
 from vsbatch.ledger import BatchInfo, Keys, NewRow, Outcome, RowRecord
+from vsbatch.next_steps import retryable_rows
 from vsbatch.processing import UPDATABLE_STATUS, RowOptions
 from vsbatch.rate_limit import MemoryRateLimiter
+from vsbatch.reasons import shown
 from vsbatch.retry_policy import RetryPolicy
 from vsbatch.stripe_client import StripeClient
 from vsbatch.submit import Enqueue, open_and_enqueue
@@ -29,8 +31,10 @@ from vsbatch.updates import parse_update
 PLAN_THREADS = 8
 
 
-def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo:
+def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo | None:
     """Re-submit the batch's retryable failures as a child batch and enqueue it.
+
+    Returns ``None``, and creates nothing, when no failure is retryable.
 
     Child rows keep each row's latest idempotency key: a request that timed out may still have
     been executing, and under the same key Stripe replays it instead of applying it again.
@@ -40,6 +44,8 @@ def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo:
     """
     ledger = deps.ledger
     parent = ledger.get_batch(batch_id)
+    if not any(True for _ in retryable_rows(ledger, batch_id)):
+        return None
     child = ledger.create_batch(
         name=f"retry of {parent.name}",
         kind="retry",
@@ -50,17 +56,17 @@ def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo:
     )
 
     def rows() -> Iterator[NewRow]:
-        for record in ledger.iter_rows(batch_id, [Outcome.FAILED]):
-            if record.retryable and record.params is not None:
-                yield NewRow(
-                    record.row,
-                    record.session_id,
-                    record.account,
-                    record.params,
-                    idempotency_key=record.idempotency_key,
-                    # An update applied since the original was submitted must win over it.
-                    extra={"parent_seq": int(record.extra.get("parent_seq", record.seq))},
-                )
+        for record in retryable_rows(ledger, batch_id):
+            assert record.params is not None  # is_retryable checked it
+            yield NewRow(
+                record.row,
+                record.session_id,
+                record.account,
+                record.params,
+                idempotency_key=record.idempotency_key,
+                # An update applied since the original was submitted must win over it.
+                extra={"parent_seq": int(record.extra.get("parent_seq", record.seq))},
+            )
 
     ledger.add_rows(child.id, rows())
     return open_and_enqueue(deps, child.id, enqueue, RowOptions(read_first=True))
@@ -94,8 +100,8 @@ def verify_batch(deps: Deps, batch_id: str, console: Console) -> int:
                     str(record.row),
                     safe(record.session_id),
                     safe(change.field),
-                    safe(change.after),
-                    safe(change.before),
+                    safe(shown(change.after)),
+                    safe(shown(change.before)),
                 )
     if drifted:
         console.print(table)
@@ -128,7 +134,9 @@ def _classify(
     changes = item.update.changes(session)
     if not changes:
         return "already so", ""
-    return "would change", "; ".join(f"{c.field}: {c.before!r} -> {c.after!r}" for c in changes)
+    return "would change", "; ".join(
+        f"{c.field}: {shown(c.before)} -> {shown(c.after)}" for c in changes
+    )
 
 
 def mark_duplicates(rows: Iterable[ParsedRow]) -> Iterator[ParsedRow]:

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vsbatch.ledger import TERMINAL, BatchInfo, Ledger, Outcome, RowRecord
+from vsbatch.reasons import reason, why
 from vsbatch.terminal_text import safe
 
 OUTCOME_ORDER = [
@@ -55,7 +56,7 @@ def row_dict(record: RowRecord) -> dict[str, Any]:
         "id": record.session_id,
         "account": record.account,
         "outcome": record.outcome.value,
-        "reason": record.reason or record.error_message,
+        "reason": reason(record),
         "column": record.column,
         "attempts": record.attempts,
         "retryable": record.retryable,
@@ -95,17 +96,6 @@ def problem_rows(ledger: Ledger, batch_id: str) -> Iterator[RowRecord]:
     yield from ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED, Outcome.SKIPPED])
 
 
-def _why(record: RowRecord) -> str:
-    """One readable phrase: the column for rejections, the code and message for failures."""
-    if record.outcome is Outcome.SKIPPED:
-        status = f" (status {record.session_status})" if record.session_status else ""
-        return f"{record.reason}{status}"
-    parts = [record.column or "", record.reason or record.error_code or ""]
-    if record.error_message and record.error_message != parts[1]:
-        parts.append(record.error_message)
-    return ": ".join(p for p in parts if p)
-
-
 def print_table(console: Console, ledger: Ledger, batch: BatchInfo, limit: int = 50) -> None:
     """The summary, then the first rows that were not simply applied (data printed as text)."""
     console.print(summary_table(batch))
@@ -120,7 +110,7 @@ def print_table(console: Console, ledger: Ledger, batch: BatchInfo, limit: int =
             table.add_row("...", "", "", "see --format csv, json or html")
             break
         table.add_row(
-            str(record.row), safe(record.session_id), record.outcome.value, safe(_why(record))
+            str(record.row), safe(record.session_id), record.outcome.value, safe(why(record))
         )
         shown += 1
     if shown:

@@ -16,12 +16,15 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
+import redis
+
 from vsbatch import local_redis
-from vsbatch.bootstrap import Deps, bootstrap, connect, ledger_on
+from vsbatch.bootstrap import Deps, bootstrap, connect, ledger_on, redis_refusal
 from vsbatch.config import Settings
+from vsbatch.errors import VsbatchError
 from vsbatch.ledger import BatchInfo, Ledger
 from vsbatch.local_redis import LocalRedis
 
@@ -45,8 +48,7 @@ def redis_for(settings: Settings) -> Iterator[Settings]:
 
 def embedded_for(settings: Settings) -> LocalRedis:
     """The (unopened) share of the embedded server of ``settings.data_dir``."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return LocalRedis(settings.data_dir / "redis")
+    return local_redis.share_for(settings)
 
 
 @contextlib.contextmanager
@@ -97,6 +99,9 @@ class InProcessWorker:
         self._thread = threading.Thread(
             target=self._controller.start, name="vsbatch-worker", daemon=True
         )
+        # ``run`` itself says when Redis refuses writes (and stops): a worker's "polls again on
+        # its own" line would only contradict it.
+        logging.getLogger("vsbatch.broker").setLevel(logging.ERROR)
 
     def start(self) -> InProcessWorker:
         """Start beating (see ``liveness``) and consuming."""
@@ -117,6 +122,10 @@ class InProcessWorker:
         self._controller.stop(in_sighandler=False)
         self._thread.join(timeout=timeout)
         stop_heartbeat()
+
+    def alive(self) -> bool:
+        """True while the worker runs (Celery ends it on an error it cannot recover from)."""
+        return self._thread.is_alive()
 
 
 class Interrupted(KeyboardInterrupt):
@@ -148,22 +157,63 @@ def _abandon_run(batch_id: str, console: Console) -> None:
     threading.excepthook = lambda _args: None
 
 
-def work_until_done(deps: Deps, batch_id: str, console: Console) -> BatchInfo:
+def work_until_done(
+    deps: Deps, batch_id: str, console: Console, *, latency: float | None = None
+) -> BatchInfo:
     """Apply a batch with in-process workers, showing progress until every row is final.
 
-    The worker starts only once the batch is enqueued: a refused file never starts one.
+    The worker starts only once the batch is enqueued: a refused file never starts one. Its
+    threads are ``VSBATCH_CONCURRENCY``, or sized for the rate and ``latency`` (a measured
+    round trip, seconds; see ``sizing``).
     """
     from vsbatch.progress import wait_for_batch
+    from vsbatch.sizing import worker_threads
 
-    worker = InProcessWorker(deps.settings.concurrency).start()
+    worker = InProcessWorker(worker_threads(deps.settings, latency)).start()
     try:
-        batch = wait_for_batch(deps.ledger, batch_id, console)
+        batch = wait_for_batch(
+            deps.ledger, batch_id, console, check=_progress_possible(deps, batch_id, worker)
+        )
     except KeyboardInterrupt:
         _abandon_run(batch_id, console)
-        # The stop runs beside us: a task's chunk may take long to finish, and Ctrl-C must not.
-        stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 2.0}, daemon=True)
-        stopper.start()
-        stopper.join(timeout=3.0)
+        _stop_soon(worker)
         raise Interrupted from None
+    except (VsbatchError, redis.ResponseError) as exc:
+        # Redis refuses writes, or the workers stopped: the rows stay unfinished, resumable.
+        logging.disable(logging.CRITICAL)  # the workers' errors would bury the one line
+        _stop_soon(worker)
+        if isinstance(exc, redis.ResponseError):  # refused while reading progress
+            raise redis_refusal(exc, then=_resume(batch_id)) from None
+        raise
     worker.stop()
     return batch
+
+
+def _resume(batch_id: str) -> str:
+    return f"'vsbatch resume {batch_id}' finishes the batch (nothing is lost)"
+
+
+def _stop_soon(worker: InProcessWorker) -> None:
+    """Stop the workers beside us: a task's chunk may take long to finish, and we must not."""
+    stopper = threading.Thread(target=worker.stop, kwargs={"timeout": 2.0}, daemon=True)
+    stopper.start()
+    stopper.join(timeout=3.0)
+
+
+def _progress_possible(deps: Deps, batch_id: str, worker: InProcessWorker) -> Callable[[], None]:
+    """The wait's check: Redis still accepts writes, and the in-process workers still run.
+
+    Without it, a Redis that refuses writes (``MISCONF``: its disk is full) would leave
+    ``run`` waiting for ever on rows no worker can finish.
+    """
+    resume = _resume(batch_id)
+
+    def check() -> None:
+        try:
+            deps.redis.set(deps.ledger.keys.writable, "1", px=60_000)
+        except redis.ResponseError as exc:
+            raise redis_refusal(exc, then=resume) from None
+        if not worker.alive():
+            raise VsbatchError(f"the in-process workers stopped (see the log above); {resume}")
+
+    return check

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from celery import Task
 from celery.signals import task_received, worker_ready, worker_shutdown
 
 from vsbatch import processing
-from vsbatch.errors import NotFoundError
+from vsbatch.bootstrap import is_refusal, redis_refusal
+from vsbatch.errors import NotFoundError, RedisRefused
 from vsbatch.ledger import BatchState
 from vsbatch.liveness import HeldChunk
 from vsbatch.messages import CheckedTask, ChunkArgs, InvalidArguments, TickArgs, check_arguments
@@ -32,6 +34,7 @@ class _ChunkTask(CheckedTask):
     acks_late=True,
     ignore_result=True,
     bind=True,
+    throws=(RedisRefused,),  # expected: logged as one line, without a traceback
 )
 def process_chunk(
     self: Task[Any, Any], batch_id: str, rows: list[int], options: dict[str, Any] | None = None
@@ -50,6 +53,10 @@ def process_chunk(
         )
     except NotFoundError as exc:  # a batch or row the ledger does not have (or no longer)
         raise InvalidArguments(str(exc)) from None
+    except redis.ResponseError as exc:
+        if not is_refusal(exc):
+            raise
+        raise RedisRefused(str(redis_refusal(exc, then="this chunk runs again"))) from None
     # Enqueued before this message is acked: a crash in between runs rows twice, which the
     # ledger and the idempotency keys make harmless.
     if result.remaining:

@@ -127,14 +127,15 @@ def _check_metadata(value: Any) -> dict[str, str] | Literal[""]:
     given: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or len(key) > MAX_METADATA_KEY_LENGTH:
-            _fail(f"Invalid key: {key} must be a string under 40 characters.", "metadata")
+            _fail(f"Invalid key: {key} must be a string of at most 40 characters.", "metadata")
         if not key:
             _fail("Invalid key: metadata keys must not be empty.", "metadata")
         if "[" in key or "]" in key:
             _fail(f"Invalid key: {key} must not contain '[' or ']'.", "metadata")
         if key != key.strip():
             # CSV headers are trimmed: such a key could never come back from a failures file.
-            _fail(f"Invalid key: {key!r} must not start or end with a space.", "metadata")
+            # str.strip: spaces, tabs, no-break and line/paragraph separators alike.
+            _fail(f"Invalid key: {key!r} must not start or end with whitespace.", "metadata")
         _check_text(key, "A metadata key", "metadata")
         if item is None:
             continue

@@ -12,11 +12,13 @@ within seconds rather than after the visibility timeout.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import redis
 from celery import Celery
 
 from vsbatch.bootstrap import Deps, bootstrap
@@ -24,6 +26,7 @@ from vsbatch.broker import transport_for
 from vsbatch.config import Settings, load_settings
 from vsbatch.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 from vsbatch.processing import RowOptions
+from vsbatch.sizing import worker_threads
 from vsbatch.submit import Enqueue, sweep_stalled
 
 QUEUE = "vsbatch"
@@ -74,7 +77,7 @@ def configure(settings: Settings) -> Celery:
             "unacked_restore_throttle": 1,
             "socket_connect_timeout": 5,
         },
-        broker_pool_limit=max(10, settings.concurrency + 2),
+        broker_pool_limit=max(10, worker_threads(settings) + 2),
         broker_use_ssl=broker_ssl(settings.redis_url),
         # Drops queue items that are not messages instead of stopping (see ``broker``).
         broker_transport=transport_for(settings.redis_url),
@@ -171,7 +174,10 @@ def _retire(*, leave: bool) -> None:
     deps.locks.owner = None
     beat.stop()
     if leave:
-        beat.liveness.leave()
+        # Redis may refuse (a full disk) or be gone: then the heartbeat expires on its own
+        # and live workers send this node's chunks again, as for a crashed one.
+        with contextlib.suppress(redis.RedisError):
+            beat.liveness.leave()
     _heartbeat = None
 
 

@@ -154,8 +154,8 @@ class TestHtmlReport:
         assert {"succeeded": "4", "skipped": "1", "failed": "1", "rejected": "1", "total": "7"} == (
             tiles
         )
-        assert f"vsbatch retry {batch_id}" in dom
-        assert f"vsbatch failures {batch_id} -o failures.csv" in dom
+        assert "vsbatch retry" not in dom  # its one failure (a missing session) is not retryable
+        assert f"vsbatch failures {batch_id} &gt; fix.csv" in dom
         assert "resource_missing" in dom
         assert "<b>hi</b>" not in page.read_text(encoding="utf-8")
         assert "<script" not in page.read_text(encoding="utf-8")

@@ -151,7 +151,9 @@ class TestRetryAndCancel:
 
         # When Stripe is back and the batch is retried
         emulator.configure(fail_503_rate=0.0)
-        child = wait_done(producer, retry_batch(producer, first.id, enqueue_chunk).id)
+        retried = retry_batch(producer, first.id, enqueue_chunk)
+        assert retried is not None
+        child = wait_done(producer, retried.id)
 
         # Then every row succeeds once, in a child batch that points at its parent
         assert (5, first.id) == (child.counts[Outcome.SUCCEEDED], child.parent_id)

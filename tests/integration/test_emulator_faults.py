@@ -301,6 +301,36 @@ class TestGateway:
             body["id"] != sid,
         )
 
+    def test_retry_under_the_key_before_the_late_request_applies_once(
+        self, emulator: Any, api: httpx.Client
+    ) -> None:
+        """Until the late request arrives its key is free: a retry runs, the late one replays."""
+        emulator.configure(gateway_rate=1.0, gateway_delay_seconds=1.0)
+        [sid] = emulator.seed()
+        _update(api, sid, key="kg")
+        emulator.configure(gateway_rate=0.0)
+
+        retry = _update(api, sid, key="kg")
+        stats = wait_behind_gateway(emulator)
+
+        assert (200, None, 1, {sid: 1}) == (
+            retry.status_code,
+            retry.headers.get("Idempotent-Replayed"),
+            stats["replayed"],
+            stats["applied"],
+        )
+
+    def test_retry_under_a_new_key_applies_twice(self, emulator: Any, api: httpx.Client) -> None:
+        """A client that gives up on the key and uses a new one gets the update applied twice."""
+        emulator.configure(gateway_rate=1.0, gateway_delay_seconds=1.0)
+        [sid] = emulator.seed()
+        _update(api, sid, key="kg")
+        emulator.configure(gateway_rate=0.0)
+
+        _update(api, sid, key="kg-2")
+
+        assert {sid: 2} == wait_behind_gateway(emulator)["applied"]
+
 
 class TestReproducibility:
     """A seeded fault run repeats exactly."""

@@ -529,3 +529,28 @@ class TestMemory:
         measured = bytes_per_row(redis_client, batch.id, 20_000)
 
         assert measured["per_row"] < 400, measured
+
+
+class TestSucceededAfterErrors:
+    def test_succeeded_row_drops_the_earlier_error(self, ledger: Ledger) -> None:
+        """A row that succeeds after a retried error keeps no error as its reason or fields."""
+        batch = opened(ledger, [row(1)])
+        ledger.transition(
+            batch.id,
+            1,
+            Outcome.RETRYING,
+            error_type="APIError",
+            error_code=None,
+            error_message="Unexpected answer from Stripe (HTTP 504)",
+            retryable=True,
+        )
+
+        ledger.transition(batch.id, 1, Outcome.SUCCEEDED, reason="confirmed_by_read_back")
+        record = ledger.get_row(batch.id, 1)
+
+        assert ("confirmed_by_read_back", None, None, None) == (
+            record.reason,
+            record.error_type,
+            record.error_message,
+            record.retryable,
+        )

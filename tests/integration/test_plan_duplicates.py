@@ -43,8 +43,8 @@ class TestPlanDuplicates:
 
         assert 2 == code, rows
         assert {
-            "2": [a, "would change", "metadata.tier: None -> 'gold'"],
-            "3": [b, "would change", "metadata.tier: None -> 'gold'"],
+            "2": [a, "would change", "metadata.tier: (unset) -> gold"],
+            "3": [b, "would change", "metadata.tier: (unset) -> gold"],
             "4": [a, "invalid", "id: duplicate of row 2"],
             "5": [b, "invalid", "id: duplicate of row 3"],
         } == rows

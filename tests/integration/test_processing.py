@@ -142,7 +142,7 @@ class TestOutcomes:
         assert 1 <= emulator.stats()["replayed"]
 
     def test_request_maybe_still_executing_keeps_the_key(self, deps: Deps, emulator: Any) -> None:
-        """Timeouts with the change not (yet) visible fail retryable under the same key."""
+        """Timeouts with the change not (yet) visible keep the row in line under the same key."""
         # Given requests that hang past every client timeout and have not applied
         (sid,) = emulator.seed(count=1)
         emulator.configure(hang_rate=1.0, hang_seconds=3.0, hang_applies=False)
@@ -152,7 +152,11 @@ class TestOutcomes:
         outcome = process_row(deps, batch_id, 2, sleep=lambda _s: time.sleep(0.1))
         record = deps.ledger.get_row(batch_id, 2)
 
-        assert (Outcome.FAILED, True, key) == (outcome, record.retryable, record.idempotency_key)
+        assert (Later(2.0), Outcome.RETRYING, key) == (
+            outcome,
+            record.outcome,
+            record.idempotency_key,
+        )
         assert {} == emulator.stats()["applied"]
 
 

@@ -85,7 +85,7 @@ class TestThroughCliRunner:
         result = CliRunner().invoke(cli, argv, env=_env(redis_url, data_dir))
 
         assert result.exception is None or isinstance(result.exception, SystemExit)
-        assert result.exit_code in (0, 2), result.output
+        assert result.exit_code in (0, 1, 2), result.output
         assert [] == _controls(result.output)
         assert "Traceback" not in result.output
 
@@ -119,7 +119,8 @@ class TestThroughAProcess:
             )
             outputs.append((done.returncode, done.stdout + done.stderr))
 
-        assert [0, 0, 0] == [code for code, _ in outputs], outputs
+        # The batch has a failed row: status and report of it exit 1, as run would.
+        assert [0, 1, 1] == [code for code, _ in outputs], outputs
         for _, text in outputs:
             assert [] == _controls(text)
             assert "Traceback" not in text

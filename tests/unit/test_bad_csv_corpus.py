@@ -107,7 +107,7 @@ REFUSED: dict[str, Refused] = {
     ),
     "metadata_key_too_long.csv": Refused(
         f"row 1, column metadata.{'k' * 41}: Invalid key: {'k' * 41}"
-        " must be a string under 40 characters.",
+        " must be a string of at most 40 characters.",
         row=1,
         column=f"metadata.{'k' * 41}",
     ),

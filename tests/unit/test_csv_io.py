@@ -696,3 +696,16 @@ class TestExampleFile:
         assert [(14, "options.document.require_id_number")] == [
             (row.row, row.error.column) for row in rows if row.error is not None
         ]
+
+
+class TestUnicodeWhitespaceInKeys:
+    @pytest.mark.parametrize("space", [" ", "\t", "\u00a0", "\u2028", "\u2029", "\u3000"])
+    def test_whitespace_around_a_column_name_is_trimmed_alike(self, space: str) -> None:
+        """Any whitespace (str.strip) after a metadata column's name is trimmed, as a space is."""
+        assert [{"metadata": {"n": "1"}}] == params_of(f"id,metadata.n{space}\n{ID1},1\n")
+
+    @pytest.mark.parametrize("space", [" ", "\u00a0", "\u2028", "\u2029"])
+    def test_whitespace_starting_a_key_is_refused_alike(self, space: str) -> None:
+        """Whitespace of any kind between ``metadata.`` and the key refuses the file."""
+        with pytest.raises(CsvFileError, match="must not start or end with whitespace"):
+            read(f"id,metadata.{space}n\n{ID1},1\n")

@@ -67,3 +67,15 @@ class TestEnvironmentProxy:
             StripeClient(TEST_API_KEY)
 
         assert "pw@" not in str(caught.value)
+
+
+class TestSharedTls:
+    def test_clients_share_one_tls_context(self) -> None:
+        """Two Stripe clients of a process share one TLS context (each costs ~70 ms to build,
+        and a worker builds one client per thread)."""
+        first = StripeClient(TEST_API_KEY, base_url="https://api.stripe.test")
+        second = StripeClient(TEST_API_KEY, base_url="https://api.stripe.test")
+
+        contexts = [c._http._transport._pool._ssl_context for c in (first, second)]  # type: ignore[attr-defined]
+
+        assert contexts[0] is contexts[1]

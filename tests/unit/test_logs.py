@@ -140,3 +140,34 @@ class TestRedactionOfOtherSpellings:
         text = captured.getvalue()
         assert [] == [s for s in ("hunter2pw", "hunter3pw", "user:") if s in text]
         assert "proxy.example/v1/x?limit=1&password=" in text
+
+
+class TestConnectionTroubleIsOneLine:
+    def test_lost_redis_connection_logged_by_kombu_has_no_traceback(self, captured: _Err) -> None:
+        """A Redis restart seen by kombu's ack is logged as one line, not a traceback."""
+        import redis
+
+        setup_logging(_settings(log_format="json"))
+
+        try:
+            try:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            except ConnectionResetError as exc:
+                raise redis.ConnectionError("Error while reading from 127.0.0.1:6379") from exc
+        except redis.ConnectionError:
+            logging.getLogger("kombu.message").exception("Unable to ack message")
+
+        line = json.loads(captured.getvalue().strip())
+        assert "Traceback" not in line["exception"]
+        assert "ConnectionError: Error while reading from 127.0.0.1:6379" == line["exception"]
+
+    def test_a_bug_keeps_its_traceback(self, captured: _Err) -> None:
+        """An unexpected error (not a lost connection) keeps the traceback for its report."""
+        setup_logging(_settings(log_format="json"))
+
+        try:
+            raise KeyError("row")
+        except KeyError:
+            logging.getLogger("celery.app.trace").exception("Task raised unexpected")
+
+        assert "Traceback" in json.loads(captured.getvalue().strip())["exception"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import stat
+import threading
 from pathlib import Path
 
 import pytest
@@ -68,3 +71,84 @@ class TestFile:
             pass
 
         assert f"cannot write {target}: No such file or directory" in str(caught.value)
+
+
+def _read_fifo(fifo: Path, into: list[bytes]) -> threading.Thread:
+    def read() -> None:
+        with open(fifo, "rb") as reader:
+            into.append(reader.read())
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+class TestThroughLinksAndDevices:
+    def test_dash_is_standard_output(self) -> None:
+        """``-o -`` writes to standard output, as no ``-o`` does."""
+        pipe = io.StringIO()
+
+        with output_stream(Path("-"), pipe) as stream:
+            stream.write("vs_1\r\n")
+
+        assert "vs_1\r\n" == pipe.getvalue()
+
+    def test_symlink_to_a_file_updates_the_target_and_keeps_the_link(self, tmp_path: Path) -> None:
+        """A symlink is followed: its target is replaced whole, the link stays a link."""
+        target = tmp_path / "real.csv"
+        target.write_text("old")
+        link = tmp_path / "out.csv"
+        link.symlink_to(target)
+
+        with output_stream(link) as stream:
+            stream.write("new\r\n")
+
+        assert (True, target, b"new\r\n") == (
+            link.is_symlink(),
+            link.readlink(),
+            target.read_bytes(),
+        )
+        assert {"out.csv", "real.csv"} == {p.name for p in tmp_path.iterdir()}
+
+    def test_symlink_to_a_fifo_writes_into_it(self, tmp_path: Path) -> None:
+        """A link to a FIFO (as /dev/stdout is) is written through, never replaced."""
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        link = tmp_path / "out"
+        link.symlink_to(fifo)
+        received: list[bytes] = []
+        reader = _read_fifo(fifo, received)
+
+        with output_stream(link) as stream:
+            stream.write("vs_1\r\n")
+        reader.join(timeout=30)
+
+        assert ([b"vs_1\r\n"], True, True) == (
+            received,
+            link.is_symlink(),
+            stat.S_ISFIFO(fifo.stat().st_mode),
+        )
+
+    def test_a_fifo_path_is_written_directly(self, tmp_path: Path) -> None:
+        """A path that is not a regular file (a FIFO, a device) is opened and written as is."""
+        fifo = tmp_path / "pipe"
+        os.mkfifo(fifo)
+        received: list[bytes] = []
+        reader = _read_fifo(fifo, received)
+
+        with output_stream(fifo) as stream:
+            stream.write("vs_2\r\n")
+        reader.join(timeout=30)
+
+        assert ([b"vs_2\r\n"], True) == (received, stat.S_ISFIFO(fifo.stat().st_mode))
+
+    def test_replaced_file_keeps_its_mode(self, tmp_path: Path) -> None:
+        """A file that was already there keeps its permissions when its content is replaced."""
+        target = tmp_path / "out.csv"
+        target.write_text("old")
+        target.chmod(0o644)
+
+        with output_stream(target) as stream:
+            stream.write("new")
+
+        assert 0o644 == stat.S_IMODE(target.stat().st_mode)

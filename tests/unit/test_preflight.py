@@ -122,3 +122,30 @@ class TestCheck:
         check(_settings(), transport=transport, sleep=lambda _s: None)
 
         assert [] == answers
+
+    def test_returns_the_round_trip_of_the_answer_that_passed(self) -> None:
+        """check returns the seconds the usable answer took (injected clock)."""
+        ticks = iter([10.0, 10.4, 20.0, 21.25])
+        answers = [httpx.Response(200, json=LIST), httpx.Response(503, json=_error(None))]
+        transport = httpx.MockTransport(lambda _r: answers.pop())
+
+        seconds = check(
+            _settings(), transport=transport, sleep=lambda _s: None, clock=lambda: next(ticks)
+        )
+
+        assert 1.25 == seconds
+
+
+class TestTimeouts:
+    def test_a_timeout_is_not_tried_again(self) -> None:
+        """A request that timed out is reported at once, as no complete answer, not retried."""
+        seen: list[httpx.Request] = []
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            seen.append(request)
+            raise httpx.ReadTimeout("slow", request=request)
+
+        with pytest.raises(ConfigError, match="no complete answer within"):
+            check(_settings(), transport=httpx.MockTransport(handler), sleep=lambda _s: None)
+
+        assert 1 == len(seen)

@@ -94,7 +94,7 @@ REFUSED: list[tuple[Any, str | None, str]] = [
     (
         {"metadata": {"k" * 41: "v"}},
         "metadata",
-        f"Invalid key: {'k' * 41} must be a string under 40 characters.",
+        f"Invalid key: {'k' * 41} must be a string of at most 40 characters.",
     ),
     ({"metadata": {"": "v"}}, "metadata", "Invalid key: metadata keys must not be empty."),
     ({"metadata": {"a[b]": "v"}}, "metadata", "Invalid key: a[b] must not contain '[' or ']'."),

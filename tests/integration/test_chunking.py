@@ -1,0 +1,36 @@
+"""How a batch is cut into chunk messages: big chunks first, single rows at the end."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from tests.integration.test_resume import Enqueued, write_csv
+from vsbatch.bootstrap import Deps
+from vsbatch.submit import SPREAD, submit_csv
+
+
+class TestChunking:
+    def test_chunks_shrink_to_single_rows_at_the_end(self, deps: Deps, tmp_path: Path) -> None:
+        """A batch's last SPREAD messages hold one row each, so its tail spreads over every
+        thread instead of running row after row in the few threads holding the last chunks."""
+        # Given a 3,000-row file and chunks of at most 10 rows
+        small = replace(deps, settings=deps.settings.model_copy(update={"chunk_size": 10}))
+        path = write_csv(tmp_path / "big.csv", [f"vs_{n:024d}" for n in range(3000)])
+        enqueued = Enqueued()
+
+        submit_csv(small, path, enqueued)
+
+        sizes = [len(rows) for _, rows, _ in enqueued.calls]
+        assert (10, 1) == (sizes[0], max(sizes[-SPREAD:]))
+        assert list(range(2, 3002)) == enqueued.rows  # every row once, in order
+
+    def test_messages_stay_few(self, deps: Deps, tmp_path: Path) -> None:
+        """Shrinking the tail adds at most about SPREAD x ln(chunk size) messages."""
+        small = replace(deps, settings=deps.settings.model_copy(update={"chunk_size": 10}))
+        path = write_csv(tmp_path / "big.csv", [f"vs_{n:024d}" for n in range(3000)])
+        enqueued = Enqueued()
+
+        submit_csv(small, path, enqueued)
+
+        assert len(enqueued.calls) <= 3000 / 10 + SPREAD * 4
