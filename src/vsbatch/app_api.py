@@ -14,7 +14,6 @@ thread-safely, by :func:`vsbatch.worker.current_deps`.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from vsbatch.ledger import Ledger, NewRow, RowRecord
 from vsbatch.processing import RowOptions
 from vsbatch.stripe_client import validate_session_id
 from vsbatch.submit import open_and_enqueue
-from vsbatch.updates import SessionUpdate, idempotency_key, parse_update
+from vsbatch.updates import SessionUpdate, idempotency_key, is_account_id, parse_update
 
 if TYPE_CHECKING:
     from vsbatch.bootstrap import Deps
@@ -37,7 +36,6 @@ __all__ = ["APP_PARK_HOURS", "UpdateHandle", "enqueue_update", "get_update", "su
 # its key could be forgotten, so parking stops an hour short of that.
 APP_PARK_HOURS = 23.0
 ROW = 1  # the one row of an application batch
-_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,250}")
 _MAX_KEY = 200
 
 
@@ -187,7 +185,7 @@ def _validated(
         validate_session_id(session_id)
     except InvalidRequestError as exc:
         raise InvalidUpdate(exc.user_message, field="id") from None
-    if account is not None and not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
+    if account is not None and not is_account_id(account):
         raise InvalidUpdate(f"account {account!r} must look like acct_123", field="account")
     if key is not None and not (isinstance(key, str) and 0 < len(key) <= _MAX_KEY):
         raise InvalidUpdate(f"key must be 1 to {_MAX_KEY} characters", field="key")

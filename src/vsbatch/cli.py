@@ -218,29 +218,31 @@ def run(
     """
     from vsbatch import preflight
     from vsbatch.runtime import deps_for, work_until_done
-    from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
-    from vsbatch.submit import resume as resume_enqueue
+    from vsbatch.submit import SubmitOptions, join_or_submit, read_digest
     from vsbatch.tasks import enqueue_chunk
+    from vsbatch.updates import check_account
 
+    def waiting(batch_id: str) -> None:
+        err.print(
+            f"batch {batch_id} from the same file is being submitted: waiting for it to open"
+            f" (if its submit was killed, 'vsbatch cancel {batch_id}' ends the wait)"
+        )
+
+    check_account(account, "--account")
     settings = _settings(live=live, concurrency=concurrency)
     with deps_for(settings) as deps:
         digest = read_digest(file)
         latency = preflight.check(settings)
-        unfinished = None if new else open_csv_batch(deps, digest, account)
-        if unfinished is not None:
-            batch, rows = resume_enqueue(deps, unfinished.id, enqueue_chunk)
+        options = SubmitOptions(name, strict, account, _row_options(read_first), new=new)
+        batch, rows = join_or_submit(
+            deps, file, enqueue_chunk, options, digest=digest, on_wait=waiting
+        )
+        if rows is not None:
             err.print(
                 f"resuming batch {batch.id} from the same file: {rows} of {batch.total} rows"
                 " left (--new submits the file again as a new batch)"
             )
         else:
-            batch = submit_csv(
-                deps,
-                file,
-                enqueue_chunk,
-                SubmitOptions(name, strict, account, _row_options(read_first)),
-                digest=digest,
-            )
             err.print(f"batch {batch.id}: {batch.total} rows")
         batch = work_until_done(deps, batch.id, err, latency=latency)
         _finish(deps.ledger, deps.settings, batch, report_format)
@@ -272,6 +274,9 @@ def submit(
     from vsbatch.runtime import deps_for
     from vsbatch.submit import SubmitOptions, open_csv_batch, read_digest, submit_csv
     from vsbatch.tasks import enqueue_chunk
+    from vsbatch.updates import check_account
+
+    check_account(account, "--account")
 
     def enqueue(batch_id: str, rows: list[int], options: RowOptions) -> None:
         # The batch is open from the first chunk on: Ctrl-C leaves a batch to resume.
@@ -298,7 +303,7 @@ def submit(
             deps,
             file,
             enqueue,
-            SubmitOptions(name, strict, account, _row_options(read_first)),
+            SubmitOptions(name, strict, account, _row_options(read_first), new=new),
             digest=digest,
         )
     typer.echo(batch.id)
@@ -560,7 +565,9 @@ def plan(
     """Dry run: read each session and show what would change. Writes nothing."""
     from vsbatch import preflight
     from vsbatch.reconcile import plan_file
+    from vsbatch.updates import check_account
 
+    check_account(account, "--account")
     settings = _settings(live=live)
     preflight.check(settings)
     counts = plan_file(settings, file, out, account=account)

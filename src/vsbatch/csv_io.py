@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any, TextIO
 from vsbatch.errors import CsvFileError, InvalidUpdate
 from vsbatch.ledger import NewRow, RowRecord
 from vsbatch.reasons import reason as row_reason
-from vsbatch.updates import parse_update
+from vsbatch.updates import is_account_id, parse_update
 
 if TYPE_CHECKING:
     from vsbatch.updates import SessionUpdate
@@ -114,7 +114,6 @@ IGNORED_COLUMNS: frozenset[str] = frozenset(FAILURE_COLUMNS + REPORT_COLUMNS) - 
 
 _FIXED_COLUMNS = (ID_COLUMN, ACCOUNT_COLUMN, *UPDATE_COLUMNS)
 _ID_RE = re.compile(r"vs_[A-Za-z0-9]+")
-_ACCOUNT_RE = re.compile(r"acct_[A-Za-z0-9]+")
 _MAX_ID_CHARS = 255
 _BOOLEANS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 _FORMULA_START = "=+-@\t\r"
@@ -453,7 +452,7 @@ def _update_from_cells(session_id: str, account: str | None, raw: dict[str, str]
     if len(session_id) > _MAX_ID_CHARS or not _ID_RE.fullmatch(session_id):
         reason = f"Not a VerificationSession id: {session_id!r} (expected vs_ and letters/digits)."
         raise _RowProblem(ID_COLUMN, reason)
-    if account is not None and not _ACCOUNT_RE.fullmatch(account):
+    if account is not None and not is_account_id(account):
         reason = f"Not a Stripe account id: {account!r} (expected acct_ and letters/digits)."
         raise _RowProblem(ACCOUNT_COLUMN, reason)
     data: dict[str, Any] = {}

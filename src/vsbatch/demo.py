@@ -54,7 +54,10 @@ def run_demo(out: Console, err: Console, *, concurrency: int = 8, example: Path 
             rate_limit=20,
         )
         with deps_for(settings) as deps:
-            batch = submit_csv(deps, example, enqueue_chunk, SubmitOptions(name="demo"))
+            # Always a new batch: each demo has its own fresh emulator, whatever an earlier
+            # (interrupted) demo left open.
+            options = SubmitOptions(name="demo", new=True)
+            batch = submit_csv(deps, example, enqueue_chunk, options)
             batch = work_until_done(deps, batch.id, err)
             reports.print_table(out, deps.ledger, batch)
             print_next_steps(err, deps.ledger, batch)

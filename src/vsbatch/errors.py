@@ -6,6 +6,7 @@
     ├── ConfigError                   exit 2: a setting is missing, malformed or unreachable
     ├── InputError                    exit 2: the user's input cannot be used
     │   ├── InvalidUpdate             one update breaks Stripe's rules (field + reason)
+    │   ├── BatchInProgressError      a batch of the same file is staging or open
     │   ├── CsvFileError              a whole CSV file is refused before anything is enqueued
     │   └── MigrationSpecError        a migrations TOML file is refused (line + field)
     ├── NotFoundError                 exit 2: an unknown batch, migration or row
@@ -35,6 +36,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "AuthenticationError",
+    "BatchInProgressError",
     "CardError",
     "ConfigError",
     "CsvFileError",
@@ -76,6 +78,14 @@ class InputError(VsbatchError):
     """The user's input (a file, an update, an argument) cannot be used."""
 
     exit_code: ClassVar[int] = 2
+
+
+class BatchInProgressError(InputError):
+    """A batch of the same file (and account) is being staged or is open: ``batch_id``."""
+
+    def __init__(self, message: str, *, batch_id: str) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
 
 
 class InvalidUpdate(InputError):

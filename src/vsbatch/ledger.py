@@ -14,6 +14,8 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 - ``b:{bid}:events``   stream: one entry per transition (history; capped approximately)
 - ``batches``          sorted set: batch id by created_at
 - ``seq``              counter: global submission sequence (per-session order); never expires
+- ``file:{account}:{digest}``  string: the batch a CSV file's content is claimed by (see
+                        ``file_claim``)
 - ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
 - ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
@@ -251,6 +253,11 @@ class Keys:
         """An application's deduplication key -> "{bid}:{row}" of the update it named."""
         return f"{self.prefix}:appkey:{key}"
 
+    def file_claim(self, account: str | None, digest: str) -> str:
+        """The id of the one staging or open batch of a file's content for one default
+        account (``file_claim.claim_file``)."""
+        return f"{self.prefix}:file:{account or ''}:{digest}"
+
     def rate(self, account: str | None) -> str:
         """The rate limiter's state for one Stripe account (None: the platform account)."""
         return f"{self.prefix}:rl:{account or 'platform'}"
@@ -423,6 +430,11 @@ class Ledger:
     def client(self) -> redis.Redis:
         """The Redis client the ledger reads and writes (for readers of other keys)."""
         return self._r
+
+    @property
+    def retention_seconds(self) -> int:
+        """TTL of a batch's keys, refreshed on each write."""
+        return self._ttl
 
     def _now(self) -> float:
         return round(self._clock(), 3)

@@ -26,7 +26,7 @@ from typing import Any, Final
 from croniter import CroniterBadDateError, croniter
 
 from vsbatch.errors import InvalidUpdate, MigrationSpecError
-from vsbatch.updates import SessionUpdate, parse_update
+from vsbatch.updates import SessionUpdate, is_account_id, parse_update
 
 __all__ = [
     "STATUSES",
@@ -56,7 +56,6 @@ CRON_HORIZON_YEARS: Final = 5
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _DURATION = re.compile(r"\s*(\d+)\s*([smhd])\s*")
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_ACCOUNT = re.compile(r"acct_[A-Za-z0-9]{1,250}")
 _MIGRATION_KEYS: Final = ("name", "description", "schedule", "select", "action")
 _SELECT_KEYS: Final = (
     "status",
@@ -465,7 +464,7 @@ def _selector(table: Mapping[str, Any]) -> Selector:
         if status not in STATUSES:
             raise _SpecError("select.status", f"{status!r} is not one of {', '.join(STATUSES)}")
     account = table.get("account")
-    if account is not None and not (isinstance(account, str) and _ACCOUNT.fullmatch(account)):
+    if account is not None and not is_account_id(account):
         raise _SpecError("select.account", "account must look like acct_123")
     present = _strings(table.get("metadata_present", []), "select.metadata_present")
     absent = _strings(table.get("metadata_absent", []), "select.metadata_absent")

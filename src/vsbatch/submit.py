@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +21,11 @@ import redis
 
 from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.csv_io import ParsedRow, file_digest, read_updates
-from vsbatch.errors import CsvFileError, InputError
+from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFoundError
+from vsbatch.file_claim import claim_file
 from vsbatch.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
 from vsbatch.processing import RowOptions
-from vsbatch.updates import idempotency_key
+from vsbatch.updates import check_account, idempotency_key
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,14 @@ class SubmitOptions:
     strict: bool = False  # refuse the whole file when any row is invalid
     account: str | None = None  # default Stripe-Account for rows without one
     row_options: RowOptions = field(default_factory=RowOptions)
+    # A new batch even while one of the same file is open (its rows get new idempotency keys).
+    new: bool = False
+
+
+def check_submit_options(options: SubmitOptions) -> None:
+    """InvalidUpdate (exit 2) when the default account is not a Stripe account id (the
+    ``stripe_account`` column's rule), before anything is staged."""
+    check_account(options.account)
 
 
 def submit_csv(
@@ -57,12 +67,15 @@ def submit_csv(
     ``digest`` is the file's :func:`read_digest` when the caller has it already.
 
     Raises:
+        BatchInProgressError: a batch of the same file and account is staging or open (and
+            ``options.new`` is not set): nothing was staged.
         CsvFileError: the file is refused (nothing was enqueued, the staged batch is gone).
         ConfigError: Redis refused a write half way (MISCONF on a full disk, ...): nothing
             was enqueued; the staged rows are deleted, or expire within a day if Redis
             still refuses.
     """
     options = options or SubmitOptions()
+    check_submit_options(options)
     ledger = deps.ledger
     path = Path(path)
     digest = digest or read_digest(path)
@@ -74,6 +87,8 @@ def submit_csv(
         account=options.account,
     )
     try:
+        if not options.new:
+            _claim(ledger, batch.id, digest, options.account)
         ledger.add_rows(batch.id, _new_rows(batch.id, read_updates(path), options.account))
         if options.strict:
             _refuse_rejections(ledger, batch.id)
@@ -87,6 +102,75 @@ def submit_csv(
         _try_discard(ledger, batch.id)
         raise
     return open_and_enqueue(deps, batch.id, enqueue, options.row_options)
+
+
+def _claim(ledger: Ledger, batch_id: str, digest: str, account: str | None) -> None:
+    """Claim the file for the new batch, or name the live batch that holds it."""
+    held = claim_file(ledger, batch_id, digest, account)
+    if held == batch_id:
+        return
+    raise BatchInProgressError(
+        f"batch {held} from this file is still being submitted or open: 'vsbatch status {held}'"
+        f" shows it, 'vsbatch resume {held}' enqueues its unfinished rows again, 'vsbatch"
+        f" cancel {held}' ends it (if its submit was killed); --new submits the file as a new"
+        " batch, whose new idempotency keys apply rows already applied a second time",
+        batch_id=held,
+    )
+
+
+def join_or_submit(
+    deps: Deps,
+    path: Path,
+    enqueue: Enqueue,
+    options: SubmitOptions | None = None,
+    *,
+    digest: str | None = None,
+    on_wait: Callable[[str], None] = lambda batch_id: None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[BatchInfo, int | None]:
+    """What ``run FILE`` does: resume the open batch of the same file, or submit the file.
+
+    Returns the batch and, when an open batch was joined, how many of its rows were enqueued
+    again (None for a new batch). A batch of the file that another process is still staging
+    is waited for (``on_wait`` is told its id once), then joined once it is open, or the file
+    is submitted again if that batch was discarded.
+    """
+    options = options or SubmitOptions()
+    check_submit_options(options)
+    digest = digest or read_digest(path)
+    told = False
+    while True:
+        found = None if options.new else open_csv_batch(deps, digest, options.account)
+        if found is None:
+            try:
+                return submit_csv(deps, path, enqueue, options, digest=digest), None
+            except BatchInProgressError as exc:
+                if not told:
+                    on_wait(exc.batch_id)
+                    told = True
+                found = _when_opened(deps.ledger, exc.batch_id, sleep)
+            if found is None or found.state is BatchState.CANCELED:
+                continue  # gone, or canceled before it opened (nothing sent): submit anew
+        if found.state is BatchState.OPEN:
+            try:
+                return resume(deps, found.id, enqueue)
+            except InputError:
+                found = deps.ledger.get_batch(found.id)  # it ended meanwhile: nothing to send
+                if found.state is BatchState.OPEN:
+                    raise
+        return found, 0
+
+
+def _when_opened(ledger: Ledger, batch_id: str, sleep: Callable[[float], None]) -> BatchInfo | None:
+    """The batch once it is no longer staging; None if it is gone (discarded or expired)."""
+    while True:
+        try:
+            batch = ledger.get_batch(batch_id)
+        except NotFoundError:
+            return None
+        if batch.state is not BatchState.STAGING:
+            return batch
+        sleep(0.2)
 
 
 def _try_discard(ledger: Ledger, batch_id: str) -> None:

@@ -71,6 +71,26 @@ _READABLE_NAMESPACE_LENGTH: Final = 100
 _UNREADABLE = re.compile(r"[^A-Za-z0-9._:-]+")
 
 
+# A Stripe account id: the one rule of the ``stripe_account`` column, ``--account``, the app
+# API's account and a migration's ``select.account``.
+_ACCOUNT: Final = re.compile(r"acct_[A-Za-z0-9]{1,250}")
+
+
+def is_account_id(value: object) -> bool:
+    """True for a Stripe account id: ``acct_`` and 1 to 250 letters or digits."""
+    return isinstance(value, str) and _ACCOUNT.fullmatch(value) is not None
+
+
+def check_account(value: str | None, label: str = "account") -> None:
+    """InvalidUpdate (exit 2) unless ``value`` is None or a Stripe account id; ``label``
+    names where it came from (``--account``, ...)."""
+    if value is not None and not is_account_id(value):
+        _fail(
+            f"{label} {value!r} is not a Stripe account id (expected acct_ and letters/digits)",
+            "account",
+        )
+
+
 def _fail(reason: str, field: str | None) -> NoReturn:
     raise InvalidUpdate(reason, field=field)
 
