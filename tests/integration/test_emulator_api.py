@@ -532,3 +532,32 @@ class TestAdmin:
         body = httpx.get(f"{emulator.url}/_emulator/stats").json()
 
         assert ({"200": 1, "400": 1, "404": 1}, {sid: 1}) == (body["requests"], body["applied"])
+
+
+class TestClientGone:
+    def test_a_client_that_hangs_up_mid_body_is_not_logged_as_a_failure(
+        self, emulator: Any, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """A worker killed while sending its body is a disconnect, not an emulator traceback."""
+        import logging
+        import socket
+        import time
+        from urllib.parse import urlsplit
+
+        [sid] = emulator.seed()
+        where = urlsplit(emulator.url)
+        caplog.set_level(logging.INFO, logger="vsbatch.emulator")
+
+        with socket.create_connection((where.hostname, where.port)) as sock:
+            sock.sendall(
+                f"POST /v1/identity/verification_sessions/{sid} HTTP/1.1\r\n"
+                f"Host: x\r\nAuthorization: Bearer {TEST_API_KEY}\r\n"
+                "Content-Type: application/x-www-form-urlencoded\r\n"
+                "Content-Length: 1000\r\n\r\nmetadata[a]=".encode()
+            )
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not caplog.records:
+            time.sleep(0.05)
+
+        assert [] == [r for r in caplog.records if r.exc_info or "failure" in r.getMessage()]
+        assert 0 == emulator.stats()["applied"].get(sid, 0)

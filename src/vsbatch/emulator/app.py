@@ -25,7 +25,7 @@ from urllib.parse import parse_qsl
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -135,6 +135,11 @@ class _Api:
             return early
         try:
             return await self._pipeline(call, request, op, session_id)
+        except ClientDisconnect:
+            # The client hung up before its body arrived (a killed worker): nothing ran, and
+            # nobody is left to answer.
+            logger.info("client left before its request body: %s %s", request.method, call.path)
+            return Response(status_code=499)
         except Exception:
             logger.exception("emulator failure in %s %s", request.method, call.path)
             message = MESSAGES["api_error"]
