@@ -21,3 +21,9 @@ def claim_file(ledger: Ledger, batch_id: str, digest: str, account: str | None) 
     args: list[str | int] = [ledger.keys.batch(""), batch_id, ledger.retention_seconds]
     held = cast(bytes | str, script(keys=[key], args=args))
     return held.decode() if isinstance(held, bytes) else held
+
+
+def release_file(ledger: Ledger, batch_id: str, digest: str, account: str | None) -> None:
+    """Drop the file's claim if it still names ``batch_id`` (its staged batch is discarded)."""
+    script = ledger.client.register_script(lua_script("release_file.lua"))
+    script(keys=[ledger.keys.file_claim(account, digest)], args=[batch_id])

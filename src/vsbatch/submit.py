@@ -22,7 +22,7 @@ import redis
 from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.csv_io import ParsedRow, file_digest, read_updates
 from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFoundError
-from vsbatch.file_claim import claim_file
+from vsbatch.file_claim import claim_file, release_file
 from vsbatch.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
 from vsbatch.processing import RowOptions
 from vsbatch.updates import check_account, idempotency_key
@@ -93,13 +93,13 @@ def submit_csv(
         if options.strict:
             _refuse_rejections(ledger, batch.id)
     except redis.RedisError as exc:
-        _try_discard(ledger, batch.id)
+        _try_discard(ledger, batch.id, digest, options.account)
         refusal = redis_refusal(exc)
         raise type(refusal)(
             f"{refusal}; batch {batch.id} was not submitted: nothing was enqueued"
         ) from None
     except BaseException:
-        _try_discard(ledger, batch.id)
+        _try_discard(ledger, batch.id, digest, options.account)
         raise
     return open_and_enqueue(deps, batch.id, enqueue, options.row_options)
 
@@ -173,9 +173,11 @@ def _when_opened(ledger: Ledger, batch_id: str, sleep: Callable[[float], None]) 
         sleep(0.2)
 
 
-def _try_discard(ledger: Ledger, batch_id: str) -> None:
-    """Delete a staged batch; if Redis refuses even that, its keys expire on their own."""
+def _try_discard(ledger: Ledger, batch_id: str, digest: str, account: str | None) -> None:
+    """Delete a staged batch and its file claim; if Redis refuses even that, its keys expire
+    on their own."""
     with contextlib.suppress(redis.RedisError):
+        release_file(ledger, batch_id, digest, account)
         ledger.discard_batch(batch_id)
 
 

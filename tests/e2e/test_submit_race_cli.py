@@ -34,7 +34,10 @@ class TestSubmitRaceCli:
             path.write_text("id,metadata.race\n" + rows, encoding="utf-8")
 
             procs = [_submit(env, path), _submit(env, path)]
-            results = [(p.wait(timeout=180), *p.communicate()) for p in procs]
+            outputs = [p.communicate(timeout=180) for p in procs]
+            results = [
+                (p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)
+            ]
 
             accepted = [out.strip() for rc, out, _ in results if rc == 0]
             refused = [err.strip() for rc, _, err in results if rc == 2]
@@ -58,7 +61,11 @@ class TestRunRaceCli:
                 subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                 for _ in range(2)
             ]
-            results = [(p.wait(timeout=100), *p.communicate()) for p in procs]
+            # communicate, not wait: a full stderr pipe would block the child forever.
+            outputs = [p.communicate(timeout=100) for p in procs]
+            results = [
+                (p.returncode, out, err) for p, (out, err) in zip(procs, outputs, strict=True)
+            ]
 
             assert [0, 0] == [rc for rc, _, _ in results], f"round {tag}: {results}"
             assert 1 == len({json.loads(out)["id"] for _, out, _ in results}), results
