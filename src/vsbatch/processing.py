@@ -249,7 +249,9 @@ def _apply_locked(
             session = _send(deps, record, update, key, counter, token, sleep)
         except StripeError as err:
             attempts = counter.value
-            resolved = _resolve_error(deps, record, options, update, err, attempts, sleep)
+            resolved = _resolve_error(
+                deps, record, options, update, err, attempts, sleep, earlier=counter.unsettled
+            )
             if resolved is not None:
                 return resolved
             # A finished ambiguous answer and a read-back without the change: new key, again.
@@ -271,9 +273,11 @@ def _apply_locked(
 
 @dataclass
 class _Counter:
-    """Attempts made for one row, across keys (stored in the ledger as ``attempts``)."""
+    """Attempts made for one row, across keys (stored in the ledger as ``attempts``), and
+    whether one of the current key's attempts ended unknown (it may still land later)."""
 
     value: int
+    unsettled: bool = False
 
 
 def _send(
@@ -301,7 +305,9 @@ def _send(
             )
         except StripeError as err:
             elapsed = time.monotonic() - started
-            metrics.observe_attempt(decide(err).reason, err.http_status, elapsed, record.account)
+            verdict = decide(err)
+            counter.unsettled |= verdict.ambiguous and not verdict.stored
+            metrics.observe_attempt(verdict.reason, err.http_status, elapsed, record.account)
             if isinstance(err, RateLimitError) and not err.is_lock_timeout:
                 deps.limiter.penalize(record.account)
             raise
@@ -329,9 +335,17 @@ def _resolve_error(
     err: StripeError,
     attempts: int,
     sleep: Callable[[float], None],
+    *,
+    earlier: bool = False,
 ) -> Outcome | Later | None:
-    """Turn the last error into an outcome; None means "read back: missing; use a new key"."""
+    """Turn the last error into an outcome; None means "read back: missing; use a new key".
+
+    ``earlier``: an earlier attempt under the key ended unknown, so its request may still land
+    even when the last answer (a 503, a 429) says this one did not run.
+    """
     verdict = decide(err)
+    if earlier and verdict.retry and not verdict.ambiguous:
+        verdict = replace(verdict, ambiguous=True, stored=False)
     # Stripe's code for "not in requires_input" is unpublished: any 400 that does not name one
     # of the update's own parameters may be it, and a read-back tells for sure.
     status_refusal = (

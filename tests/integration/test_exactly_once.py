@@ -147,3 +147,32 @@ class TestAnswersThatAreNotOurSession:
 
         assert (Outcome.FAILED, True, key) == (outcome, record.retryable, record.idempotency_key)
         assert {} == settled_applications(emulator)
+
+
+class TestMixedAnswers:
+    def test_a_503_after_a_504_does_not_end_the_row_while_the_504_may_land(
+        self, deps: Deps, emulator: Any
+    ) -> None:
+        """The first attempt meets a 504 whose request lands later, the others plain 503s:
+        the row stays in line under its key (it may have been applied), never ends failed."""
+        from vsbatch.processing import RowOptions, process_row
+
+        # Given a 504 for the first attempt (Stripe applies it 1 s later), then 503s only
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(gateway_rate=1.0, gateway_answer="504", gateway_delay_seconds=1.0)
+        batch = submit(deps, sid, {"metadata": {"tier": "gold"}})
+
+        def switch_to_503s(_seconds: float) -> None:
+            emulator.configure(gateway_rate=0.0, fail_503_rate=1.0)
+
+        # When the row runs its in-task attempts
+        outcome = process_row(deps, batch, 2, options=RowOptions(), sleep=switch_to_503s)
+
+        # Then it goes back in line (key kept) rather than failing, and once the 503s end
+        # its next send is replayed: succeeded, applied once
+        assert isinstance(outcome, Later)
+        applied = settled_applications(emulator)
+        emulator.configure(fail_503_rate=0.0)
+        final = run_to_end(deps, batch)[0]
+        assert ({sid: 1}, Outcome.SUCCEEDED) == (applied, final)
+        assert {sid: 1} == emulator.stats()["applied"]
