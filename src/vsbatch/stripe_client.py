@@ -41,7 +41,7 @@ from vsbatch.errors import (
     StripeError,
 )
 from vsbatch.http_deadline import deadline, transport_for
-from vsbatch.keyscrub import scrub_response
+from vsbatch.keyscrub import scrub_response, scrub_text, scrub_value
 
 __all__ = [
     "ResponseMeta",
@@ -256,22 +256,11 @@ def _connection_error(
     return APIConnectionError(text, may_have_applied=may_have_applied)
 
 
-def _scrub_value(value: Any, secret: str) -> Any:
-    if isinstance(value, str):
-        return value.replace(secret, "[redacted]")
-    if isinstance(value, dict):
-        return {k: _scrub_value(v, secret) for k, v in value.items()}
-    if isinstance(value, builtins.list):
-        return [_scrub_value(v, secret) for v in value]
-    return value
-
-
 def _scrub(error: StripeError, secret: str) -> StripeError:
     """Remove the key from an error built from a server's answer, should a server echo it."""
-    if secret in error.user_message or secret in json.dumps(error.json_body):
-        error.user_message = _scrub_value(error.user_message, secret)
-        error.args = (error.user_message,)
-        error.json_body = _scrub_value(error.json_body, secret)
+    error.user_message = scrub_text(error.user_message, secret)
+    error.args = (error.user_message,)
+    error.json_body = scrub_value(error.json_body, secret)
     return error
 
 
