@@ -99,12 +99,12 @@ def check_redis(client: redis.Redis, url: str) -> None:
         probe.ping()
     except redis.AuthenticationError:
         raise ConfigError(
-            f"Redis refused the credentials in VSBATCH_REDIS_URL ({_safe_url(url)})"
+            f"Redis refused the credentials in VSBATCH_REDIS_URL ({safe_url(url)})"
         ) from None
     except redis.ResponseError as exc:  # it answers, but refuses (MISCONF, OOM, ...)
         raise redis_refusal(exc) from None
     except redis.RedisError as exc:
-        raise ConfigError(f"cannot reach Redis at {_safe_url(url)}: {type(exc).__name__}") from None
+        raise ConfigError(f"cannot reach Redis at {safe_url(url)}: {type(exc).__name__}") from None
     finally:
         probe.close()
 
@@ -139,11 +139,6 @@ def redis_refusal(exc: Exception, *, then: str = "run the command again") -> Con
 def is_refusal(exc: Exception) -> bool:
     """True for a Redis error reply that retrying cannot fix (``MISCONF``, ``OOM``...)."""
     return _CODE.search(str(exc).partition("\n")[0]) is not None
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password (userinfo or ``?password=``), for messages."""
-    return safe_url(url)
 
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
