@@ -125,6 +125,9 @@ class RowRecord:
     error_message: str | None = None
     request_id: str | None = None
     session_status: str | None = None  # the session's status after the update
+    # An attempt under the row's key ended unknown (a gateway 5xx, a timeout): that request
+    # may still land, so later rounds must not end the row on an answer that says "not run".
+    unsettled: bool = False
     created_at: float = 0.0
     updated_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -308,6 +311,7 @@ ROW_KEYS: dict[str, str] = {
     "error_message": "em",
     "request_id": "rq",
     "session_status": "ss",
+    "unsettled": "u",
     "created_at": "ca",
     "updated_at": "ua",
     "extra": "x",
@@ -342,7 +346,7 @@ def _dumps(value: Any) -> str:
 
 def _stored(name: str, value: Any) -> Any:
     """The stored form of one RowRecord field, or None when it is the default."""
-    if value is None or (name == "attempts" and value == 0) or (name == "extra" and not value):
+    if value is None or (name in ("attempts", "unsettled", "extra") and not value):
         return None
     if name in ("params", "extra"):
         return _dumps(value)
@@ -714,7 +718,7 @@ class Ledger:
 
         Atomic (one Lua script). Returns False, changing nothing, when the row is already
         terminal. ``attempts`` in fields replaces the count; a field set to its default
-        (None, 0, {}) is removed; moving to SUCCEEDED removes the error fields not given.
+        (None, 0, False, {}) is removed; moving to SUCCEEDED removes the error fields not given.
         Counters move once per real transition; moving to the same non-terminal outcome just
         updates the fields. The batch becomes DONE when this was
         its last non-terminal row. With a ``fence`` (given, or that of an enclosing

@@ -243,7 +243,7 @@ def _apply_locked(
         # Ended by another worker while this one waited for the lock (``record`` is stale).
         return ledger.get_row(record.batch_id, record.row).outcome
     key = record.idempotency_key or ""
-    counter = _Counter(attempts)
+    counter = _Counter(attempts, unsettled=record.unsettled)
     for generation in range(1, MAX_KEY_GENERATIONS + 1):
         try:
             session = _send(deps, record, update, key, counter, token, sleep)
@@ -256,12 +256,14 @@ def _apply_locked(
                 return resolved
             # A finished ambiguous answer and a read-back without the change: new key, again.
             key = _next_key(record, generation + 1)
+            counter.unsettled = False  # a new key has no attempt in flight
             ledger.transition(
                 record.batch_id,
                 record.row,
                 Outcome.RETRYING,
                 idempotency_key=key,
                 attempts=attempts,
+                unsettled=False,
                 **_error_fields(err),
             )
             continue
@@ -274,7 +276,8 @@ def _apply_locked(
 @dataclass
 class _Counter:
     """Attempts made for one row, across keys (stored in the ledger as ``attempts``), and
-    whether one of the current key's attempts ended unknown (it may still land later)."""
+    whether one of the current key's attempts, in this round or an earlier one (the row's
+    ``unsettled``), ended unknown: it may still land later."""
 
     value: int
     unsettled: bool = False
@@ -319,7 +322,12 @@ def _send(
         fields = _error_fields(error) if isinstance(error, StripeError) else {}
         metrics.observe_retry(decide(error).reason if error else "internal", record.account)
         deps.ledger.transition(
-            record.batch_id, record.row, Outcome.RETRYING, attempts=counter.value, **fields
+            record.batch_id,
+            record.row,
+            Outcome.RETRYING,
+            attempts=counter.value,
+            unsettled=counter.unsettled,
+            **fields,
         )
         deps.locks.extend(record.account, record.session_id, token)
 
@@ -476,8 +484,14 @@ def _fail(
     waiting = unsettled and rounds < UNSETTLED_ROUNDS
     if retryable and (parked or paced or waiting):
         # Long waits happen outside the task: the row keeps its key and comes back later.
+        # The flag outlives the round: a later round's "not run" answer cannot end the row.
         deps.ledger.transition(
-            record.batch_id, record.row, Outcome.RETRYING, attempts=attempts, **fields
+            record.batch_id,
+            record.row,
+            Outcome.RETRYING,
+            attempts=attempts,
+            unsettled=unsettled or record.unsettled,
+            **fields,
         )
         cap = min(MAX_PARK_DELAY, deps.settings.visibility_timeout / 2)
         return Later(min(cap, 2.0**rounds))

@@ -176,3 +176,28 @@ class TestMixedAnswers:
         final = run_to_end(deps, batch)[0]
         assert ({sid: 1}, Outcome.SUCCEEDED) == (applied, final)
         assert {sid: 1} == emulator.stats()["applied"]
+
+    def test_an_unknown_outcome_in_an_earlier_round_keeps_the_row_in_line(
+        self, deps: Deps, emulator: Any
+    ) -> None:
+        """Round 1 meets only 504s (Stripe applies the request a second later), round 2 only
+        503s: the row must not end failed in round 2, for round 1's request may still land."""
+        # Given a round of 504s whose request lands 1 s later, the row back in line
+        (sid,) = emulator.seed(count=1)
+        emulator.configure(gateway_rate=1.0, gateway_answer="504", gateway_delay_seconds=1.0)
+        batch = submit(deps, sid, {"metadata": {"tier": "gold"}})
+        first, _record = run(deps, batch)
+        assert isinstance(first, Later)
+
+        # When the next round meets only 503s
+        emulator.configure(gateway_rate=0.0, fail_503_rate=1.0)
+        second, record = run(deps, batch)
+
+        # Then the row is still in line under its key, and once the 503s end it succeeds
+        # (its send replayed): applied once
+        assert (Later, Outcome.RETRYING) == (type(second), record.outcome)
+        applied = settled_applications(emulator)
+        emulator.configure(fail_503_rate=0.0)
+        final = run_to_end(deps, batch)[0]
+        assert ({sid: 1}, Outcome.SUCCEEDED) == (applied, final)
+        assert {sid: 1} == emulator.stats()["applied"]
