@@ -21,7 +21,7 @@ from bench.harness import API_KEY, Emulator, Stack, clean_env, steady_rate, writ
 from bench.report import Ratio, ScenarioResult, table
 from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
-from vsbatch.local_redis import LocalRedis
+from vsbatch.store.local_redis import LocalRedis
 
 STRIPE_LIMIT = 100.0  # the emulator's limit
 RATE = 95.0  # VSBATCH_RATE_LIMIT under test

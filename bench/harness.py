@@ -27,11 +27,11 @@ import redis
 
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
-from vsbatch.embedded_redis import EmbeddedRedis
-from vsbatch.ledger import Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import configure, install_deps
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.embedded_redis import EmbeddedRedis
+from vsbatch.store.ledger import Outcome
+from vsbatch.worker.celery_app import configure, install_deps
+from vsbatch.worker.tasks import enqueue_chunk
 
 API_KEY = "sk_test_bench0123456789abcdef"
 ROOT = Path(__file__).resolve().parent.parent

@@ -46,7 +46,7 @@ def configure(broker_url: str) -> None:
     """Point the producer side at a broker (the bench process sends the tasks).
 
     Celery keeps its connection and producer pools from the first send, so a move to another
-    Redis (the next scenario's) drops them, as ``vsbatch.worker.configure`` does.
+    Redis (the next scenario's) drops them, as ``vsbatch.worker.celery_app.configure`` does.
     """
     if app.conf.broker_url != broker_url:
         app._pool = None  # type: ignore[attr-defined]

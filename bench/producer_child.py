@@ -16,10 +16,10 @@ from pathlib import Path
 from bench.harness import API_KEY
 from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
-from vsbatch.ledger import Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import configure, install_deps
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import Outcome
+from vsbatch.worker.celery_app import configure, install_deps
+from vsbatch.worker.tasks import enqueue_chunk
 
 
 def _rss_kib() -> int:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 from bench.harness import clean_env
 from bench.report import Ratio, ScenarioResult, table
-from vsbatch.local_redis import LocalRedis
+from vsbatch.store.local_redis import LocalRedis
 
 if TYPE_CHECKING:
     from bench.scenarios import Sizes

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import redis
 
-from vsbatch.embedded_redis import EmbeddedRedis
+from vsbatch.store.embedded_redis import EmbeddedRedis
 
 TEST_API_KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 

@@ -18,21 +18,21 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from vsbatch.app_api import UpdateHandle, enqueue_update, get_update
     from vsbatch.errors import InvalidUpdate, UpdateTimeout, VsbatchError
-    from vsbatch.ledger import Outcome, RowRecord
-    from vsbatch.updates import SessionUpdate, parse_update
+    from vsbatch.model.update import SessionUpdate, parse_update
+    from vsbatch.store.ledger import Outcome, RowRecord
 
 # Each public name and the module that defines it.
 _EXPORTS = {
     "InvalidUpdate": "vsbatch.errors",
-    "Outcome": "vsbatch.ledger",
-    "RowRecord": "vsbatch.ledger",
-    "SessionUpdate": "vsbatch.updates",
+    "Outcome": "vsbatch.store.ledger",
+    "RowRecord": "vsbatch.store.ledger",
+    "SessionUpdate": "vsbatch.model.update",
     "UpdateHandle": "vsbatch.app_api",
     "UpdateTimeout": "vsbatch.errors",
     "VsbatchError": "vsbatch.errors",
     "enqueue_update": "vsbatch.app_api",
     "get_update": "vsbatch.app_api",
-    "parse_update": "vsbatch.updates",
+    "parse_update": "vsbatch.model.update",
 }
 
 __all__ = [

@@ -1,5 +1,5 @@
 """``python -m vsbatch``: the same as the ``vsbatch`` command."""
 
-from vsbatch.cli import main
+from vsbatch.cli.main import main
 
 main()

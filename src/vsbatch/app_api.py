@@ -9,7 +9,7 @@ order: the ledger keeps each session's unfinished rows in seq order and a row is
 when it is the oldest (see ``docs/app-api.md``).
 
 Settings come from the environment and dependencies are built once per process, lazily and
-thread-safely, by :func:`vsbatch.worker.current_deps`.
+thread-safely, by :func:`vsbatch.worker.celery_app.current_deps`.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from vsbatch.errors import InvalidRequestError, InvalidUpdate, UpdateTimeout
-from vsbatch.ledger import Ledger, NewRow, RowRecord
-from vsbatch.processing import RowOptions
-from vsbatch.stripe_client import validate_session_id
-from vsbatch.submit import open_and_enqueue
-from vsbatch.updates import SessionUpdate, idempotency_key, is_account_id, parse_update
+from vsbatch.intake.stage import open_and_enqueue
+from vsbatch.model.update import SessionUpdate, idempotency_key, is_account_id, parse_update
+from vsbatch.store.ledger import Ledger, NewRow, RowRecord
+from vsbatch.stripe.client import validate_session_id
+from vsbatch.worker.process_row import RowOptions
 
 if TYPE_CHECKING:
     from vsbatch.bootstrap import Deps
-    from vsbatch.submit import Enqueue
+    from vsbatch.intake.stage import Enqueue
 
 __all__ = ["APP_PARK_HOURS", "UpdateHandle", "enqueue_update", "get_update", "submit_update"]
 
@@ -117,8 +117,8 @@ def enqueue_update(
         ConfigError: settings are missing (e.g. ``VSBATCH_REDIS_URL``).
     """
     parsed = _validated(session_id, update, account, key)
-    from vsbatch.tasks import enqueue_chunk
-    from vsbatch.worker import current_deps
+    from vsbatch.worker.celery_app import current_deps
+    from vsbatch.worker.tasks import enqueue_chunk
 
     deps = current_deps()
     return submit_update(deps, session_id, parsed, enqueue_chunk, account=account, key=key)
@@ -130,7 +130,7 @@ def get_update(update_id: str) -> UpdateHandle:
     Raises:
         InvalidUpdate: the id is not ``"<batch_id>:<row>"``.
     """
-    from vsbatch.worker import current_deps
+    from vsbatch.worker.celery_app import current_deps
 
     return _handle(current_deps().ledger, update_id)
 

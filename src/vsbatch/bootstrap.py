@@ -20,14 +20,14 @@ from redis.retry import Retry
 
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
-from vsbatch.ledger import Ledger
-from vsbatch.locks import SessionLocks
-from vsbatch.rate_limit import RedisRateLimiter
-from vsbatch.redaction import safe_url
+from vsbatch.ops.redaction import safe_url
+from vsbatch.store.ledger import Ledger
+from vsbatch.store.locks import SessionLocks
+from vsbatch.store.rate_limit import RedisRateLimiter
 
 if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
-    from vsbatch.retry_policy import RetryPolicy
-    from vsbatch.stripe_client import StripeClient
+    from vsbatch.stripe.client import StripeClient
+    from vsbatch.stripe.retry import RetryPolicy
 
 
 @dataclass
@@ -46,7 +46,7 @@ class Deps:
         """This thread's Stripe client (built on first use, then reused)."""
         client: StripeClient | None = getattr(self._local, "stripe", None)
         if client is None:
-            from vsbatch.stripe_client import StripeClient
+            from vsbatch.stripe.client import StripeClient
 
             settings = self.settings
             client = StripeClient(
@@ -143,7 +143,7 @@ def is_refusal(exc: Exception) -> bool:
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
     """Build the process's dependencies from settings (Redis must already be configured)."""
-    from vsbatch.retry_policy import RetryPolicy
+    from vsbatch.stripe.retry import RetryPolicy
 
     client = connect(settings, check=check)
     rate = settings.effective_rate_limit

@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from vsbatch.destination import STRIPE_API_BASE as STRIPE_API_BASE
-from vsbatch.destination import check_destination
 from vsbatch.errors import ConfigError
-from vsbatch.redis_url import normalize_redis_url
+from vsbatch.store.redis_url import normalize_redis_url
+from vsbatch.stripe.destination import STRIPE_API_BASE as STRIPE_API_BASE
+from vsbatch.stripe.destination import check_destination
 
 STRIPE_VERSION = "2026-07-29.dahlia"
 # Stripe's published per-account limits; vsbatch defaults to a share of them so that the
@@ -184,7 +184,7 @@ class Settings(BaseSettings):
 
         Raises:
             ConfigError: no key is set, or the base is not trusted with this key
-                (see :mod:`vsbatch.destination`).
+                (see :mod:`vsbatch.stripe.destination`).
         """
         if self.stripe_api_key is None or not self.stripe_api_key.get_secret_value():
             raise ConfigError("no Stripe API key: set VSBATCH_STRIPE_API_KEY (or STRIPE_API_KEY)")

@@ -11,7 +11,7 @@ import json
 import uuid
 from typing import Any
 
-from vsbatch.worker import QUEUE
+from vsbatch.worker.celery_app import QUEUE
 
 
 def envelope(

@@ -21,8 +21,8 @@ from tests.conftest import TEST_API_KEY
 from tests.helpers import outside_env
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
-from vsbatch.ledger import BatchInfo
-from vsbatch.worker import configure, install_deps
+from vsbatch.store.ledger import BatchInfo
+from vsbatch.worker.celery_app import configure, install_deps
 
 WORKER_ENV = {
     "VSBATCH_HTTP_TIMEOUT": "1.0",

@@ -10,11 +10,11 @@ import pytest
 from tests.e2e.conftest import Workers, settings_from, wait_done, worker_env
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import bootstrap
-from vsbatch.embedded_redis import EmbeddedRedis
-from vsbatch.ledger import TERMINAL, BatchInfo, Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import configure, install_deps
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.embedded_redis import EmbeddedRedis
+from vsbatch.store.ledger import TERMINAL, BatchInfo, Outcome
+from vsbatch.worker.celery_app import configure, install_deps
+from vsbatch.worker.tasks import enqueue_chunk
 
 
 def _csv(tmp_path: Path, ids: list[str]) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 from tests.conftest import TEST_API_KEY
 from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
-from vsbatch.local_redis import LocalRedis
+from vsbatch.store.local_redis import LocalRedis
 
 ROWS = 100
 LATENCY_MS = 2000

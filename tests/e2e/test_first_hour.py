@@ -12,8 +12,8 @@ import redis
 from tests.conftest import TEST_API_KEY
 from tests.helpers import closed_port
 from tests.helpers import run_vsbatch as vsbatch
-from vsbatch.ledger import Keys
-from vsbatch.liveness import Liveness
+from vsbatch.store.ledger import Keys
+from vsbatch.store.liveness import Liveness
 
 
 @pytest.fixture

@@ -14,10 +14,10 @@ from tests.e2e.celery_messages import envelope
 from tests.e2e.conftest import Workers, wait_done
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import NewRow, Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import QUEUE
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import NewRow, Outcome
+from vsbatch.worker.celery_app import QUEUE
+from vsbatch.worker.tasks import enqueue_chunk
 
 # A migration that would write to every session with the worker's API key.
 FORGED_SPEC = """

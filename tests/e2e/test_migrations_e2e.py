@@ -14,10 +14,10 @@ from typing import Any
 
 from tests.e2e.conftest import Workers, wait_done
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import Outcome
-from vsbatch.migrate_run import plan_migration, run_migration
-from vsbatch.migrations import Migration, parse_migrations
-from vsbatch.tasks import enqueue_chunk
+from vsbatch.migrations.run import plan_migration, run_migration
+from vsbatch.migrations.spec import Migration, parse_migrations
+from vsbatch.store.ledger import Outcome
+from vsbatch.worker.tasks import enqueue_chunk
 
 CRM = """
 [[migration]]

@@ -17,9 +17,9 @@ import pytest
 from tests.e2e.conftest import Workers, wait_done
 from tests.helpers import CHROMIUM_FLAGS, closed_port
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import Outcome
+from vsbatch.worker.tasks import enqueue_chunk
 
 
 def _mixed_batch(emulator: Any, producer: Deps, tmp_path: Path) -> str:

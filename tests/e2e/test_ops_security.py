@@ -17,10 +17,10 @@ from tests.e2e.celery_messages import envelope
 from tests.e2e.conftest import Workers, wait_done
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import QUEUE
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import Outcome
+from vsbatch.worker.celery_app import QUEUE
+from vsbatch.worker.tasks import enqueue_chunk
 
 EMAILS = ("ada.lovelace@example.com", "grace.hopper@example.org", "alan.turing@example.net")
 PHONES = ("+15555550100", "+442071838750")

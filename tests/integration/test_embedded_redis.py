@@ -17,10 +17,10 @@ import redis
 
 from tests.conftest import TEST_API_KEY
 from tests.helpers import outside_env
-from vsbatch.embedded_redis import EmbeddedRedis
 from vsbatch.errors import ConfigError
-from vsbatch.ledger import Ledger
-from vsbatch.local_redis import LocalRedis
+from vsbatch.store.embedded_redis import EmbeddedRedis
+from vsbatch.store.ledger import Ledger
+from vsbatch.store.local_redis import LocalRedis
 
 
 def test_data_survives_kill_and_restart(tmp_path: Path) -> None:
@@ -88,7 +88,7 @@ class TestPrivacy:
 ORPHANING = """
 import os, signal
 from pathlib import Path
-from vsbatch.local_redis import LocalRedis
+from vsbatch.store.local_redis import LocalRedis
 print(LocalRedis(Path({data!r})).open().server.pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """

@@ -13,8 +13,8 @@ from typing import Any
 
 from tests.integration.test_processing import run, submit
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import Outcome, RowRecord
-from vsbatch.processing import UNSETTLED_ROUNDS, Later
+from vsbatch.store.ledger import Outcome, RowRecord
+from vsbatch.worker.process_row import UNSETTLED_ROUNDS, Later
 
 
 def settled_applications(emulator: Any, timeout: float = 10.0) -> dict[str, int]:
@@ -155,7 +155,7 @@ class TestMixedAnswers:
     ) -> None:
         """The first attempt meets a 504 whose request lands later, the others plain 503s:
         the row stays in line under its key (it may have been applied), never ends failed."""
-        from vsbatch.processing import RowOptions, process_row
+        from vsbatch.worker.process_row import RowOptions, process_row
 
         # Given a 504 for the first attempt (Stripe applies it 1 s later), then 503s only
         (sid,) = emulator.seed(count=1)

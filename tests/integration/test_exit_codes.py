@@ -14,8 +14,8 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
-from vsbatch.cli import cli
-from vsbatch.ledger import Ledger, NewRow
+from vsbatch.cli.main import cli
+from vsbatch.store.ledger import Ledger, NewRow
 
 GOOD = "vs_1GOODAAAAAAAAAAAAAAAAAAA"
 

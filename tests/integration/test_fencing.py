@@ -18,10 +18,10 @@ import redis
 
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.errors import LockLostError
-from vsbatch.ledger import Fence, Ledger, NewRow, Outcome
-from vsbatch.locks import SessionLocks
-from vsbatch.processing import BUSY_DELAY, Later, RowOptions, process_row
-from vsbatch.rate_limit import RedisRateLimiter
+from vsbatch.store.ledger import Fence, Ledger, NewRow, Outcome
+from vsbatch.store.locks import SessionLocks
+from vsbatch.store.rate_limit import RedisRateLimiter
+from vsbatch.worker.process_row import BUSY_DELAY, Later, RowOptions, process_row
 
 SID = "vs_1" + "0" * 23
 NODE = "host:1:paused"

@@ -19,8 +19,8 @@ from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
 from tests.helpers import CHROMIUM_FLAGS
-from vsbatch.cli import cli
-from vsbatch.ledger import Ledger, NewRow, Outcome
+from vsbatch.cli.main import cli
+from vsbatch.store.ledger import Ledger, NewRow, Outcome
 
 BOOLEAN_ERROR = "Expected true or false (or yes/no, 1/0), got 'maybe'."
 

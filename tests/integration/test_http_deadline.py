@@ -18,9 +18,9 @@ import pytest
 
 from tests.conftest import TEST_API_KEY
 from vsbatch.errors import APIConnectionError
-from vsbatch.http_deadline import DeadlineTransport, deadline
-from vsbatch.retry_policy import RetryPolicy, decide
-from vsbatch.stripe_client import StripeClient
+from vsbatch.stripe.client import StripeClient
+from vsbatch.stripe.http_deadline import DeadlineTransport, deadline
+from vsbatch.stripe.retry import RetryPolicy, decide
 
 STATUS_LINE = b"HTTP/1.1 200 OK\r\n"
 HEADERS = b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
@@ -157,7 +157,7 @@ class TestDeadlineScope:
         seen: list[bool] = []
 
         def other() -> None:
-            from vsbatch.http_deadline import time_left
+            from vsbatch.stripe.http_deadline import time_left
 
             seen.append(time_left() is None)
 

@@ -16,8 +16,8 @@ import redis
 from typer.testing import CliRunner
 
 from tests.helpers import ledger_env as _env
-from vsbatch.cli import cli
-from vsbatch.ledger import Ledger, NewRow, Outcome
+from vsbatch.cli.main import cli
+from vsbatch.store.ledger import Ledger, NewRow, Outcome
 
 
 @pytest.fixture

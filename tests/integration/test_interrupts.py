@@ -21,9 +21,9 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
-from vsbatch import progress
-from vsbatch.cli import cli
-from vsbatch.ledger import Ledger, NewRow
+from vsbatch.cli import progress
+from vsbatch.cli.main import cli
+from vsbatch.store.ledger import Ledger, NewRow
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import redis
 
 from vsbatch.errors import InputError, NotFoundError
-from vsbatch.ledger import (
+from vsbatch.store.ledger import (
     BatchInfo,
     BatchState,
     Keys,

@@ -9,8 +9,8 @@ import pytest
 import redis
 
 from tests.fakes import FakeTime
-from vsbatch.ledger import Keys
-from vsbatch.liveness import MISSED_BEATS, Heartbeat, HeldChunk, Liveness
+from vsbatch.store.ledger import Keys
+from vsbatch.store.liveness import MISSED_BEATS, Heartbeat, HeldChunk, Liveness
 
 CHUNK = HeldChunk("b_1", [2, 3, 4], {"read_first": True})
 

@@ -10,7 +10,7 @@ import redis
 
 from tests.fakes import FakeTime
 from vsbatch.errors import SessionBusyError
-from vsbatch.locks import SessionLocks
+from vsbatch.store.locks import SessionLocks
 
 
 @pytest.fixture

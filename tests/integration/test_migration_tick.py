@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from vsbatch.bootstrap import Deps, bootstrap
-from vsbatch.ledger import NewRow, Outcome
-from vsbatch.messages import InvalidArguments
-from vsbatch.migrate_run import run_tick
-from vsbatch.processing import RowOptions
-from vsbatch.tasks import process_chunk
-from vsbatch.worker import configure, install_deps
+from vsbatch.migrations.run import run_tick
+from vsbatch.store.ledger import NewRow, Outcome
+from vsbatch.worker.celery_app import configure, install_deps
+from vsbatch.worker.messages import InvalidArguments
+from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.tasks import process_chunk
 
 WORKER_FILE = """
 [[migration]]
@@ -87,7 +87,7 @@ class TestRunTick:
         """Without the worker's file, a tick logs one line naming it and does nothing."""
         settings = deps.settings.model_copy(update={"migrations_file": tmp_path / "absent.toml"})
         worker = bootstrap(settings)
-        caplog.set_level(logging.ERROR, logger="vsbatch.migrate_run")
+        caplog.set_level(logging.ERROR, logger="vsbatch.migrations.run")
         try:
             batch = run_tick(worker, "tag", Sent())
         finally:

@@ -17,7 +17,7 @@ from tests.helpers import closed_port as _closed_port
 from tests.helpers import outside_env, run_vsbatch
 from vsbatch.bootstrap import redis_client
 from vsbatch.config import Settings
-from vsbatch.worker import app, broker_ssl, configure
+from vsbatch.worker.celery_app import app, broker_ssl, configure
 
 LIVE_KEY = "sk_live_vsbatch0123456789abcdefLIVE"
 

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 
 from tests.helpers import ledger_env as _env
 from tests.helpers import outside_env, run_vsbatch
-from vsbatch.cli import cli
-from vsbatch.ledger import Ledger, NewRow, Outcome
+from vsbatch.cli.main import cli
+from vsbatch.store.ledger import Ledger, NewRow, Outcome
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 

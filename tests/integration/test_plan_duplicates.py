@@ -8,7 +8,7 @@ from typing import Any
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
-from vsbatch.cli import cli
+from vsbatch.cli.main import cli
 
 
 def _plan(emulator: Any, data_dir: Path, path: Path) -> tuple[int, dict[str, list[str]]]:

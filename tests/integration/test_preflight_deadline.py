@@ -15,9 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from tests.conftest import TEST_API_KEY
-from vsbatch import doctor, preflight
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
+from vsbatch.ops import doctor
+from vsbatch.stripe import preflight
 
 ANSWER = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n"
 

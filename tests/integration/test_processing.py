@@ -6,9 +6,9 @@ import time
 from typing import Any
 
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import NewRow, Outcome, RowRecord
-from vsbatch.processing import Later, RowOptions, process_row
-from vsbatch.updates import idempotency_key, parse_update
+from vsbatch.model.update import idempotency_key, parse_update
+from vsbatch.store.ledger import NewRow, Outcome, RowRecord
+from vsbatch.worker.process_row import Later, RowOptions, process_row
 
 UPDATE = {"metadata": {"tier": "gold"}}
 

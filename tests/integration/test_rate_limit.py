@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis
 
-from vsbatch.rate_limit import MemoryRateLimiter, RateLimitBusy, RateLimiter, RedisRateLimiter
+from vsbatch.store.rate_limit import MemoryRateLimiter, RateLimitBusy, RateLimiter, RedisRateLimiter
 
 Make = Callable[..., RateLimiter]
 

@@ -7,8 +7,8 @@ import io
 import redis
 from rich.console import Console
 
-from vsbatch.ledger import Ledger, NewRow, Outcome
-from vsbatch.reports import print_table
+from vsbatch.ops.reports import print_table
+from vsbatch.store.ledger import Ledger, NewRow, Outcome
 
 
 def test_table_explains_every_row_not_applied(redis_client: redis.Redis) -> None:

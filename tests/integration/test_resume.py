@@ -10,9 +10,7 @@ import pytest
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import InputError
-from vsbatch.ledger import NewRow, Outcome
-from vsbatch.processing import RowOptions
-from vsbatch.submit import (
+from vsbatch.intake.stage import (
     open_and_enqueue,
     open_csv_batch,
     read_digest,
@@ -20,6 +18,8 @@ from vsbatch.submit import (
     submit_csv,
     sweep_stalled,
 )
+from vsbatch.store.ledger import NewRow, Outcome
+from vsbatch.worker.process_row import RowOptions
 
 
 class Enqueued:

@@ -8,8 +8,8 @@ import pytest
 import redis
 
 from vsbatch.bootstrap import Deps
-from vsbatch.ledger import Keys, Ledger, NewRow, Outcome
-from vsbatch.processing import ORDER_DELAY, Later, RowOptions, process_row
+from vsbatch.store.ledger import Keys, Ledger, NewRow, Outcome
+from vsbatch.worker.process_row import ORDER_DELAY, Later, RowOptions, process_row
 
 SID = "vs_1" + "0" * 23
 SELFIE = {"options": {"document": {"require_matching_selfie": True}}}

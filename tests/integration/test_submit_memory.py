@@ -15,9 +15,9 @@ import redis
 from tests.conftest import TEST_API_KEY
 from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
-from vsbatch.csv_io import write_failures
-from vsbatch.ledger import Outcome
-from vsbatch.submit import submit_csv
+from vsbatch.intake.csv_io import write_failures
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import Outcome
 
 MIB = 1024 * 1024
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import BatchInProgressError
-from vsbatch.file_claim import claim_file
-from vsbatch.ledger import BatchInfo, BatchState
-from vsbatch.processing import RowOptions
-from vsbatch.submit import SubmitOptions, join_or_submit, read_digest, submit_csv
+from vsbatch.intake.file_claim import claim_file
+from vsbatch.intake.stage import SubmitOptions, join_or_submit, read_digest, submit_csv
+from vsbatch.store.ledger import BatchInfo, BatchState
+from vsbatch.worker.process_row import RowOptions
 
 ROUNDS = 20
 

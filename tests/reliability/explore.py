@@ -40,9 +40,9 @@ from tests.reliability.harness import (
 )
 from tests.reliability.schedule import Fault, draw_schedule
 from tests.reliability.timeline import BASE_EMULATOR, Timeline
-from vsbatch.ledger import BatchInfo, Outcome, SkipReason
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import BatchInfo, Outcome, SkipReason
+from vsbatch.worker.tasks import enqueue_chunk
 
 __all__ = [
     "Fault",

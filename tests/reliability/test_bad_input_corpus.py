@@ -18,12 +18,12 @@ import redis
 from tests.e2e.conftest import Workers, wait_done
 from tests.unit.test_bad_csv_corpus import CORPUS, ID1, ID2, ID3, ID4, PARSED, REFUSED
 from vsbatch.bootstrap import Deps
-from vsbatch.csv_io import RowError
 from vsbatch.errors import CsvFileError
-from vsbatch.ledger import Outcome
-from vsbatch.submit import SubmitOptions, submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import QUEUE
+from vsbatch.intake.csv_io import RowError
+from vsbatch.intake.stage import SubmitOptions, submit_csv
+from vsbatch.store.ledger import Outcome
+from vsbatch.worker.celery_app import QUEUE
+from vsbatch.worker.tasks import enqueue_chunk
 
 
 def _leftovers(deps: Deps, client: redis.Redis) -> dict[str, Any]:

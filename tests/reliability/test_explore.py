@@ -25,7 +25,7 @@ from tests.reliability.explore import (
 )
 from tests.reliability.harness import open_rig
 from tests.reliability.schedule import HORIZON, KINDS, draw_schedule
-from vsbatch.worker import configure
+from vsbatch.worker.celery_app import configure
 
 # Together they draw all twelve kinds (see test_ci_seeds_cover_every_kind); 302 draws a gateway
 # outage (every update 504 for 6 s, applied 6 s later), which failed before unsettled rows

@@ -30,10 +30,10 @@ from tests.reliability.harness import (
     terminate_worker,
     write_csv,
 )
-from vsbatch.ledger import BatchInfo, Outcome
-from vsbatch.submit import submit_csv
-from vsbatch.tasks import enqueue_chunk
-from vsbatch.worker import configure
+from vsbatch.intake.stage import submit_csv
+from vsbatch.store.ledger import BatchInfo, Outcome
+from vsbatch.worker.celery_app import configure
+from vsbatch.worker.tasks import enqueue_chunk
 
 ROWS = 150
 CONCURRENCY = 4

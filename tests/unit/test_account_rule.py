@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from vsbatch.app_api import _validated
-from vsbatch.csv_io import _update_from_cells
 from vsbatch.errors import InputError, VsbatchError
-from vsbatch.migrations import parse_migrations
-from vsbatch.submit import SubmitOptions, check_submit_options
+from vsbatch.intake.csv_io import _update_from_cells
+from vsbatch.intake.stage import SubmitOptions, check_submit_options
+from vsbatch.migrations.spec import parse_migrations
 
 VALUES = ["acct_1", "acct_AbC9", "acct_" + "a" * 250, "acct_" + "a" * 251, "acct_", "acct_$(id)"]
 

@@ -9,7 +9,7 @@ import pytest
 
 import vsbatch
 from vsbatch import InvalidUpdate, Outcome, RowRecord, UpdateHandle, UpdateTimeout, enqueue_update
-from vsbatch.ledger import Ledger
+from vsbatch.store.ledger import Ledger
 
 SID = "vs_1" + "0" * 23
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from vsbatch.csv_io import RowError, read_updates
 from vsbatch.errors import CsvFileError
+from vsbatch.intake.csv_io import RowError, read_updates
 
 CORPUS = Path(__file__).parent.parent / "data" / "bad_csv"
 ID1 = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"

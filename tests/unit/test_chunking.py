@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vsbatch.submit import SPREAD, cut_chunks
+from vsbatch.intake.stage import SPREAD, cut_chunks
 
 
 class TestCutChunks:

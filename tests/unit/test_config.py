@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from vsbatch.config import Settings, load_settings
-from vsbatch.destination import check_destination
 from vsbatch.errors import ConfigError
+from vsbatch.stripe.destination import check_destination
 
 
 class TestSettings:
@@ -50,7 +50,7 @@ class TestSettings:
 class TestChunkSize:
     def test_small_batches_are_cut_fine(self) -> None:
         """A 1,000-row batch is spread over enough messages to keep many threads busy."""
-        from vsbatch.submit import chunk_size
+        from vsbatch.intake.stage import chunk_size
 
         assert (4, 1, 100) == (chunk_size(1000, 100), chunk_size(3, 100), chunk_size(10**6, 100))
 

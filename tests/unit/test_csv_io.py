@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import DOCUMENT_OPTIONS
-from vsbatch.csv_io import (
+from vsbatch.errors import CsvFileError
+from vsbatch.intake.csv_io import (
     FAILURE_COLUMNS,
     REPORT_COLUMNS,
     ParsedRow,
@@ -28,9 +29,8 @@ from vsbatch.csv_io import (
     write_failures,
     write_report_csv,
 )
-from vsbatch.errors import CsvFileError
-from vsbatch.ledger import NewRow, Outcome, RowRecord
-from vsbatch.updates import parse_update
+from vsbatch.model.update import parse_update
+from vsbatch.store.ledger import NewRow, Outcome, RowRecord
 
 ID1 = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 ID2 = "vs_2BBBBBBBBBBBBBBBBBBBBBBB"

@@ -11,9 +11,9 @@ import tracemalloc
 
 import pytest
 
-from vsbatch import csv_io
-from vsbatch.csv_io import read_updates
 from vsbatch.errors import CsvFileError
+from vsbatch.intake import csv_io
+from vsbatch.intake.csv_io import read_updates
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 MIB = 1024 * 1024

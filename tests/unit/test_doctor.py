@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vsbatch.doctor import Check, exit_code, key_check, persistence_check, skew_check
+from vsbatch.ops.doctor import Check, exit_code, key_check, persistence_check, skew_check
 
 KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 

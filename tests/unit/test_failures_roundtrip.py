@@ -15,10 +15,10 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from tests.strategies import DOCUMENT_OPTIONS
-from vsbatch.csv_io import read_updates, write_failures
 from vsbatch.errors import InvalidUpdate
-from vsbatch.ledger import Outcome, RowRecord
-from vsbatch.updates import parse_update
+from vsbatch.intake.csv_io import read_updates, write_failures
+from vsbatch.model.update import parse_update
+from vsbatch.store.ledger import Outcome, RowRecord
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 # Text a user can hold in a cell: anything but NUL (refused in files) and lone surrogates.

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from stripe._encode import _api_encode
 
 from tests.strategies import DOCUMENT_OPTIONS
-from vsbatch.updates import encode_form, parse_update
+from vsbatch.model.update import encode_form, parse_update
 
 # Printable text, no brackets (metadata keys cannot hold them), no surrogates.
 TEXT_CHARACTERS = st.characters(

@@ -7,8 +7,8 @@ import pytest
 
 from tests.conftest import TEST_API_KEY
 from vsbatch.errors import ConfigError
-from vsbatch.http_deadline import DeadlineBackend, deadline, environment_proxy, time_left
-from vsbatch.stripe_client import StripeClient
+from vsbatch.stripe.client import StripeClient
+from vsbatch.stripe.http_deadline import DeadlineBackend, deadline, environment_proxy, time_left
 
 
 @pytest.fixture(autouse=True)

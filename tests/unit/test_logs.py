@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from vsbatch.config import Settings
-from vsbatch.logs import setup_logging, wants_json
+from vsbatch.ops.logs import setup_logging, wants_json
 
 KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 ROW = {

@@ -7,9 +7,11 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from vsbatch.broker import Envelope, transport_for
 from vsbatch.config import Settings
-from vsbatch.messages import (
+from vsbatch.migrations.run import beat_schedule
+from vsbatch.migrations.spec import parse_migrations
+from vsbatch.worker.broker import Envelope, transport_for
+from vsbatch.worker.messages import (
     MAX_CHUNK_ROWS,
     ChunkArgs,
     InvalidArguments,
@@ -17,9 +19,7 @@ from vsbatch.messages import (
     check_arguments,
     refuse,
 )
-from vsbatch.migrate_run import beat_schedule
-from vsbatch.migrations import parse_migrations
-from vsbatch.processing import RowOptions
+from vsbatch.worker.process_row import RowOptions
 
 BATCH = "b_0mxb85g4qmak1cn"
 
@@ -146,7 +146,7 @@ class TestEnvelope:
 
     def test_transport_is_used_for_redis_urls_only(self) -> None:
         """Redis and TLS Redis get the hardened transport; other brokers keep theirs."""
-        assert ["vsbatch.broker:Transport"] * 2 + [None] == [
+        assert ["vsbatch.worker.broker:Transport"] * 2 + [None] == [
             transport_for(url)
             for url in ("redis://h:6379/0", "rediss://h:6380/0", "sentinel://h:26379")
         ]
@@ -157,7 +157,7 @@ class TestRefuse:
         self, caplog: pytest.LogCaptureFixture
     ) -> None:
         """Newlines in the reason or in header values cannot forge extra log lines."""
-        caplog.set_level("WARNING", logger="vsbatch.messages")
+        caplog.set_level("WARNING", logger="vsbatch.worker.messages")
 
         refuse("id\nFAKE", "task\nERROR forged line", "bad\nreason")
 

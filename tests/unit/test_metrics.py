@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from vsbatch import metrics
+from vsbatch.ops import metrics
 
 
 def _value(name: str, **labels: str) -> float:

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from vsbatch.cli.migrations import migrate  # noqa: F401  (the module imports cleanly)
 from vsbatch.errors import InputError, MigrationSpecError
-from vsbatch.migrations import (
+from vsbatch.migrations.spec import (
     CRON_GRACE,
     Migration,
     Schedule,
@@ -16,7 +17,6 @@ from vsbatch.migrations import (
     parse_migrations,
     parse_schedule,
 )
-from vsbatch.migrations_cli import migrate  # noqa: F401  (the module imports cleanly)
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "migrations.toml"
@@ -388,7 +388,7 @@ class TestCli:
         """``migrate list`` prints each migration of the file and exits 0."""
         from typer.testing import CliRunner
 
-        from vsbatch.cli import cli
+        from vsbatch.cli.main import cli
 
         result = CliRunner().invoke(cli, ["migrate", "list", "--file", str(EXAMPLE)])
 
@@ -401,7 +401,7 @@ class TestCli:
         """``migrate list`` shows a selector's ``created_after`` and ``created_before``."""
         from typer.testing import CliRunner
 
-        from vsbatch.cli import cli
+        from vsbatch.cli.main import cli
 
         path = tmp_path / "m.toml"
         path.write_text(spec('created_after = "7d"\ncreated_before = 2026-01-02T03:04:05Z'))
@@ -422,7 +422,7 @@ class TestCli:
         """``migrate list`` and ``beat`` refuse a bad schedule: exit 2, one line naming it."""
         from typer.testing import CliRunner
 
-        from vsbatch.cli import cli
+        from vsbatch.cli.main import cli
 
         bad = tmp_path / "m.toml"
         bad.write_text(spec().replace('name = "m"', f'name = "m"\nschedule = "{schedule}"'))
@@ -436,7 +436,7 @@ class TestCli:
         """A refused file exits 2 and names the line."""
         from typer.testing import CliRunner
 
-        from vsbatch.cli import cli
+        from vsbatch.cli.main import cli
 
         bad = tmp_path / "m.toml"
         bad.write_text(spec(select='status = "nope"'), encoding="utf-8")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from vsbatch.cli.outputs import output_stream
 from vsbatch.errors import InputError
-from vsbatch.outputs import output_stream
 
 
 class _Terminal(io.StringIO):

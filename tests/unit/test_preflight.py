@@ -10,7 +10,7 @@ import pytest
 
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
-from vsbatch.preflight import PREFLIGHT_PATH, Verdict, check, classify, classify_error
+from vsbatch.stripe.preflight import PREFLIGHT_PATH, Verdict, check, classify, classify_error
 
 KEY = "sk_test_abc0123456789SECRET"
 LIST = {

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vsbatch.ledger import BatchInfo, BatchState, Outcome
-from vsbatch.progress import Rate, describe
+from vsbatch.cli.progress import Rate, describe
+from vsbatch.store.ledger import BatchInfo, BatchState, Outcome
 
 
 def _batch(**counts: int) -> BatchInfo:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vsbatch.ledger import Outcome, RowRecord
-from vsbatch.reasons import reason, shown, why
+from vsbatch.ops.reasons import reason, shown, why
+from vsbatch.store.ledger import Outcome, RowRecord
 
 
 def _record(outcome: Outcome, **fields: object) -> RowRecord:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from vsbatch.ledger import Outcome, RowRecord
-from vsbatch.redaction import EMAIL_MARK, KEY_MARK, PHONE_MARK, redact_record, redact_text
+from vsbatch.ops.redaction import EMAIL_MARK, KEY_MARK, PHONE_MARK, redact_record, redact_text
+from vsbatch.store.ledger import Outcome, RowRecord
 
 KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 
@@ -94,7 +94,7 @@ class TestRedactRecord:
 class TestUrls:
     def test_safe_url_hides_userinfo_and_password_parameters(self) -> None:
         """``safe_url`` masks the password in userinfo and in the query, keeps the rest."""
-        from vsbatch.redaction import safe_url
+        from vsbatch.ops.redaction import safe_url
 
         url = (
             "rediss://default:pw1secret@redis.example:6380/0?password=pw2secret&ssl_cert_reqs=none"

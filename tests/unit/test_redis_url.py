@@ -11,8 +11,8 @@ from redis.connection import parse_url
 
 from vsbatch.config import Settings, load_settings
 from vsbatch.errors import ConfigError
-from vsbatch.redis_url import normalize_redis_url
-from vsbatch.worker import broker_ssl
+from vsbatch.store.redis_url import normalize_redis_url
+from vsbatch.worker.celery_app import broker_ssl
 
 SECRET = "p@ss/w:rd#&+=?%SECRETpw"
 

@@ -19,8 +19,8 @@ from vsbatch.errors import (
     SessionBusyError,
     StripeError,
 )
-from vsbatch.retry_policy import Decision, RetryPolicy, decide
-from vsbatch.stripe_client import StripeClient, error_from_response
+from vsbatch.stripe.client import StripeClient, error_from_response
+from vsbatch.stripe.retry import Decision, RetryPolicy, decide
 
 KEY = "sk_test_SECRETSECRET"
 SESSION = {

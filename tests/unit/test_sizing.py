@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vsbatch.config import Settings
-from vsbatch.sizing import MAX_THREADS, MIN_THREADS, threads_for, worker_threads
+from vsbatch.worker.sizing import MAX_THREADS, MIN_THREADS, threads_for, worker_threads
 
 # Per-row time besides the request itself (lock, ledger writes, limiter), with room to spare.
 ROW_OVERHEAD = 0.1

@@ -24,13 +24,13 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
-from vsbatch.retry_policy import decide
-from vsbatch.stripe_client import (
+from vsbatch.stripe.client import (
     SESSION_OBJECT,
     ResponseMeta,
     StripeClient,
     VerificationSession,
 )
+from vsbatch.stripe.retry import decide
 
 KEY = "sk_test_SECRETSECRET"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -639,7 +639,7 @@ class TestSecrets:
 
     def test_key_absent_from_log_lines(self, caplog: pytest.LogCaptureFixture) -> None:
         """Debug log lines (one per request) never carry the key or headers."""
-        caplog.set_level(logging.DEBUG, logger="vsbatch.stripe_client")
+        caplog.set_level(logging.DEBUG, logger="vsbatch.stripe.client")
         client = make_client(Recorder(ok(session_json())))
         client.retrieve("vs_123")
         with pytest.raises(APIConnectionError):

@@ -7,8 +7,8 @@ import logging
 
 from rich.console import Console
 
-from vsbatch.logs import TextFormatter
-from vsbatch.terminal_text import safe, visible
+from vsbatch.ops.logs import TextFormatter
+from vsbatch.ops.terminal_text import safe, visible
 
 
 class TestVisible:

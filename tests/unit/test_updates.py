@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from vsbatch.errors import InvalidUpdate
-from vsbatch.updates import (
+from vsbatch.model.update import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
     DocumentOptions,
     FieldChange,

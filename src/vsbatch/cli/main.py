@@ -1,0 +1,20 @@
+"""The ``vsbatch`` command line (typer + rich): the console-script entry point.
+
+Importing this module registers every command on :data:`cli` (defined in
+:mod:`vsbatch.cli.app`, which the command modules import: no cycles).
+"""
+
+from __future__ import annotations
+
+from vsbatch.cli import batches, migrations, services
+from vsbatch.cli.app import cli
+
+__all__ = ["cli", "main"]
+
+# The command modules register themselves on import; named here so nothing looks unused.
+COMMAND_MODULES = (batches, services, migrations)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli()

@@ -1,0 +1,1 @@
+"""A row's first stage: reading input (CSV, migrations, the app API) and staging it as a batch."""

@@ -1,0 +1,1 @@
+"""Declarative migrations: their specs, schedules and runs."""

@@ -1,0 +1,1 @@
+"""A row's last stage and the operator's view: reports, reconciliation, metrics, logs, redaction."""

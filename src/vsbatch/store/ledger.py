@@ -1,0 +1,891 @@
+"""The ledger: vsbatch's results backend in Redis (batches, row records, outcomes, counters).
+
+It owns every row's record and outcome, the per-batch counters, batch states, the global
+submission sequence and the per-session "applied" markers, and (in ``Keys``) the name of
+every Redis key vsbatch writes, the rate limiter's and the session locks' included.
+
+Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in ``Keys``):
+
+- ``b:{bid}``          hash: the batch's fields (id, name, kind, source, digest, account,
+                        created_at, finished_at, state, total, parent_id, min_row, max_row)
+- ``b:{bid}:counts``   hash: outcome -> number of rows in it (moves only on real transitions)
+- ``b:{bid}:rows``     hash: row number -> JSON row record (compact; see ``ROW_KEYS``)
+- ``b:{bid}:sessions`` hash: "{account}:{session_id}" -> first row number (duplicate detection)
+- ``b:{bid}:events``   stream: one entry per transition (history; capped approximately)
+- ``batches``          sorted set: batch id by created_at
+- ``seq``              counter: global submission sequence (per-session order); never expires
+- ``file:{account}:{digest}``  string: the batch a CSV file's content is claimed by (see
+                        ``file_claim``)
+- ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
+- ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
+                        unfinished row of that session (per-session FIFO; see ``older_pending``)
+
+Every write refreshes the retention TTL of the keys it touches, in the same script; a STAGING
+batch's keys get the much shorter staging TTL until the batch is opened. Row
+numbers are the user's (header = row 1) and may have gaps; readers page over
+``min_row..max_row`` in blocks, cut by size too (``page.lua``), so memory stays bounded and
+rows come out in order.
+
+Transitions run in one Lua script: check the row's current outcome, apply the patch, move the
+counters, refresh the TTL, append the event, mark the batch done when terminal == total. A row
+already in a terminal outcome never moves again, so a redelivered message moves nothing; a
+worker's writes are fenced by its session lock (``Fence``), so a worker that lost the lock
+while paused moves nothing either.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from enum import StrEnum
+from importlib import resources
+from typing import Any, cast
+
+import redis
+
+from vsbatch.errors import InputError, LockLostError, NotFoundError
+
+
+class Outcome(StrEnum):
+    """Where a row stands. The first four are terminal."""
+
+    SUCCEEDED = "succeeded"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+
+
+TERMINAL: frozenset[Outcome] = frozenset(
+    {Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.FAILED, Outcome.REJECTED}
+)
+
+
+class SkipReason(StrEnum):
+    """Why a row was skipped."""
+
+    NOT_UPDATABLE = "not_requires_input"  # the session's status does not allow updates
+    UNCHANGED = "unchanged"  # the session already is as the row asks
+    SUPERSEDED = "superseded"  # a newer update of the same session was applied first
+    CANCELED = "batch_canceled"  # the batch was canceled before the row ran
+
+
+class BatchState(StrEnum):
+    """A batch's life: staging (rows being written, nothing enqueued) -> open -> done."""
+
+    STAGING = "staging"
+    OPEN = "open"
+    DONE = "done"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class NewRow:
+    """One input row as the producer hands it to the ledger.
+
+    ``params`` is the canonical Stripe-shaped update (``SessionUpdate.to_params()``), or None
+    when the row was rejected; then ``rejection`` holds ``(column, reason)``.
+    """
+
+    row: int
+    session_id: str
+    account: str | None
+    params: dict[str, Any] | None
+    idempotency_key: str | None = None
+    rejection: tuple[str | None, str] | None = None
+    extra: dict[str, Any] | None = None  # e.g. a rejected row's input cells, for ``failures``
+
+
+@dataclass
+class RowRecord:
+    """The ledger's record of one input row."""
+
+    batch_id: str
+    row: int
+    session_id: str
+    account: str | None
+    params: dict[str, Any] | None
+    idempotency_key: str | None
+    seq: int
+    outcome: Outcome
+    reason: str | None = None  # skip reason, or rejection reason
+    column: str | None = None  # rejected rows: the offending column
+    attempts: int = 0
+    retryable: bool | None = None  # failed rows: may a retry succeed?
+    error_type: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    session_status: str | None = None  # the session's status after the update
+    # An attempt under the row's key ended unknown (a gateway 5xx, a timeout): that request
+    # may still land, so later rounds must not end the row on an answer that says "not run".
+    unsettled: bool = False
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the row has its final outcome."""
+        return self.outcome in TERMINAL
+
+
+@dataclass
+class BatchInfo:
+    """A batch and its counters."""
+
+    id: str
+    name: str
+    kind: str  # "csv", "migration", "app", "retry"
+    source: str  # file name, migration name, ...
+    digest: str | None
+    account: str | None
+    created_at: float
+    state: BatchState
+    total: int
+    counts: dict[Outcome, int]
+    parent_id: str | None = None
+    finished_at: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)  # how its rows are processed
+    touched_at: float | None = None  # when a worker last started on one of its chunks
+
+    @property
+    def terminal(self) -> int:
+        """Rows with a final outcome."""
+        return sum(n for o, n in self.counts.items() if o in TERMINAL)
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Proof that a worker holds a session's lock: the lock's key and the holder's token."""
+
+    key: str
+    token: str
+
+
+# The fence of the session lock this thread holds while it works on a row (``Ledger.fenced``).
+_FENCE: ContextVar[Fence | None] = ContextVar("vsbatch_fence", default=None)
+
+
+def lua_script(name: str) -> str:
+    """The text of one of vsbatch's Lua scripts (package data in ``vsbatch.lua``)."""
+    return resources.files("vsbatch.store.scripts").joinpath(name).read_text(encoding="utf-8")
+
+
+class Keys:
+    """The name of every Redis key vsbatch writes, under one namespace prefix."""
+
+    def __init__(self, prefix: str = "vsbatch") -> None:
+        self.prefix = prefix
+
+    @property
+    def batches(self) -> str:
+        """Sorted set of batch ids scored by created_at."""
+        return f"{self.prefix}:batches"
+
+    @property
+    def seq(self) -> str:
+        """The global submission sequence counter."""
+        return f"{self.prefix}:seq"
+
+    def batch(self, batch_id: str) -> str:
+        """The batch's own hash."""
+        return f"{self.prefix}:b:{batch_id}"
+
+    def counts(self, batch_id: str) -> str:
+        """Outcome -> number of rows."""
+        return f"{self.batch(batch_id)}:counts"
+
+    def rows(self, batch_id: str) -> str:
+        """Row number -> compact JSON record."""
+        return f"{self.batch(batch_id)}:rows"
+
+    def sessions(self, batch_id: str) -> str:
+        """Session key -> first row number, for duplicate detection."""
+        return f"{self.batch(batch_id)}:sessions"
+
+    def events(self, batch_id: str) -> str:
+        """The batch's transition history (a stream)."""
+        return f"{self.batch(batch_id)}:events"
+
+    def batch_keys(self, batch_id: str) -> list[str]:
+        """Every key of one batch: batch, counts, rows, sessions, events."""
+        return [
+            self.batch(batch_id),
+            self.counts(batch_id),
+            self.rows(batch_id),
+            self.sessions(batch_id),
+            self.events(batch_id),
+        ]
+
+    @staticmethod
+    def session_field(account: str | None, session_id: str) -> str:
+        """A session's identity across accounts: ``"{account or ''}:{session_id}"``."""
+        return f"{account or ''}:{session_id}"
+
+    def applied(self, account: str | None, session_id: str) -> str:
+        """Highest seq applied to one session."""
+        return f"{self.prefix}:applied:{self.session_field(account, session_id)}"
+
+    @property
+    def pending_prefix(self) -> str:
+        """Prefix of the per-session pending sets (the Lua scripts append the session key)."""
+        return f"{self.prefix}:pending:"
+
+    def pending(self, account: str | None, session_id: str) -> str:
+        """The session's unfinished rows: "{bid}:{row}" scored by seq (oldest first)."""
+        return self.pending_prefix + self.session_field(account, session_id)
+
+    def migration_tick(self, name: str, tick: int) -> str:
+        """Claimed by the one run of migration ``name`` for the scheduled time ``tick``."""
+        return f"{self.prefix}:migration:{name}:{tick}"
+
+    def migration_last(self, name: str) -> str:
+        """The batch id of migration ``name``'s latest scheduled run."""
+        return f"{self.prefix}:migration-last:{name}"
+
+    def app_key(self, key: str) -> str:
+        """An application's deduplication key -> "{bid}:{row}" of the update it named."""
+        return f"{self.prefix}:appkey:{key}"
+
+    def file_claim(self, account: str | None, digest: str) -> str:
+        """The id of the one staging or open batch of a file's content for one default
+        account (``file_claim.claim_file``)."""
+        return f"{self.prefix}:file:{account or ''}:{digest}"
+
+    def rate(self, account: str | None) -> str:
+        """The rate limiter's state for one Stripe account (None: the platform account)."""
+        return f"{self.prefix}:rl:{account or 'platform'}"
+
+    def lock(self, account: str | None, session_id: str) -> str:
+        """The per-session lock."""
+        return f"{self.prefix}:lock:{self.session_field(account, session_id)}"
+
+    def sweep(self, batch_id: str) -> str:
+        """Claimed by the one worker resuming a stalled batch (``submit.sweep_stalled``)."""
+        return f"{self.batch(batch_id)}:sweep"
+
+    @property
+    def writable(self) -> str:
+        """Written (expiring) by ``run`` while it waits, to learn that Redis accepts writes."""
+        return f"{self.prefix}:writable"
+
+    @property
+    def nodes(self) -> str:
+        """Set of worker process ids that hold chunk messages (see ``liveness``)."""
+        return f"{self.prefix}:nodes"
+
+    def alive(self, node: str) -> str:
+        """A worker process's heartbeat (expires when the process stops beating)."""
+        return f"{self.prefix}:alive:{node}"
+
+    def held(self, node: str) -> str:
+        """Message id -> chunk (JSON) of every chunk message a worker process holds."""
+        return f"{self.prefix}:held:{node}"
+
+
+# RowRecord attribute -> short key in the stored JSON. Defaults (None, 0, {}) are not stored.
+# ``params`` and ``extra`` are stored as JSON *strings* so that the Lua transition script,
+# which decodes and re-encodes the record with cjson, never reorders or reshapes them.
+ROW_KEYS: dict[str, str] = {
+    "session_id": "s",
+    "account": "a",
+    "params": "p",
+    "idempotency_key": "k",
+    "seq": "q",
+    "outcome": "o",
+    "reason": "r",
+    "column": "c",
+    "attempts": "n",
+    "retryable": "y",
+    "error_type": "et",
+    "error_code": "ec",
+    "error_message": "em",
+    "request_id": "rq",
+    "session_status": "ss",
+    "unsettled": "u",
+    "created_at": "ca",
+    "updated_at": "ua",
+    "extra": "x",
+}
+_FROM_SHORT = {v: k for k, v in ROW_KEYS.items()}
+# Fields a transition may set: everything but the session, order, outcome and timestamps.
+_PATCHABLE = frozenset(ROW_KEYS) - {
+    "session_id",
+    "account",
+    "seq",
+    "outcome",
+    "created_at",
+    "updated_at",
+}
+_ERROR_FIELDS = ("retryable", "error_type", "error_code", "error_message")
+_TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
+_BLOCK = 1000  # rows per read page and per add_rows script call
+# add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
+# (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
+_CALL_BYTES = 1 << 20
+_PIPELINE_BYTES = 4 << 20
+_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers (page.lua)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _stored(name: str, value: Any) -> Any:
+    """The stored form of one RowRecord field, or None when it is the default."""
+    if value is None or (name in ("attempts", "unsettled", "extra") and not value):
+        return None
+    if name in ("params", "extra"):
+        return _dumps(value)
+    if name in ("created_at", "updated_at"):
+        return round(float(value), 3)
+    return value
+
+
+def _decode_row(batch_id: str, row: int, raw: bytes | str) -> RowRecord:
+    data = {_FROM_SHORT[k]: v for k, v in json.loads(raw).items() if k in _FROM_SHORT}
+    for name in ("params", "extra"):
+        if name in data:
+            data[name] = json.loads(data[name])
+    return RowRecord(
+        batch_id=batch_id,
+        row=row,
+        session_id=data.pop("session_id", ""),
+        account=data.pop("account", None),
+        params=data.pop("params", None),
+        idempotency_key=data.pop("idempotency_key", None),
+        seq=int(data.pop("seq", 0)),
+        outcome=Outcome(data.pop("outcome")),
+        created_at=float(data.pop("created_at", 0.0)),
+        updated_at=float(data.pop("updated_at", 0.0)),
+        **data,
+    )
+
+
+def new_batch_id(now: float) -> str:
+    """``b_`` + milliseconds in 9 base-36 digits + 6 random base-36 digits: sortable, unique."""
+    return "b_" + _base36(int(now * 1000), 9) + _base36(int.from_bytes(os.urandom(4)), 6)
+
+
+def _base36(n: int, width: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+    return out.rjust(width, "0")[-width:]
+
+
+class Ledger:
+    """Batches and their row records in Redis, with atomic idempotent transitions.
+
+    Args:
+        client: A redis-py client (bytes or decoded responses both work).
+        prefix: Namespace of every key.
+        retention_seconds: TTL of every batch key, refreshed on each write
+            (``Settings.ledger_retention_days * 86400``).
+        clock: Wall-clock seconds, for created_at/updated_at/finished_at.
+        events_maxlen: Approximate cap of each batch's event stream.
+        staging_seconds: TTL of a STAGING batch's keys, refreshed by each ``add_rows``: a
+            batch whose producer died, or whose writes Redis started refusing, vanishes
+            that long after its last rows (opening it gives it ``retention_seconds``). A
+            day: a sparse migration may list sessions for an hour before its first rows.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        prefix: str = "vsbatch",
+        retention_seconds: float = 30 * 86400,
+        clock: Callable[[], float] = time.time,
+        events_maxlen: int = 100_000,
+        staging_seconds: float = 86400,
+    ) -> None:
+        self._r = client
+        self.keys = Keys(prefix)
+        self._ttl = max(1, int(retention_seconds))
+        self._staging_ttl = max(1, min(self._ttl, int(staging_seconds)))
+        self._clock = clock
+        self._maxlen = events_maxlen
+        self._add = client.register_script(lua_script("add_rows.lua"))
+        self._transition = client.register_script(lua_script("transition.lua"))
+        self._state = client.register_script(lua_script("batch_state.lua"))
+        self._max_seq = client.register_script(lua_script("max_seq.lua"))
+        self._order_gate = client.register_script(lua_script("order_gate.lua"))
+        self._touch = client.register_script(lua_script("touch.lua"))
+        self._page = client.register_script(lua_script("page.lua"))
+        self._cancel_rows = client.register_script(lua_script("cancel_rows.lua"))
+
+    @property
+    def client(self) -> redis.Redis:
+        """The Redis client the ledger reads and writes (for readers of other keys)."""
+        return self._r
+
+    @property
+    def retention_seconds(self) -> int:
+        """TTL of a batch's keys, refreshed on each write."""
+        return self._ttl
+
+    def _now(self) -> float:
+        return round(self._clock(), 3)
+
+    def now(self) -> float:
+        """The ledger's wall clock (the one its timestamps use)."""
+        return self._now()
+
+    # -- producer side ---------------------------------------------------------------------
+    def create_batch(
+        self,
+        *,
+        name: str,
+        kind: str,
+        source: str,
+        digest: str | None = None,
+        account: str | None = None,
+        parent_id: str | None = None,
+    ) -> BatchInfo:
+        """Create a batch in state STAGING (its rows are written, nothing is enqueued yet).
+
+        Its keys live ``staging_seconds`` past the last ``add_rows`` until it is opened.
+        """
+        now = self._now()
+        bid = new_batch_id(now)
+        fields = {
+            "id": bid,
+            "name": name,
+            "kind": kind,
+            "source": source,
+            "digest": digest,
+            "account": account,
+            "parent_id": parent_id,
+            "created_at": repr(now),
+            "state": BatchState.STAGING.value,
+            "total": "0",
+        }
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hset(self.keys.batch(bid), mapping={k: v for k, v in fields.items() if v is not None})
+        pipe.expire(self.keys.batch(bid), self._staging_ttl)
+        pipe.zadd(self.keys.batches, {bid: now})
+        pipe.expire(self.keys.batches, self._ttl)
+        pipe.execute()
+        self._prune_index()
+        return self.get_batch(bid)
+
+    def _prune_index(self) -> None:
+        """Drop a few expired batch ids from the oldest end of the index (bounded work)."""
+        oldest = [_text(b) for b in cast(list[bytes], self._r.zrange(self.keys.batches, 0, 99))]
+        pipe = self._r.pipeline(transaction=False)
+        for bid in oldest:
+            pipe.exists(self.keys.batch(bid))
+        gone = [bid for bid, n in zip(oldest, pipe.execute(), strict=True) if not n]
+        if gone:
+            self._r.zrem(self.keys.batches, *gone)
+
+    def add_rows(self, batch_id: str, rows: Iterable[NewRow]) -> int:
+        """Write rows (pipelined, in chunks): valid rows QUEUED, rejected rows REJECTED.
+
+        A second row for the same (account, session) in the batch becomes REJECTED with
+        column ``id`` and reason "duplicate of row N". Each valid row gets the next global
+        ``seq``. A row number already in the batch is left alone (so re-adding after a crash
+        is safe). Memory stays bounded for any input size: rows are consumed lazily, 1000
+        (or 1 MiB of them) per script call, up to 4 calls (or 4 MiB) per round trip.
+
+        Args:
+            batch_id: A STAGING or OPEN batch.
+            rows: Any iterable of rows, consumed once.
+
+        Returns:
+            The number of rows written.
+
+        Raises:
+            NotFoundError: The batch is unknown.
+            InputError: The batch is DONE or CANCELED.
+        """
+        keys = [*self.keys.batch_keys(batch_id)[:4], self.keys.seq, self.keys.events(batch_id)]
+        it = iter(rows)
+        written = 0
+        more = True
+        while more:
+            pipe = self._r.pipeline(transaction=False)
+            calls = size = 0
+            while more and calls < 4 and size < _PIPELINE_BYTES:
+                args, count, more = self._script_args(it, batch_id)
+                if not count:
+                    break
+                self._add(keys=keys, args=args, client=pipe)
+                calls += 1
+                size += sum(len(str(a)) for a in args)
+            if calls:
+                written += sum(int(n) for n in self._run(pipe, batch_id))
+        return written
+
+    def _script_args(
+        self, it: Iterator[NewRow], batch_id: str
+    ) -> tuple[list[str | int], int, bool]:
+        """One add_rows.lua call's arguments: up to ``_BLOCK`` rows or ``_CALL_BYTES`` of
+        them (a rejected row keeps its input cells, up to a 1 MiB line); and whether the
+        rows may go on."""
+        now = self._now()
+        args: list[str | int] = [
+            self._ttl,
+            repr(now),
+            self.keys.pending_prefix,
+            batch_id,
+            self._staging_ttl,
+        ]
+        count = size = 0
+        for new in it:
+            encoded = self._encode_new(new, now)
+            args.extend(encoded)
+            count += 1
+            size += sum(len(part) for part in encoded)
+            if count == _BLOCK or size >= _CALL_BYTES:
+                return args, count, True
+        return args, count, False
+
+    @staticmethod
+    def _encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
+        if new.row < 1:
+            raise ValueError(f"row numbers start at 1, got {new.row}")
+        record: dict[str, Any] = {}
+        if new.session_id:
+            record["s"] = new.session_id
+        if new.account is not None:
+            record["a"] = new.account
+        if new.params is not None:
+            record["p"] = _dumps(new.params)
+        if new.idempotency_key is not None:
+            record["k"] = new.idempotency_key
+        if new.extra:
+            record["x"] = _dumps(new.extra)
+        record["ca"] = now
+        tail = ""
+        if new.rejection is not None:
+            column, reason = new.rejection
+            tail = _dumps({"c": column, "r": reason} if column else {"r": reason})[1:-1]
+        body = _dumps(record)[:-1]
+        return str(new.row), Keys.session_field(new.account, new.session_id), body, tail
+
+    def _run(self, pipe: Any, batch_id: str) -> list[Any]:
+        """Execute a pipeline of scripts, mapping their error replies to vsbatch errors."""
+        try:
+            return cast(list[Any], pipe.execute())
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
+
+    def _mapped(self, exc: redis.ResponseError, batch_id: str) -> Exception:
+        text = str(exc)
+        if "NOBATCH" in text:
+            return NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        if "BATCHSTATE" in text:
+            state = text.split("BATCHSTATE", 1)[1].split()[0]
+            return InputError(f"batch {batch_id} is {state}")
+        if "NOROW" in text:
+            return NotFoundError(f"batch {batch_id} has no such row")
+        return exc
+
+    def _batch_op(self, batch_id: str, op: str, *extra: str) -> str:
+        keys = [*self.keys.batch_keys(batch_id), self.keys.batches]
+        args: list[str | int] = [op, repr(self._now()), self._ttl, batch_id, *extra]
+        try:
+            return _text(cast(bytes, self._state(keys=keys, args=args)))
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
+
+    def open_batch(self, batch_id: str, options: dict[str, Any] | None = None) -> BatchInfo:
+        """STAGING -> OPEN (or DONE at once when every row is already terminal).
+
+        Other states are left as they are, so opening twice is harmless. ``options`` (how the
+        rows are processed, JSON-safe) are kept with the batch so that it can be resumed.
+
+        Raises:
+            NotFoundError: The batch is unknown.
+        """
+        self._batch_op(batch_id, "open", *([] if options is None else [json.dumps(options)]))
+        return self.get_batch(batch_id)
+
+    def touch(self, batch_id: str) -> None:
+        """A worker started on a chunk of the batch (``touched_at``: the batch is moving)."""
+        self._touch(keys=[self.keys.batch(batch_id)], args=[repr(self._now())])
+
+    def claim_sweep(self, batch_id: str, seconds: float) -> bool:
+        """True for the one caller that may sweep this batch in the next ``seconds``."""
+        key = self.keys.sweep(batch_id)
+        return bool(self._r.set(key, "1", nx=True, ex=max(1, int(seconds))))
+
+    def discard_batch(self, batch_id: str) -> None:
+        """Delete a STAGING batch and all its keys (a refused file leaves nothing behind).
+
+        Raises:
+            NotFoundError: The batch is unknown.
+            InputError: The batch is not STAGING (its rows may already be enqueued).
+        """
+        state = cast(bytes | None, self._r.hget(self.keys.batch(batch_id), "state"))
+        if state is not None and _text(state) == BatchState.STAGING.value:
+            self._leave_pending_sets(batch_id)
+        self._batch_op(batch_id, "discard")
+
+    def _leave_pending_sets(self, batch_id: str) -> None:
+        """Take a staged batch's queued rows out of their sessions' pending sets, in pages.
+
+        Safe outside the discard script: nothing works on a STAGING batch's rows.
+        """
+        fields = self._r.hscan_iter(self.keys.sessions(batch_id), count=_BLOCK)
+        while page := list(itertools.islice(fields, _BLOCK)):
+            pipe = self._r.pipeline(transaction=False)
+            for session, row in page:
+                pipe.zrem(self.keys.pending_prefix + _text(session), f"{batch_id}:{_text(row)}")
+            pipe.execute()
+
+    def pending_chunks(self, batch_id: str, size: int) -> Iterator[list[int]]:
+        """Row numbers of the batch's non-terminal rows, in order, ``size`` at a time."""
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        chunk: list[int] = []
+        for row, raw in self._scan(batch_id):
+            if json.loads(raw)["o"] not in _TERMINAL_NAMES:
+                chunk.append(row)
+                if len(chunk) == size:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+    def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
+        """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
+        fields = cast(
+            list[bytes | None],
+            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
+        )
+        if fields[2] is None:
+            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        if fields[0] is None or fields[1] is None:
+            return
+        lo, hi, total = int(fields[0]), int(fields[1]), int(fields[2])
+        seen = 0
+        for start in range(lo, hi + 1, _BLOCK):
+            end = min(start + _BLOCK - 1, hi)
+            n = start
+            while n <= end:  # a page ends early past _PAGE_BYTES (records can be ~1 MiB)
+                reply = cast(
+                    list[Any],
+                    self._page(keys=[self.keys.rows(batch_id)], args=[n, end, _PAGE_BYTES]),
+                )
+                n = int(reply[0])
+                for index in range(1, len(reply), 2):
+                    seen += 1
+                    yield int(reply[index]), reply[index + 1]
+            if seen >= total:  # rows added to an open batch after we began are not awaited
+                return
+
+    # -- worker side -----------------------------------------------------------------------
+    def get_row(self, batch_id: str, row: int) -> RowRecord:
+        """One row's record.
+
+        Raises:
+            NotFoundError: The batch or the row is unknown.
+        """
+        raw = cast(bytes | None, self._r.hget(self.keys.rows(batch_id), str(row)))
+        if raw is None:
+            raise NotFoundError(f"batch {batch_id} has no row {row}")
+        return _decode_row(batch_id, row, raw)
+
+    def transition(
+        self,
+        batch_id: str,
+        row: int,
+        to: Outcome,
+        *,
+        fence: Fence | None = None,
+        only_from: Outcome | None = None,
+        **fields: Any,
+    ) -> bool:
+        """Move a non-terminal row to ``to`` and set ``fields`` (RowRecord attribute names).
+
+        Atomic (one Lua script). Returns False, changing nothing, when the row is already
+        terminal. ``attempts`` in fields replaces the count; a field set to its default
+        (None, 0, False, {}) is removed; moving to SUCCEEDED removes the error fields not given.
+        Counters move once per real transition; moving to the same non-terminal outcome just
+        updates the fields. The batch becomes DONE when this was
+        its last non-terminal row. With a ``fence`` (given, or that of an enclosing
+        :meth:`fenced` block), the row is written only while the lock holds the fence's token.
+        With ``only_from``, the row is written only if it is in that outcome (else False).
+
+        Raises:
+            LockLostError: The fence's lock no longer holds its token; nothing was written.
+            NotFoundError: The row does not exist.
+            TypeError: A field is not a patchable RowRecord attribute.
+        """
+        unknown = set(fields) - _PATCHABLE
+        if unknown:
+            raise TypeError(f"transition cannot set {sorted(unknown)}")
+        if Outcome(to) is Outcome.SUCCEEDED:
+            # An applied row has no error: an earlier try's error is history (the events
+            # stream), never a succeeded row's reason or error fields.
+            fields = {**dict.fromkeys(_ERROR_FIELDS), **fields}
+        patch = {ROW_KEYS[k]: _stored(k, v) for k, v in fields.items()}
+        keys = [
+            self.keys.batch(batch_id),
+            self.keys.counts(batch_id),
+            self.keys.rows(batch_id),
+            self.keys.events(batch_id),
+            self.keys.sessions(batch_id),
+        ]
+        args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
+        args += [self._maxlen, self.keys.pending_prefix, batch_id]
+        fence = fence or _FENCE.get()
+        if fence is not None:
+            keys.append(fence.key)
+        if fence is not None or only_from is not None:
+            args.append(fence.token if fence is not None else "")  # ARGV[9]: "" = not fenced
+        if only_from is not None:
+            args.append(Outcome(only_from).value)
+        try:
+            written = int(cast(int, self._transition(keys=keys, args=args)))
+        except redis.ResponseError as exc:
+            raise self._mapped(exc, batch_id) from None
+        if written < 0:
+            raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
+        return bool(written)
+
+    @contextmanager
+    def fenced(self, fence: Fence) -> Iterator[None]:
+        """Fence every :meth:`transition` this thread makes inside the block with ``fence``.
+
+        A worker holds a session's lock while it works on one of its rows; inside this block
+        each write of the row lands only while the lock still holds the worker's token, so a
+        worker that was paused and lost its lock to the fleet cannot overwrite the fleet's
+        outcome, whichever step it resumes at.
+        """
+        reset = _FENCE.set(fence)
+        try:
+            yield
+        finally:
+            _FENCE.reset(reset)
+
+    def cancel(self, batch_id: str) -> BatchInfo:
+        """Cancel the batch: its rows never sent end skipped (batch_canceled) at once.
+
+        The batch becomes CANCELED (workers then send none of its queued rows), then every row
+        still QUEUED is skipped by a transition guarded on QUEUED, so a row a worker began
+        meanwhile is left to it. Rows running or retrying were or may have been sent: their
+        worker, or the fleet under the session's lock, resolves them to their real outcome.
+        DONE batches stay DONE. Raises NotFoundError for an unknown batch.
+        """
+        if self._batch_op(batch_id, "cancel") == BatchState.CANCELED.value:
+            self._skip_queued(batch_id)
+        return self.get_batch(batch_id)
+
+    def _skip_queued(self, batch_id: str) -> None:
+        """Skip (batch_canceled) the batch's QUEUED rows, 1000 row numbers per script call."""
+        queued = (n for n, raw in self._scan(batch_id) if json.loads(raw)["o"] == "queued")
+        keys = [
+            self.keys.batch(batch_id),
+            self.keys.counts(batch_id),
+            self.keys.rows(batch_id),
+            self.keys.events(batch_id),
+            self.keys.sessions(batch_id),
+        ]
+        while block := list(itertools.islice(queued, _BLOCK)):
+            args: list[str | int] = [repr(self._now()), self._ttl, self._maxlen]
+            args += [self.keys.pending_prefix, batch_id, SkipReason.CANCELED.value, *block]
+            self._cancel_rows(keys=keys, args=args)
+
+    def next_seq(self) -> int:
+        """A new global submission sequence number (for application updates)."""
+        return self._r.incr(self.keys.seq)
+
+    def mark_applied(self, account: str | None, session_id: str, seq: int) -> None:
+        """Record that update ``seq`` was applied to the session (keeps the maximum)."""
+        self._max_seq(keys=[self.keys.applied(account, session_id)], args=[seq, self._ttl])
+
+    def older_pending(self, record: RowRecord) -> Outcome | None:
+        """The outcome of an unfinished update of the row's session older than the row, if any.
+
+        Per-session FIFO: a row may only be sent when no older row of its session is still
+        in flight (queued, running or retrying) in a batch that is not STAGING. Members of
+        the session's pending set whose row is gone (expired, discarded) or already terminal
+        are removed on the way, so a lost row never blocks its session for good.
+        """
+        found = self._order_gate(
+            keys=[self.keys.pending(record.account, record.session_id)],
+            args=[record.seq, self.keys.prefix],
+        )
+        return Outcome(_text(cast(bytes, found))) if found else None
+
+    def applied_seq(self, account: str | None, session_id: str) -> int:
+        """The highest ``seq`` applied to the session, 0 if none."""
+        value = cast(bytes | None, self._r.get(self.keys.applied(account, session_id)))
+        return int(value) if value is not None else 0
+
+    # -- readers ---------------------------------------------------------------------------
+    def get_batch(self, batch_id: str) -> BatchInfo:
+        """The batch and its counters (NotFoundError if unknown or expired)."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hgetall(self.keys.batch(batch_id))
+        pipe.hgetall(self.keys.counts(batch_id))
+        raw_batch, raw_counts = pipe.execute()
+        if not raw_batch:
+            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        return _batch_info(raw_batch, raw_counts)
+
+    def list_batches(self, limit: int = 50) -> list[BatchInfo]:
+        """The newest batches first (expired ones are left out)."""
+        ids = cast(list[bytes], self._r.zrevrange(self.keys.batches, 0, limit - 1))
+        pipe = self._r.pipeline(transaction=False)
+        for bid in ids:
+            pipe.hgetall(self.keys.batch(_text(bid)))
+            pipe.hgetall(self.keys.counts(_text(bid)))
+        found = pipe.execute()
+        return [_batch_info(b, c) for b, c in zip(found[::2], found[1::2], strict=True) if b]
+
+    def iter_rows(
+        self, batch_id: str, outcomes: Iterable[Outcome] | None = None
+    ) -> Iterator[RowRecord]:
+        """Every row record in row order, optionally only those in ``outcomes``.
+
+        Pages over ``min_row..max_row``, 1000 row numbers or 4 MiB at a time, so memory
+        stays bounded and nothing is sorted. Raises NotFoundError for an unknown batch.
+        """
+        wanted = None if outcomes is None else {Outcome(o).value for o in outcomes}
+        for row, raw in self._scan(batch_id):
+            record = _decode_row(batch_id, row, raw)
+            if wanted is None or record.outcome.value in wanted:
+                yield record
+
+
+def _batch_info(raw_batch: dict[Any, Any], raw_counts: dict[Any, Any]) -> BatchInfo:
+    b = {_text(k): _text(v) for k, v in raw_batch.items()}
+    counts = {o: 0 for o in Outcome}
+    for k, v in raw_counts.items():
+        counts[Outcome(_text(k))] = int(v)
+    return BatchInfo(
+        id=b["id"],
+        name=b.get("name", ""),
+        kind=b.get("kind", ""),
+        source=b.get("source", ""),
+        digest=b.get("digest"),
+        account=b.get("account"),
+        created_at=float(b["created_at"]),
+        state=BatchState(b["state"]),
+        total=int(b.get("total", 0)),
+        counts=counts,
+        parent_id=b.get("parent_id"),
+        finished_at=float(b["finished_at"]) if "finished_at" in b else None,
+        options=json.loads(b["options"]) if "options" in b else {},
+        touched_at=float(b["touched_at"]) if "touched_at" in b else None,
+    )

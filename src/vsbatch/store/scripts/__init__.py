@@ -1,0 +1,1 @@
+"""The ledger's, locks' and rate limiter's Lua scripts, loaded as package resources."""

@@ -1,0 +1,132 @@
+"""Celery tasks: thin edges that take ids and plain lists and call the domain functions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from celery import Task
+from celery.signals import task_received, worker_ready, worker_shutdown
+
+from vsbatch.bootstrap import is_refusal, redis_refusal
+from vsbatch.errors import NotFoundError, RedisRefused
+from vsbatch.store.ledger import BatchState
+from vsbatch.store.liveness import HeldChunk
+from vsbatch.worker import process_row as processing
+from vsbatch.worker.celery_app import (
+    QUEUE,
+    app,
+    current_deps,
+    heartbeat,
+    stop_heartbeat,
+    task_budget,
+)
+from vsbatch.worker.messages import (
+    CheckedTask,
+    ChunkArgs,
+    InvalidArguments,
+    TickArgs,
+    check_arguments,
+)
+from vsbatch.worker.process_row import RowOptions
+
+
+class _ChunkTask(CheckedTask):
+    """Chunk messages are recorded as held on receipt (``_hold_chunk``): a refused one is
+    released at once, so that no live worker ever sends it again."""
+
+    def on_refused(self) -> None:
+        if self.request.id:
+            heartbeat(enqueue_chunk).liveness.release(self.request.id)
+
+
+@app.task(
+    name="vsbatch.process_chunk",
+    base=_ChunkTask,
+    arguments=ChunkArgs,
+    acks_late=True,
+    ignore_result=True,
+    bind=True,
+    throws=(RedisRefused,),  # expected: logged as one line, without a traceback
+)
+def process_chunk(
+    self: Task[Any, Any], batch_id: str, rows: list[int], options: dict[str, Any] | None = None
+) -> int:
+    """Bring a chunk of a batch's rows to terminal outcomes; re-enqueue what is left."""
+    deps = current_deps()
+    try:
+        batch = deps.ledger.get_batch(batch_id)  # an unknown batch is never touched
+        if batch.state is BatchState.STAGING:  # its submit has not opened it (yet, or ever)
+            raise InvalidArguments(f"batch {batch_id} is not open")
+        # How rows are processed is the batch's, as its submit opened it; a message's own
+        # options only serve batches opened before the ledger kept them.
+        row_options = RowOptions.from_message(batch.options or options)
+        result = processing.process_chunk(
+            deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
+        )
+    except NotFoundError as exc:  # a batch or row the ledger does not have (or no longer)
+        raise InvalidArguments(str(exc)) from None
+    except redis.ResponseError as exc:
+        if not is_refusal(exc):
+            raise
+        raise RedisRefused(str(redis_refusal(exc, then="this chunk runs again"))) from None
+    # Enqueued before this message is acked: a crash in between runs rows twice, which the
+    # ledger and the idempotency keys make harmless.
+    if result.remaining:
+        enqueue_chunk(batch_id, result.remaining, row_options)
+    for delay, rows_later in result.later.items():
+        enqueue_chunk(batch_id, rows_later, row_options, countdown=delay)
+    if self.request.id:
+        heartbeat(enqueue_chunk).liveness.release(self.request.id)
+    return len(result.finished)
+
+
+@task_received.connect
+def _hold_chunk(request: Any, **_: Any) -> None:
+    """A chunk message reached this worker (to run now or at its countdown): record it, so
+    that live workers send it again if this process dies holding it (see ``liveness``)."""
+    if request.name != process_chunk.name:
+        return
+    try:
+        checked = check_arguments(ChunkArgs, process_chunk.run, request.args, request.kwargs)
+    except InvalidArguments:
+        return  # the task refuses it when it runs; nothing to hold for it
+    chunk = HeldChunk(checked["batch_id"], checked["rows"], checked.get("options") or {})
+    heartbeat(enqueue_chunk).liveness.hold(request.id, chunk)
+
+
+@worker_ready.connect
+def _start_beating(**_: Any) -> None:
+    """Beat from the start: a fresh worker takes over a dead one's chunks even when the
+    queue is empty (they may be all that is left of a batch)."""
+    heartbeat(enqueue_chunk)
+
+
+@worker_shutdown.connect
+def _leave(**_: Any) -> None:
+    stop_heartbeat()
+
+
+def enqueue_chunk(
+    batch_id: str, rows: list[int], options: RowOptions, *, countdown: float | None = None
+) -> None:
+    """Send one chunk message (the producer's ``Enqueue``)."""
+    # countdown 0 sends a plain message (no ETA).
+    process_chunk.apply_async(
+        (batch_id, list(rows), options.to_message()), queue=QUEUE, countdown=countdown or 0.0
+    )
+
+
+@app.task(
+    name="vsbatch.migration_tick",
+    base=CheckedTask,
+    arguments=TickArgs,
+    acks_late=True,
+    ignore_result=True,
+)
+def migration_tick(name: str) -> str | None:
+    """Run migration ``name`` of this worker's own migrations file for its due tick, once."""
+    from vsbatch.migrations.run import run_tick
+
+    batch = run_tick(current_deps(), name, enqueue_chunk)
+    return batch.id if batch is not None else None
