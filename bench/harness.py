@@ -28,8 +28,8 @@ import redis
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
 from vsbatch.intake.stage import submit_csv
+from vsbatch.model.row import Outcome
 from vsbatch.store.embedded_redis import EmbeddedRedis
-from vsbatch.store.ledger import Outcome
 from vsbatch.worker.celery_app import configure, install_deps
 from vsbatch.worker.tasks import enqueue_chunk
 

@@ -17,7 +17,7 @@ from bench.harness import API_KEY
 from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import Outcome
+from vsbatch.model.row import Outcome
 from vsbatch.worker.celery_app import configure, install_deps
 from vsbatch.worker.tasks import enqueue_chunk
 

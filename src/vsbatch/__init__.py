@@ -18,14 +18,14 @@ import typing as _typing
 if _typing.TYPE_CHECKING:
     from vsbatch.app_api import UpdateHandle, enqueue_update, get_update
     from vsbatch.errors import InvalidUpdate, UpdateTimeout, VsbatchError
+    from vsbatch.model.row import Outcome, RowRecord
     from vsbatch.model.update import SessionUpdate, parse_update
-    from vsbatch.store.ledger import Outcome, RowRecord
 
 # Each public name and the module that defines it.
 _EXPORTS = {
     "InvalidUpdate": "vsbatch.errors",
-    "Outcome": "vsbatch.store.ledger",
-    "RowRecord": "vsbatch.store.ledger",
+    "Outcome": "vsbatch.model.row",
+    "RowRecord": "vsbatch.model.row",
     "SessionUpdate": "vsbatch.model.update",
     "UpdateHandle": "vsbatch.app_api",
     "UpdateTimeout": "vsbatch.errors",

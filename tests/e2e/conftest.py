@@ -21,7 +21,7 @@ from tests.conftest import TEST_API_KEY
 from tests.helpers import outside_env
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
-from vsbatch.store.ledger import BatchInfo
+from vsbatch.model.row import BatchInfo
 from vsbatch.worker.celery_app import configure, install_deps
 
 WORKER_ENV = {

@@ -11,8 +11,8 @@ from tests.e2e.conftest import Workers, settings_from, wait_done, worker_env
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import bootstrap
 from vsbatch.intake.stage import submit_csv
+from vsbatch.model.row import TERMINAL, BatchInfo, Outcome
 from vsbatch.store.embedded_redis import EmbeddedRedis
-from vsbatch.store.ledger import TERMINAL, BatchInfo, Outcome
 from vsbatch.worker.celery_app import configure, install_deps
 from vsbatch.worker.tasks import enqueue_chunk
 

@@ -12,7 +12,7 @@ import redis
 from tests.conftest import TEST_API_KEY
 from tests.helpers import closed_port
 from tests.helpers import run_vsbatch as vsbatch
-from vsbatch.store.ledger import Keys
+from vsbatch.store.keys import Keys
 from vsbatch.store.liveness import Liveness
 
 

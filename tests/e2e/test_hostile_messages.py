@@ -15,7 +15,7 @@ from tests.e2e.conftest import Workers, wait_done
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
 from vsbatch.worker.celery_app import QUEUE
 from vsbatch.worker.tasks import enqueue_chunk
 
@@ -100,11 +100,11 @@ HOSTILE = {
 def _held_message_ids(deps: Deps) -> set[str]:
     """Ids of the chunk messages that live workers record as held (``liveness``)."""
     keys = deps.ledger.keys
-    nodes = {_text(n) for n in deps.redis.smembers(keys.nodes)}
-    return {_text(m) for node in nodes for m in deps.redis.hkeys(keys.held(node))}
+    nodes = {as_text(n) for n in deps.redis.smembers(keys.nodes)}
+    return {as_text(m) for node in nodes for m in deps.redis.hkeys(keys.held(node))}
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 

@@ -16,7 +16,7 @@ from tests.e2e.conftest import Workers, wait_done
 from vsbatch.bootstrap import Deps
 from vsbatch.migrations.run import plan_migration, run_migration
 from vsbatch.migrations.spec import Migration, parse_migrations
-from vsbatch.store.ledger import Outcome
+from vsbatch.model.row import Outcome
 from vsbatch.worker.tasks import enqueue_chunk
 
 CRM = """

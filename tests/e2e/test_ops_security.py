@@ -18,7 +18,7 @@ from tests.e2e.conftest import Workers, wait_done
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import Outcome
+from vsbatch.model.row import Outcome
 from vsbatch.worker.celery_app import QUEUE
 from vsbatch.worker.tasks import enqueue_chunk
 

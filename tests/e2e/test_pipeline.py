@@ -12,7 +12,7 @@ from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
 from vsbatch.intake.csv_io import read_updates, write_failures
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import Outcome
+from vsbatch.model.row import Outcome
 from vsbatch.worker.tasks import enqueue_chunk
 
 

@@ -12,8 +12,8 @@ from typing import Any
 from tests.integration.test_resume import Enqueued
 from vsbatch.bootstrap import Deps
 from vsbatch.intake.stage import resume, sweep_stalled
+from vsbatch.model.row import NewRow, Outcome
 from vsbatch.model.update import idempotency_key, parse_update
-from vsbatch.store.ledger import NewRow, Outcome
 from vsbatch.store.locks import SessionLocks
 from vsbatch.worker.process_row import BUSY_DELAY, Later, RowOptions, process_chunk, process_row
 

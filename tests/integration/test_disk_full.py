@@ -28,7 +28,8 @@ from vsbatch.cli.app import guarded
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import Ledger, NewRow
+from vsbatch.model.row import NewRow
+from vsbatch.store.ledger import Ledger
 from vsbatch.worker.celery_app import configure
 from vsbatch.worker.process_row import RowOptions
 from vsbatch.worker.tasks import enqueue_chunk

@@ -13,7 +13,7 @@ from typing import Any
 
 from tests.integration.test_processing import run, submit
 from vsbatch.bootstrap import Deps
-from vsbatch.store.ledger import Outcome, RowRecord
+from vsbatch.model.row import Outcome, RowRecord
 from vsbatch.worker.process_row import UNSETTLED_ROUNDS, Later
 
 

@@ -20,7 +20,8 @@ from typer.testing import CliRunner
 from tests.conftest import TEST_API_KEY
 from tests.helpers import CHROMIUM_FLAGS
 from vsbatch.cli.main import cli
-from vsbatch.store.ledger import Ledger, NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
+from vsbatch.store.ledger import Ledger
 
 BOOLEAN_ERROR = "Expected true or false (or yes/no, 1/0), got 'maybe'."
 

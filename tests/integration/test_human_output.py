@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from tests.helpers import ledger_env as _env
 from vsbatch.cli.main import cli
-from vsbatch.store.ledger import Ledger, NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
+from vsbatch.store.ledger import Ledger
 
 
 @pytest.fixture

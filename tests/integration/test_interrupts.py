@@ -23,7 +23,8 @@ from typer.testing import CliRunner
 from tests.conftest import TEST_API_KEY
 from vsbatch.cli import progress
 from vsbatch.cli.main import cli
-from vsbatch.store.ledger import Ledger, NewRow
+from vsbatch.model.row import NewRow
+from vsbatch.store.ledger import Ledger
 
 
 @pytest.fixture

@@ -11,16 +11,10 @@ import pytest
 import redis
 
 from vsbatch.errors import InputError, NotFoundError
-from vsbatch.store.ledger import (
-    BatchInfo,
-    BatchState,
-    Keys,
-    Ledger,
-    NewRow,
-    Outcome,
-    SkipReason,
-    lua_script,
-)
+from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome, SkipReason
+from vsbatch.store.keys import Keys
+from vsbatch.store.ledger import Ledger
+from vsbatch.store.scripts import lua_script
 
 RETENTION = 3600
 SELFIE = {"options": {"document": {"require_matching_selfie": True}}}

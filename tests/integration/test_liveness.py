@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tests.fakes import FakeTime
-from vsbatch.store.ledger import Keys
+from vsbatch.store.keys import Keys
 from vsbatch.store.liveness import MISSED_BEATS, Heartbeat, HeldChunk, Liveness
 
 CHUNK = HeldChunk("b_1", [2, 3, 4], {"read_first": True})

@@ -13,7 +13,7 @@ import pytest
 
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.migrations.run import run_tick
-from vsbatch.store.ledger import NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
 from vsbatch.worker.celery_app import configure, install_deps
 from vsbatch.worker.messages import InvalidArguments
 from vsbatch.worker.process_row import RowOptions

@@ -10,7 +10,8 @@ from pathlib import Path
 import redis
 
 from tests.conftest import TEST_API_KEY
-from vsbatch.store.ledger import Ledger, NewRow
+from vsbatch.model.row import NewRow
+from vsbatch.store.ledger import Ledger
 
 
 def test_link_to_dev_stdout_writes_into_the_pipe(

@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from tests.helpers import ledger_env as _env
 from tests.helpers import outside_env, run_vsbatch
 from vsbatch.cli.main import cli
-from vsbatch.store.ledger import Ledger, NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
+from vsbatch.store.ledger import Ledger
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 

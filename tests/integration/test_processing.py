@@ -6,8 +6,8 @@ import time
 from typing import Any
 
 from vsbatch.bootstrap import Deps
+from vsbatch.model.row import NewRow, Outcome, RowRecord
 from vsbatch.model.update import idempotency_key, parse_update
-from vsbatch.store.ledger import NewRow, Outcome, RowRecord
 from vsbatch.worker.process_row import Later, RowOptions, process_row
 
 UPDATE = {"metadata": {"tier": "gold"}}

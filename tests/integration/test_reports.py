@@ -7,8 +7,9 @@ import io
 import redis
 from rich.console import Console
 
+from vsbatch.model.row import NewRow, Outcome
 from vsbatch.ops.reports import print_table
-from vsbatch.store.ledger import Ledger, NewRow, Outcome
+from vsbatch.store.ledger import Ledger
 
 
 def test_table_explains_every_row_not_applied(redis_client: redis.Redis) -> None:

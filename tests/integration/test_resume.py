@@ -18,7 +18,7 @@ from vsbatch.intake.stage import (
     submit_csv,
     sweep_stalled,
 )
-from vsbatch.store.ledger import NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
 from vsbatch.worker.process_row import RowOptions
 
 

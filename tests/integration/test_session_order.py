@@ -8,7 +8,9 @@ import pytest
 import redis
 
 from vsbatch.bootstrap import Deps
-from vsbatch.store.ledger import Keys, Ledger, NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
+from vsbatch.store.keys import Keys
+from vsbatch.store.ledger import Ledger
 from vsbatch.worker.process_row import ORDER_DELAY, Later, RowOptions, process_row
 
 SID = "vs_1" + "0" * 23

@@ -17,7 +17,7 @@ from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
 from vsbatch.intake.csv_io import write_failures
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import Outcome
+from vsbatch.model.row import Outcome
 
 MIB = 1024 * 1024
 

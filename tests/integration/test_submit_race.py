@@ -10,7 +10,7 @@ from vsbatch.bootstrap import Deps
 from vsbatch.errors import BatchInProgressError
 from vsbatch.intake.file_claim import claim_file
 from vsbatch.intake.stage import SubmitOptions, join_or_submit, read_digest, submit_csv
-from vsbatch.store.ledger import BatchInfo, BatchState
+from vsbatch.model.row import BatchInfo, BatchState
 from vsbatch.worker.process_row import RowOptions
 
 ROUNDS = 20

@@ -21,7 +21,8 @@ from tests.conftest import TEST_API_KEY
 from tests.helpers import ledger_env, outside_env, run_vsbatch
 from vsbatch.cli.main import cli
 from vsbatch.cli.progress import wait_for_batch
-from vsbatch.store.ledger import Ledger, NewRow, Outcome
+from vsbatch.model.row import NewRow, Outcome
+from vsbatch.store.ledger import Ledger
 
 NAME = "[/n]\x1b[2J\x1b]0;owned\x07[bold]x"
 EVIL_ID = "[/x]\x1b[31m"

@@ -41,7 +41,7 @@ from tests.reliability.harness import (
 from tests.reliability.schedule import Fault, draw_schedule
 from tests.reliability.timeline import BASE_EMULATOR, Timeline
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import BatchInfo, Outcome, SkipReason
+from vsbatch.model.row import BatchInfo, Outcome, SkipReason
 from vsbatch.worker.tasks import enqueue_chunk
 
 __all__ = [

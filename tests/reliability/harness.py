@@ -19,8 +19,8 @@ from typing import Any
 
 from tests.e2e.conftest import Workers, settings_from, worker_env
 from vsbatch.bootstrap import Deps, bootstrap
+from vsbatch.model.row import TERMINAL, BatchInfo, BatchState, RowRecord
 from vsbatch.store.embedded_redis import EmbeddedRedis
-from vsbatch.store.ledger import TERMINAL, BatchInfo, BatchState, RowRecord
 from vsbatch.worker.celery_app import configure, install_deps
 
 Worker = subprocess.Popen[bytes]

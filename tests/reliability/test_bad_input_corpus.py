@@ -21,7 +21,7 @@ from vsbatch.bootstrap import Deps
 from vsbatch.errors import CsvFileError
 from vsbatch.intake.csv_io import RowError
 from vsbatch.intake.stage import SubmitOptions, submit_csv
-from vsbatch.store.ledger import Outcome
+from vsbatch.model.row import Outcome
 from vsbatch.worker.celery_app import QUEUE
 from vsbatch.worker.tasks import enqueue_chunk
 

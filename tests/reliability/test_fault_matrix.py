@@ -31,7 +31,7 @@ from tests.reliability.harness import (
     write_csv,
 )
 from vsbatch.intake.stage import submit_csv
-from vsbatch.store.ledger import BatchInfo, Outcome
+from vsbatch.model.row import BatchInfo, Outcome
 from vsbatch.worker.celery_app import configure
 from vsbatch.worker.tasks import enqueue_chunk
 

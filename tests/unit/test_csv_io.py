@@ -29,8 +29,8 @@ from vsbatch.intake.csv_io import (
     write_failures,
     write_report_csv,
 )
+from vsbatch.model.row import NewRow, Outcome, RowRecord
 from vsbatch.model.update import parse_update
-from vsbatch.store.ledger import NewRow, Outcome, RowRecord
 
 ID1 = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 ID2 = "vs_2BBBBBBBBBBBBBBBBBBBBBBB"

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from tests.strategies import DOCUMENT_OPTIONS
 from vsbatch.errors import InvalidUpdate
 from vsbatch.intake.csv_io import read_updates, write_failures
+from vsbatch.model.row import Outcome, RowRecord
 from vsbatch.model.update import parse_update
-from vsbatch.store.ledger import Outcome, RowRecord
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 # Text a user can hold in a cell: anything but NUL (refused in files) and lone surrogates.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vsbatch.cli.progress import Rate, describe
-from vsbatch.store.ledger import BatchInfo, BatchState, Outcome
+from vsbatch.model.row import BatchInfo, BatchState, Outcome
 
 
 def _batch(**counts: int) -> BatchInfo:

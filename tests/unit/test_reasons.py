@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from vsbatch.model.row import Outcome, RowRecord
 from vsbatch.ops.reasons import reason, shown, why
-from vsbatch.store.ledger import Outcome, RowRecord
 
 
 def _record(outcome: Outcome, **fields: object) -> RowRecord:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from vsbatch.model.row import Outcome, RowRecord
 from vsbatch.ops.redaction import EMAIL_MARK, KEY_MARK, PHONE_MARK, redact_record, redact_text
-from vsbatch.store.ledger import Outcome, RowRecord
 
 KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 

@@ -25,7 +25,8 @@ from vsbatch.ops.terminal_text import safe
 
 if TYPE_CHECKING:
     from vsbatch.config import Settings
-    from vsbatch.store.ledger import BatchInfo, Ledger
+    from vsbatch.model.row import BatchInfo
+    from vsbatch.store.ledger import Ledger
     from vsbatch.worker.process_row import RowOptions
 
 
@@ -113,8 +114,8 @@ def submit(
 ) -> None:
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
     from vsbatch.intake.stage import SubmitOptions, open_csv_batch, read_digest, submit_csv
+    from vsbatch.model.row import Outcome
     from vsbatch.model.update import check_account
-    from vsbatch.store.ledger import Outcome
     from vsbatch.stripe import preflight
     from vsbatch.worker.runtime import deps_for
     from vsbatch.worker.tasks import enqueue_chunk
@@ -257,8 +258,8 @@ def failures(
     """
     from vsbatch.cli.outputs import output_stream
     from vsbatch.intake.csv_io import write_failures
+    from vsbatch.model.row import Outcome
     from vsbatch.ops.redaction import RedactedLedger
-    from vsbatch.store.ledger import Outcome
     from vsbatch.worker.runtime import ledger_for
 
     settings = cli_settings(need_key=False)
@@ -327,7 +328,7 @@ def resume(
 def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]) -> None:
     """Cancel a batch: rows never sent end skipped (batch_canceled) at once; rows already sent
     (or being sent) end in their real outcome."""
-    from vsbatch.store.ledger import BatchState, Outcome
+    from vsbatch.model.row import BatchState, Outcome
     from vsbatch.worker.runtime import ledger_for
 
     with ledger_for(cli_settings(need_key=False)) as ledger:

@@ -141,8 +141,8 @@ def run_command(
 ) -> None:
     """Run a migration now: enqueue the sessions that would change as a batch; print its id."""
     from vsbatch.migrations.run import run_migration
+    from vsbatch.model.row import Outcome
     from vsbatch.ops.reports import summary_table
-    from vsbatch.store.ledger import Outcome
     from vsbatch.stripe import preflight
     from vsbatch.worker.runtime import deps_for, work_until_done
     from vsbatch.worker.tasks import enqueue_chunk

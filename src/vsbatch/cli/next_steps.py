@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from vsbatch.model.row import BatchInfo, Outcome, RowRecord
 from vsbatch.ops.terminal_text import safe
-from vsbatch.store.ledger import BatchInfo, Ledger, Outcome, RowRecord
+from vsbatch.store.ledger import Ledger
 
 if TYPE_CHECKING:
     from rich.console import Console

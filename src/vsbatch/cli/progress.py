@@ -16,8 +16,9 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from vsbatch.model.row import BatchInfo, BatchState, Outcome
 from vsbatch.ops.terminal_text import visible
-from vsbatch.store.ledger import BatchInfo, BatchState, Ledger, Outcome
+from vsbatch.store.ledger import Ledger
 
 # The rate shown is over the last RATE_WINDOW seconds: current, not the run's average.
 RATE_WINDOW = 10.0

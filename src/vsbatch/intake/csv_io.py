@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, TextIO
 
 from vsbatch.errors import CsvFileError, InvalidUpdate
+from vsbatch.model.row import NewRow, RowRecord
 from vsbatch.model.update import is_account_id, parse_update
 from vsbatch.ops.reasons import reason as row_reason
-from vsbatch.store.ledger import NewRow, RowRecord
 
 if TYPE_CHECKING:
     from vsbatch.model.update import SessionUpdate
@@ -589,7 +589,7 @@ def _column_order(name: str) -> tuple[int, str]:
     return (_FIXED_COLUMNS.index(name), "")
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -659,7 +659,7 @@ def _failure_cells(record: RowRecord) -> dict[str, str]:
         record.retryable,
         record.request_id,
     )
-    cells.update(zip(FAILURE_COLUMNS, (neutralise(_text(v)) for v in errors), strict=True))
+    cells.update(zip(FAILURE_COLUMNS, (neutralise(as_text(v)) for v in errors), strict=True))
     return cells
 
 
@@ -691,6 +691,6 @@ def write_report_csv(rows: Iterable[RowRecord], out: TextIO) -> int:
             record.request_id,
             record.session_status,
         )
-        writer.writerow([neutralise(_text(value)) for value in values])
+        writer.writerow([neutralise(as_text(value)) for value in values])
         written += 1
     return written

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import cast
 
-from vsbatch.store.ledger import Ledger, lua_script
+from vsbatch.store.ledger import Ledger
+from vsbatch.store.scripts import lua_script
 
 
 def claim_file(ledger: Ledger, batch_id: str, digest: str, account: str | None) -> str:

@@ -23,8 +23,9 @@ from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFoundError
 from vsbatch.intake.csv_io import ParsedRow, file_digest, read_updates
 from vsbatch.intake.file_claim import claim_file, release_file
+from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
 from vsbatch.model.update import check_account, idempotency_key
-from vsbatch.store.ledger import BatchInfo, BatchState, Ledger, NewRow, Outcome
+from vsbatch.store.ledger import Ledger
 from vsbatch.worker.process_row import RowOptions
 
 log = logging.getLogger(__name__)

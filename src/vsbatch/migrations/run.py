@@ -25,8 +25,8 @@ from vsbatch.bootstrap import Deps
 from vsbatch.errors import MigrationSpecError, NotFoundError, RateLimitBusy, VsbatchError
 from vsbatch.intake.stage import Enqueue, open_and_enqueue
 from vsbatch.migrations.spec import Migration, load_migrations
+from vsbatch.model.row import BatchInfo, BatchState, NewRow
 from vsbatch.model.update import FieldChange, SessionUpdate, idempotency_key
-from vsbatch.store.ledger import BatchInfo, BatchState, NewRow
 from vsbatch.store.rate_limit import RateLimiter
 from vsbatch.stripe.client import StripeClient
 from vsbatch.worker.messages import InvalidArguments

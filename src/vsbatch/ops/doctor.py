@@ -161,7 +161,7 @@ def stripe_checks(
 def _redis_checks(client: redis.Redis, where: str, clock: Callable[[], float]) -> list[Check]:
     import redis as redis_py
 
-    from vsbatch.store.ledger import Keys
+    from vsbatch.store.keys import Keys
     from vsbatch.store.liveness import live_nodes
 
     before = clock()
@@ -171,7 +171,7 @@ def _redis_checks(client: redis.Redis, where: str, clock: Callable[[], float]) -
     checks = [Check("redis", "ok", f"{where} answers (version {version})")]
     try:
         raw = client.config_get("append*")
-        config: dict[str, str] | None = {_text(k): _text(v) for k, v in raw.items()}
+        config: dict[str, str] | None = {as_text(k): as_text(v) for k, v in raw.items()}
     except redis_py.ResponseError:
         config = None
     try:
@@ -190,7 +190,7 @@ def _redis_checks(client: redis.Redis, where: str, clock: Callable[[], float]) -
     return checks
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from html import escape
 
 from vsbatch.cli.next_steps import is_retryable, next_steps
+from vsbatch.model.row import BatchInfo, Outcome, RowRecord
 from vsbatch.ops.reasons import why
 from vsbatch.ops.reports import counts_dict
-from vsbatch.store.ledger import BatchInfo, Ledger, Outcome, RowRecord
+from vsbatch.store.ledger import Ledger
 
 __all__ = ["render_html"]
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from vsbatch.store.ledger import BatchInfo, BatchState, Ledger
+from vsbatch.model.row import BatchInfo, BatchState
+from vsbatch.store.ledger import Ledger
 from vsbatch.store.liveness import live_nodes
 
 __all__ = ["no_worker_hint"]

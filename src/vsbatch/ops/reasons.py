@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from vsbatch.store.ledger import Outcome, RowRecord
+from vsbatch.model.row import Outcome, RowRecord
 
 __all__ = ["reason", "shown", "why"]
 

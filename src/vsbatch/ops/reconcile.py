@@ -18,10 +18,11 @@ from vsbatch.config import Settings
 from vsbatch.errors import InvalidRequestError, StripeError
 from vsbatch.intake.csv_io import ParsedRow, RowError, read_updates
 from vsbatch.intake.stage import Enqueue, open_and_enqueue
+from vsbatch.model.row import BatchInfo, NewRow, Outcome, RowRecord
 from vsbatch.model.update import parse_update
 from vsbatch.ops.reasons import shown
 from vsbatch.ops.terminal_text import safe
-from vsbatch.store.ledger import BatchInfo, Keys, NewRow, Outcome, RowRecord
+from vsbatch.store.keys import Keys
 from vsbatch.store.rate_limit import MemoryRateLimiter
 from vsbatch.stripe.client import StripeClient
 from vsbatch.stripe.retry import RetryPolicy

@@ -28,7 +28,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from vsbatch.store.ledger import Ledger, Outcome, RowRecord
+from vsbatch.model.row import Outcome, RowRecord
+from vsbatch.store.ledger import Ledger
 
 __all__ = [
     "EMAIL_MARK",

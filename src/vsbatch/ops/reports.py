@@ -9,9 +9,10 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.table import Table
 
+from vsbatch.model.row import TERMINAL, BatchInfo, Outcome, RowRecord
 from vsbatch.ops.reasons import reason, why
 from vsbatch.ops.terminal_text import safe
-from vsbatch.store.ledger import TERMINAL, BatchInfo, Ledger, Outcome, RowRecord
+from vsbatch.store.ledger import Ledger
 
 OUTCOME_ORDER = [
     Outcome.SUCCEEDED,

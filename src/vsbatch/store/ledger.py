@@ -4,21 +4,7 @@ It owns every row's record and outcome, the per-batch counters, batch states, th
 submission sequence and the per-session "applied" markers, and (in ``Keys``) the name of
 every Redis key vsbatch writes, the rate limiter's and the session locks' included.
 
-Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in ``Keys``):
-
-- ``b:{bid}``          hash: the batch's fields (id, name, kind, source, digest, account,
-                        created_at, finished_at, state, total, parent_id, min_row, max_row)
-- ``b:{bid}:counts``   hash: outcome -> number of rows in it (moves only on real transitions)
-- ``b:{bid}:rows``     hash: row number -> JSON row record (compact; see ``ROW_KEYS``)
-- ``b:{bid}:sessions`` hash: "{account}:{session_id}" -> first row number (duplicate detection)
-- ``b:{bid}:events``   stream: one entry per transition (history; capped approximately)
-- ``batches``          sorted set: batch id by created_at
-- ``seq``              counter: global submission sequence (per-session order); never expires
-- ``file:{account}:{digest}``  string: the batch a CSV file's content is claimed by (see
-                        ``file_claim``)
-- ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
-- ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
-                        unfinished row of that session (per-session FIFO; see ``older_pending``)
+Key names are in :mod:`vsbatch.store.keys`, stored forms in :mod:`vsbatch.store.codec`.
 
 Every write refreshes the retention TTL of the keys it touches, in the same script; a STAGING
 batch's keys get the much shorter staging TTL until the batch is opened. Row
@@ -37,130 +23,46 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
-from enum import StrEnum
-from importlib import resources
+from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
 
 from vsbatch.errors import InputError, LockLostError, NotFoundError
-
-
-class Outcome(StrEnum):
-    """Where a row stands. The first four are terminal."""
-
-    SUCCEEDED = "succeeded"
-    SKIPPED = "skipped"
-    FAILED = "failed"
-    REJECTED = "rejected"
-    QUEUED = "queued"
-    RUNNING = "running"
-    RETRYING = "retrying"
-
-
-TERMINAL: frozenset[Outcome] = frozenset(
-    {Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.FAILED, Outcome.REJECTED}
+from vsbatch.model.row import (
+    BatchInfo,
+    BatchState,
+    NewRow,
+    Outcome,
+    RowRecord,
+    SkipReason,
 )
+from vsbatch.store.codec import (
+    ERROR_FIELDS,
+    PATCHABLE,
+    ROW_KEYS,
+    TERMINAL_NAMES,
+    as_text,
+    batch_info,
+    compact_json,
+    decode_row,
+    encode_new,
+    new_batch_id,
+    stored_form,
+)
+from vsbatch.store.keys import Keys
+from vsbatch.store.scripts import lua_script
 
-
-class SkipReason(StrEnum):
-    """Why a row was skipped."""
-
-    NOT_UPDATABLE = "not_requires_input"  # the session's status does not allow updates
-    UNCHANGED = "unchanged"  # the session already is as the row asks
-    SUPERSEDED = "superseded"  # a newer update of the same session was applied first
-    CANCELED = "batch_canceled"  # the batch was canceled before the row ran
-
-
-class BatchState(StrEnum):
-    """A batch's life: staging (rows being written, nothing enqueued) -> open -> done."""
-
-    STAGING = "staging"
-    OPEN = "open"
-    DONE = "done"
-    CANCELED = "canceled"
-
-
-@dataclass(frozen=True)
-class NewRow:
-    """One input row as the producer hands it to the ledger.
-
-    ``params`` is the canonical Stripe-shaped update (``SessionUpdate.to_params()``), or None
-    when the row was rejected; then ``rejection`` holds ``(column, reason)``.
-    """
-
-    row: int
-    session_id: str
-    account: str | None
-    params: dict[str, Any] | None
-    idempotency_key: str | None = None
-    rejection: tuple[str | None, str] | None = None
-    extra: dict[str, Any] | None = None  # e.g. a rejected row's input cells, for ``failures``
-
-
-@dataclass
-class RowRecord:
-    """The ledger's record of one input row."""
-
-    batch_id: str
-    row: int
-    session_id: str
-    account: str | None
-    params: dict[str, Any] | None
-    idempotency_key: str | None
-    seq: int
-    outcome: Outcome
-    reason: str | None = None  # skip reason, or rejection reason
-    column: str | None = None  # rejected rows: the offending column
-    attempts: int = 0
-    retryable: bool | None = None  # failed rows: may a retry succeed?
-    error_type: str | None = None
-    error_code: str | None = None
-    error_message: str | None = None
-    request_id: str | None = None
-    session_status: str | None = None  # the session's status after the update
-    # An attempt under the row's key ended unknown (a gateway 5xx, a timeout): that request
-    # may still land, so later rounds must not end the row on an answer that says "not run".
-    unsettled: bool = False
-    created_at: float = 0.0
-    updated_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def is_terminal(self) -> bool:
-        """True once the row has its final outcome."""
-        return self.outcome in TERMINAL
-
-
-@dataclass
-class BatchInfo:
-    """A batch and its counters."""
-
-    id: str
-    name: str
-    kind: str  # "csv", "migration", "app", "retry"
-    source: str  # file name, migration name, ...
-    digest: str | None
-    account: str | None
-    created_at: float
-    state: BatchState
-    total: int
-    counts: dict[Outcome, int]
-    parent_id: str | None = None
-    finished_at: float | None = None
-    options: dict[str, Any] = field(default_factory=dict)  # how its rows are processed
-    touched_at: float | None = None  # when a worker last started on one of its chunks
-
-    @property
-    def terminal(self) -> int:
-        """Rows with a final outcome."""
-        return sum(n for o, n in self.counts.items() if o in TERMINAL)
+_BLOCK = 1000  # rows per read page and per add_rows script call
+# add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
+# (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
+_CALL_BYTES = 1 << 20
+_PIPELINE_BYTES = 4 << 20
+_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers (page.lua)
 
 
 @dataclass(frozen=True)
@@ -173,220 +75,6 @@ class Fence:
 
 # The fence of the session lock this thread holds while it works on a row (``Ledger.fenced``).
 _FENCE: ContextVar[Fence | None] = ContextVar("vsbatch_fence", default=None)
-
-
-def lua_script(name: str) -> str:
-    """The text of one of vsbatch's Lua scripts (package data in ``vsbatch.lua``)."""
-    return resources.files("vsbatch.store.scripts").joinpath(name).read_text(encoding="utf-8")
-
-
-class Keys:
-    """The name of every Redis key vsbatch writes, under one namespace prefix."""
-
-    def __init__(self, prefix: str = "vsbatch") -> None:
-        self.prefix = prefix
-
-    @property
-    def batches(self) -> str:
-        """Sorted set of batch ids scored by created_at."""
-        return f"{self.prefix}:batches"
-
-    @property
-    def seq(self) -> str:
-        """The global submission sequence counter."""
-        return f"{self.prefix}:seq"
-
-    def batch(self, batch_id: str) -> str:
-        """The batch's own hash."""
-        return f"{self.prefix}:b:{batch_id}"
-
-    def counts(self, batch_id: str) -> str:
-        """Outcome -> number of rows."""
-        return f"{self.batch(batch_id)}:counts"
-
-    def rows(self, batch_id: str) -> str:
-        """Row number -> compact JSON record."""
-        return f"{self.batch(batch_id)}:rows"
-
-    def sessions(self, batch_id: str) -> str:
-        """Session key -> first row number, for duplicate detection."""
-        return f"{self.batch(batch_id)}:sessions"
-
-    def events(self, batch_id: str) -> str:
-        """The batch's transition history (a stream)."""
-        return f"{self.batch(batch_id)}:events"
-
-    def batch_keys(self, batch_id: str) -> list[str]:
-        """Every key of one batch: batch, counts, rows, sessions, events."""
-        return [
-            self.batch(batch_id),
-            self.counts(batch_id),
-            self.rows(batch_id),
-            self.sessions(batch_id),
-            self.events(batch_id),
-        ]
-
-    @staticmethod
-    def session_field(account: str | None, session_id: str) -> str:
-        """A session's identity across accounts: ``"{account or ''}:{session_id}"``."""
-        return f"{account or ''}:{session_id}"
-
-    def applied(self, account: str | None, session_id: str) -> str:
-        """Highest seq applied to one session."""
-        return f"{self.prefix}:applied:{self.session_field(account, session_id)}"
-
-    @property
-    def pending_prefix(self) -> str:
-        """Prefix of the per-session pending sets (the Lua scripts append the session key)."""
-        return f"{self.prefix}:pending:"
-
-    def pending(self, account: str | None, session_id: str) -> str:
-        """The session's unfinished rows: "{bid}:{row}" scored by seq (oldest first)."""
-        return self.pending_prefix + self.session_field(account, session_id)
-
-    def migration_tick(self, name: str, tick: int) -> str:
-        """Claimed by the one run of migration ``name`` for the scheduled time ``tick``."""
-        return f"{self.prefix}:migration:{name}:{tick}"
-
-    def migration_last(self, name: str) -> str:
-        """The batch id of migration ``name``'s latest scheduled run."""
-        return f"{self.prefix}:migration-last:{name}"
-
-    def app_key(self, key: str) -> str:
-        """An application's deduplication key -> "{bid}:{row}" of the update it named."""
-        return f"{self.prefix}:appkey:{key}"
-
-    def file_claim(self, account: str | None, digest: str) -> str:
-        """The id of the one staging or open batch of a file's content for one default
-        account (``file_claim.claim_file``)."""
-        return f"{self.prefix}:file:{account or ''}:{digest}"
-
-    def rate(self, account: str | None) -> str:
-        """The rate limiter's state for one Stripe account (None: the platform account)."""
-        return f"{self.prefix}:rl:{account or 'platform'}"
-
-    def lock(self, account: str | None, session_id: str) -> str:
-        """The per-session lock."""
-        return f"{self.prefix}:lock:{self.session_field(account, session_id)}"
-
-    def sweep(self, batch_id: str) -> str:
-        """Claimed by the one worker resuming a stalled batch (``submit.sweep_stalled``)."""
-        return f"{self.batch(batch_id)}:sweep"
-
-    @property
-    def writable(self) -> str:
-        """Written (expiring) by ``run`` while it waits, to learn that Redis accepts writes."""
-        return f"{self.prefix}:writable"
-
-    @property
-    def nodes(self) -> str:
-        """Set of worker process ids that hold chunk messages (see ``liveness``)."""
-        return f"{self.prefix}:nodes"
-
-    def alive(self, node: str) -> str:
-        """A worker process's heartbeat (expires when the process stops beating)."""
-        return f"{self.prefix}:alive:{node}"
-
-    def held(self, node: str) -> str:
-        """Message id -> chunk (JSON) of every chunk message a worker process holds."""
-        return f"{self.prefix}:held:{node}"
-
-
-# RowRecord attribute -> short key in the stored JSON. Defaults (None, 0, {}) are not stored.
-# ``params`` and ``extra`` are stored as JSON *strings* so that the Lua transition script,
-# which decodes and re-encodes the record with cjson, never reorders or reshapes them.
-ROW_KEYS: dict[str, str] = {
-    "session_id": "s",
-    "account": "a",
-    "params": "p",
-    "idempotency_key": "k",
-    "seq": "q",
-    "outcome": "o",
-    "reason": "r",
-    "column": "c",
-    "attempts": "n",
-    "retryable": "y",
-    "error_type": "et",
-    "error_code": "ec",
-    "error_message": "em",
-    "request_id": "rq",
-    "session_status": "ss",
-    "unsettled": "u",
-    "created_at": "ca",
-    "updated_at": "ua",
-    "extra": "x",
-}
-_FROM_SHORT = {v: k for k, v in ROW_KEYS.items()}
-# Fields a transition may set: everything but the session, order, outcome and timestamps.
-_PATCHABLE = frozenset(ROW_KEYS) - {
-    "session_id",
-    "account",
-    "seq",
-    "outcome",
-    "created_at",
-    "updated_at",
-}
-_ERROR_FIELDS = ("retryable", "error_type", "error_code", "error_message")
-_TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
-_BLOCK = 1000  # rows per read page and per add_rows script call
-# add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
-# (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
-_CALL_BYTES = 1 << 20
-_PIPELINE_BYTES = 4 << 20
-_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers (page.lua)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def _stored(name: str, value: Any) -> Any:
-    """The stored form of one RowRecord field, or None when it is the default."""
-    if value is None or (name in ("attempts", "unsettled", "extra") and not value):
-        return None
-    if name in ("params", "extra"):
-        return _dumps(value)
-    if name in ("created_at", "updated_at"):
-        return round(float(value), 3)
-    return value
-
-
-def _decode_row(batch_id: str, row: int, raw: bytes | str) -> RowRecord:
-    data = {_FROM_SHORT[k]: v for k, v in json.loads(raw).items() if k in _FROM_SHORT}
-    for name in ("params", "extra"):
-        if name in data:
-            data[name] = json.loads(data[name])
-    return RowRecord(
-        batch_id=batch_id,
-        row=row,
-        session_id=data.pop("session_id", ""),
-        account=data.pop("account", None),
-        params=data.pop("params", None),
-        idempotency_key=data.pop("idempotency_key", None),
-        seq=int(data.pop("seq", 0)),
-        outcome=Outcome(data.pop("outcome")),
-        created_at=float(data.pop("created_at", 0.0)),
-        updated_at=float(data.pop("updated_at", 0.0)),
-        **data,
-    )
-
-
-def new_batch_id(now: float) -> str:
-    """``b_`` + milliseconds in 9 base-36 digits + 6 random base-36 digits: sortable, unique."""
-    return "b_" + _base36(int(now * 1000), 9) + _base36(int.from_bytes(os.urandom(4)), 6)
-
-
-def _base36(n: int, width: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while n:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-    return out.rjust(width, "0")[-width:]
 
 
 class Ledger:
@@ -487,7 +175,7 @@ class Ledger:
 
     def _prune_index(self) -> None:
         """Drop a few expired batch ids from the oldest end of the index (bounded work)."""
-        oldest = [_text(b) for b in cast(list[bytes], self._r.zrange(self.keys.batches, 0, 99))]
+        oldest = [as_text(b) for b in cast(list[bytes], self._r.zrange(self.keys.batches, 0, 99))]
         pipe = self._r.pipeline(transaction=False)
         for bid in oldest:
             pipe.exists(self.keys.batch(bid))
@@ -549,36 +237,13 @@ class Ledger:
         ]
         count = size = 0
         for new in it:
-            encoded = self._encode_new(new, now)
+            encoded = encode_new(new, now)
             args.extend(encoded)
             count += 1
             size += sum(len(part) for part in encoded)
             if count == _BLOCK or size >= _CALL_BYTES:
                 return args, count, True
         return args, count, False
-
-    @staticmethod
-    def _encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
-        if new.row < 1:
-            raise ValueError(f"row numbers start at 1, got {new.row}")
-        record: dict[str, Any] = {}
-        if new.session_id:
-            record["s"] = new.session_id
-        if new.account is not None:
-            record["a"] = new.account
-        if new.params is not None:
-            record["p"] = _dumps(new.params)
-        if new.idempotency_key is not None:
-            record["k"] = new.idempotency_key
-        if new.extra:
-            record["x"] = _dumps(new.extra)
-        record["ca"] = now
-        tail = ""
-        if new.rejection is not None:
-            column, reason = new.rejection
-            tail = _dumps({"c": column, "r": reason} if column else {"r": reason})[1:-1]
-        body = _dumps(record)[:-1]
-        return str(new.row), Keys.session_field(new.account, new.session_id), body, tail
 
     def _run(self, pipe: Any, batch_id: str) -> list[Any]:
         """Execute a pipeline of scripts, mapping their error replies to vsbatch errors."""
@@ -602,7 +267,7 @@ class Ledger:
         keys = [*self.keys.batch_keys(batch_id), self.keys.batches]
         args: list[str | int] = [op, repr(self._now()), self._ttl, batch_id, *extra]
         try:
-            return _text(cast(bytes, self._state(keys=keys, args=args)))
+            return as_text(cast(bytes, self._state(keys=keys, args=args)))
         except redis.ResponseError as exc:
             raise self._mapped(exc, batch_id) from None
 
@@ -635,7 +300,7 @@ class Ledger:
             InputError: The batch is not STAGING (its rows may already be enqueued).
         """
         state = cast(bytes | None, self._r.hget(self.keys.batch(batch_id), "state"))
-        if state is not None and _text(state) == BatchState.STAGING.value:
+        if state is not None and as_text(state) == BatchState.STAGING.value:
             self._leave_pending_sets(batch_id)
         self._batch_op(batch_id, "discard")
 
@@ -648,7 +313,7 @@ class Ledger:
         while page := list(itertools.islice(fields, _BLOCK)):
             pipe = self._r.pipeline(transaction=False)
             for session, row in page:
-                pipe.zrem(self.keys.pending_prefix + _text(session), f"{batch_id}:{_text(row)}")
+                pipe.zrem(self.keys.pending_prefix + as_text(session), f"{batch_id}:{as_text(row)}")
             pipe.execute()
 
     def pending_chunks(self, batch_id: str, size: int) -> Iterator[list[int]]:
@@ -657,7 +322,7 @@ class Ledger:
             raise ValueError("size must be at least 1")
         chunk: list[int] = []
         for row, raw in self._scan(batch_id):
-            if json.loads(raw)["o"] not in _TERMINAL_NAMES:
+            if json.loads(raw)["o"] not in TERMINAL_NAMES:
                 chunk.append(row)
                 if len(chunk) == size:
                     yield chunk
@@ -702,7 +367,7 @@ class Ledger:
         raw = cast(bytes | None, self._r.hget(self.keys.rows(batch_id), str(row)))
         if raw is None:
             raise NotFoundError(f"batch {batch_id} has no row {row}")
-        return _decode_row(batch_id, row, raw)
+        return decode_row(batch_id, row, raw)
 
     def transition(
         self,
@@ -730,14 +395,14 @@ class Ledger:
             NotFoundError: The row does not exist.
             TypeError: A field is not a patchable RowRecord attribute.
         """
-        unknown = set(fields) - _PATCHABLE
+        unknown = set(fields) - PATCHABLE
         if unknown:
             raise TypeError(f"transition cannot set {sorted(unknown)}")
         if Outcome(to) is Outcome.SUCCEEDED:
             # An applied row has no error: an earlier try's error is history (the events
             # stream), never a succeeded row's reason or error fields.
-            fields = {**dict.fromkeys(_ERROR_FIELDS), **fields}
-        patch = {ROW_KEYS[k]: _stored(k, v) for k, v in fields.items()}
+            fields = {**dict.fromkeys(ERROR_FIELDS), **fields}
+        patch = {ROW_KEYS[k]: stored_form(k, v) for k, v in fields.items()}
         keys = [
             self.keys.batch(batch_id),
             self.keys.counts(batch_id),
@@ -745,7 +410,7 @@ class Ledger:
             self.keys.events(batch_id),
             self.keys.sessions(batch_id),
         ]
-        args = [str(row), Outcome(to).value, _dumps(patch), repr(self._now()), self._ttl]
+        args = [str(row), Outcome(to).value, compact_json(patch), repr(self._now()), self._ttl]
         args += [self._maxlen, self.keys.pending_prefix, batch_id]
         fence = fence or _FENCE.get()
         if fence is not None:
@@ -825,7 +490,7 @@ class Ledger:
             keys=[self.keys.pending(record.account, record.session_id)],
             args=[record.seq, self.keys.prefix],
         )
-        return Outcome(_text(cast(bytes, found))) if found else None
+        return Outcome(as_text(cast(bytes, found))) if found else None
 
     def applied_seq(self, account: str | None, session_id: str) -> int:
         """The highest ``seq`` applied to the session, 0 if none."""
@@ -841,17 +506,17 @@ class Ledger:
         raw_batch, raw_counts = pipe.execute()
         if not raw_batch:
             raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        return _batch_info(raw_batch, raw_counts)
+        return batch_info(raw_batch, raw_counts)
 
     def list_batches(self, limit: int = 50) -> list[BatchInfo]:
         """The newest batches first (expired ones are left out)."""
         ids = cast(list[bytes], self._r.zrevrange(self.keys.batches, 0, limit - 1))
         pipe = self._r.pipeline(transaction=False)
         for bid in ids:
-            pipe.hgetall(self.keys.batch(_text(bid)))
-            pipe.hgetall(self.keys.counts(_text(bid)))
+            pipe.hgetall(self.keys.batch(as_text(bid)))
+            pipe.hgetall(self.keys.counts(as_text(bid)))
         found = pipe.execute()
-        return [_batch_info(b, c) for b, c in zip(found[::2], found[1::2], strict=True) if b]
+        return [batch_info(b, c) for b, c in zip(found[::2], found[1::2], strict=True) if b]
 
     def iter_rows(
         self, batch_id: str, outcomes: Iterable[Outcome] | None = None
@@ -863,29 +528,6 @@ class Ledger:
         """
         wanted = None if outcomes is None else {Outcome(o).value for o in outcomes}
         for row, raw in self._scan(batch_id):
-            record = _decode_row(batch_id, row, raw)
+            record = decode_row(batch_id, row, raw)
             if wanted is None or record.outcome.value in wanted:
                 yield record
-
-
-def _batch_info(raw_batch: dict[Any, Any], raw_counts: dict[Any, Any]) -> BatchInfo:
-    b = {_text(k): _text(v) for k, v in raw_batch.items()}
-    counts = {o: 0 for o in Outcome}
-    for k, v in raw_counts.items():
-        counts[Outcome(_text(k))] = int(v)
-    return BatchInfo(
-        id=b["id"],
-        name=b.get("name", ""),
-        kind=b.get("kind", ""),
-        source=b.get("source", ""),
-        digest=b.get("digest"),
-        account=b.get("account"),
-        created_at=float(b["created_at"]),
-        state=BatchState(b["state"]),
-        total=int(b.get("total", 0)),
-        counts=counts,
-        parent_id=b.get("parent_id"),
-        finished_at=float(b["finished_at"]) if "finished_at" in b else None,
-        options=json.loads(b["options"]) if "options" in b else {},
-        touched_at=float(b["touched_at"]) if "touched_at" in b else None,
-    )

@@ -31,7 +31,8 @@ from typing import Any, cast
 
 import redis
 
-from vsbatch.store.ledger import Keys, lua_script
+from vsbatch.store.keys import Keys
+from vsbatch.store.scripts import lua_script
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,14 @@ def new_node_id() -> str:
 
 def live_nodes(client: redis.Redis, keys: Keys) -> list[str]:
     """The worker processes whose heartbeat has not expired (sorted)."""
-    nodes = sorted(_text(n) for n in cast(set[bytes], client.smembers(keys.nodes)))
+    nodes = sorted(as_text(n) for n in cast(set[bytes], client.smembers(keys.nodes)))
     pipe = client.pipeline(transaction=False)
     for node in nodes:
         pipe.exists(keys.alive(node))
     return [node for node, alive in zip(nodes, pipe.execute(), strict=True) if alive]
 
 
-def _text(raw: bytes | str) -> str:
+def as_text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else str(raw)
 
 
@@ -136,7 +137,7 @@ class Liveness:
         """Take over the chunks of every node whose heartbeat expired (this one excepted)."""
         chunks: list[HeldChunk] = []
         for raw_node in cast(set[bytes], self._r.smembers(self.keys.nodes)):
-            node = _text(raw_node)
+            node = as_text(raw_node)
             if node == self.node:
                 continue
             keys = [self.keys.alive(node), self.keys.held(node), self.keys.nodes]

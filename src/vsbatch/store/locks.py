@@ -24,7 +24,9 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from vsbatch.errors import LockLostError, SessionBusyError
-from vsbatch.store.ledger import Fence, Keys, lua_script
+from vsbatch.store.keys import Keys
+from vsbatch.store.ledger import Fence
+from vsbatch.store.scripts import lua_script
 
 if TYPE_CHECKING:
     import redis

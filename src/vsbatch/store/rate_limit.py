@@ -30,7 +30,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from vsbatch.errors import RateLimitBusy
-from vsbatch.store.ledger import Keys, lua_script
+from vsbatch.store.keys import Keys
+from vsbatch.store.scripts import lua_script
 
 if TYPE_CHECKING:
     import redis

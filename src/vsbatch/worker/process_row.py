@@ -44,9 +44,9 @@ from vsbatch.errors import (
     SessionBusyError,
     StripeError,
 )
+from vsbatch.model.row import BatchState, Outcome, RowRecord, SkipReason
 from vsbatch.model.update import SessionUpdate, parse_update
 from vsbatch.ops import metrics
-from vsbatch.store.ledger import BatchState, Outcome, RowRecord, SkipReason
 from vsbatch.stripe.client import VerificationSession
 from vsbatch.stripe.retry import decide
 

@@ -24,8 +24,9 @@ import redis
 from vsbatch.bootstrap import Deps, bootstrap, connect, ledger_on, redis_refusal
 from vsbatch.config import Settings
 from vsbatch.errors import VsbatchError
+from vsbatch.model.row import BatchInfo
 from vsbatch.store import local_redis
-from vsbatch.store.ledger import BatchInfo, Ledger
+from vsbatch.store.ledger import Ledger
 from vsbatch.store.local_redis import LocalRedis
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ from celery.signals import task_received, worker_ready, worker_shutdown
 
 from vsbatch.bootstrap import is_refusal, redis_refusal
 from vsbatch.errors import NotFoundError, RedisRefused
-from vsbatch.store.ledger import BatchState
+from vsbatch.model.row import BatchState
 from vsbatch.store.liveness import HeldChunk
 from vsbatch.worker import process_row as processing
 from vsbatch.worker.celery_app import (
