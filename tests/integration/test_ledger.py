@@ -493,10 +493,6 @@ class TestTransitions:
 
 
 class TestSequence:
-    def test_next_seq_increases(self, ledger: Ledger) -> None:
-        """next_seq hands out increasing numbers."""
-        assert [1, 2] == [ledger.next_seq(), ledger.next_seq()]
-
     def test_mark_applied_keeps_maximum(self, ledger: Ledger) -> None:
         """mark_applied never lowers the recorded sequence."""
         ledger.mark_applied("acct_1", "vs_1", 7)

@@ -470,10 +470,6 @@ class Ledger:
             args += [self.keys.pending_prefix, batch_id, SkipReason.CANCELED.value, *block]
             self._cancel_rows(keys=keys, args=args)
 
-    def next_seq(self) -> int:
-        """A new global submission sequence number (for application updates)."""
-        return self._r.incr(self.keys.seq)
-
     def mark_applied(self, account: str | None, session_id: str, seq: int) -> None:
         """Record that update ``seq`` was applied to the session (keeps the maximum)."""
         self._max_seq(keys=[self.keys.applied(account, session_id)], args=[seq, self._ttl])

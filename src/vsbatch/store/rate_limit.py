@@ -36,7 +36,6 @@ from vsbatch.store.scripts import lua_script
 if TYPE_CHECKING:
     import redis
 
-    from vsbatch.config import Settings
 
 __all__ = [
     "MemoryRateLimiter",
@@ -197,7 +196,7 @@ class RedisRateLimiter(RateLimiter):
     Args:
         client: A redis-py client.
         rate: Requests per second, or a function of the account giving it (for example
-            ``Settings.effective_rate_limit``, see :meth:`from_settings`).
+            ``Settings.effective_rate_limit``).
         prefix: Namespace of the keys (``<prefix>:rl:<account>``).
         Other arguments: as :class:`RateLimiter`.
     """
@@ -228,11 +227,6 @@ class RedisRateLimiter(RateLimiter):
         )
         self.keys = Keys(prefix)
         self._script = client.register_script(lua_script("gcra.lua"))
-
-    @classmethod
-    def from_settings(cls, client: redis.Redis, settings: Settings) -> RedisRateLimiter:
-        """A limiter at ``settings.effective_rate_limit`` for every account."""
-        return cls(client, rate=settings.effective_rate_limit)
 
     def _call(
         self, op: str, account: str | None, reserved_at: float | None = None

@@ -55,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 SESSIONS_PATH = "/v1/identity/verification_sessions"
 SESSION_OBJECT = "identity.verification_session"
-MAX_IDEMPOTENCY_KEY = 255
 
 try:
     _VERSION = _dist_version("vsbatch")
