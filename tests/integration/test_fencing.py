@@ -19,8 +19,8 @@ import redis
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.errors import LockLostError
 from vsbatch.model.row import NewRow, Outcome
-from vsbatch.store.ledger import Fence, Ledger
-from vsbatch.store.locks import SessionLocks
+from vsbatch.store.ledger import Ledger
+from vsbatch.store.locks import Fence, SessionLocks
 from vsbatch.store.rate_limit import RedisRateLimiter
 from vsbatch.worker.process_row import BUSY_DELAY, Later, RowOptions, process_row
 

@@ -7,6 +7,9 @@ import json
 import os
 from typing import Any
 
+import redis
+
+from vsbatch.errors import InputError, NotFoundError
 from vsbatch.model.row import TERMINAL, BatchInfo, BatchState, NewRow, Outcome, RowRecord
 from vsbatch.store.keys import Keys
 
@@ -146,3 +149,16 @@ def batch_info(raw_batch: dict[Any, Any], raw_counts: dict[Any, Any]) -> BatchIn
         options=json.loads(b["options"]) if "options" in b else {},
         touched_at=float(b["touched_at"]) if "touched_at" in b else None,
     )
+
+
+def script_error(exc: redis.ResponseError, batch_id: str) -> Exception:
+    """The vsbatch error for a ledger script's error reply (others are returned as they are)."""
+    text = str(exc)
+    if "NOBATCH" in text:
+        return NotFoundError(f"no batch {batch_id} (unknown or expired)")
+    if "BATCHSTATE" in text:
+        state = text.split("BATCHSTATE", 1)[1].split()[0]
+        return InputError(f"batch {batch_id} is {state}")
+    if "NOROW" in text:
+        return NotFoundError(f"batch {batch_id} has no such row")
+    return exc

@@ -66,6 +66,17 @@ class Keys:
             self.events(batch_id),
         ]
 
+    def row_script_keys(self, batch_id: str) -> list[str]:
+        """The keys a script that moves rows of the batch touches, in the scripts' order:
+        batch, counts, rows, events, sessions."""
+        return [
+            self.batch(batch_id),
+            self.counts(batch_id),
+            self.rows(batch_id),
+            self.events(batch_id),
+            self.sessions(batch_id),
+        ]
+
     @staticmethod
     def session_field(account: str | None, session_id: str) -> str:
         """A session's identity across accounts: ``"{account or ''}:{session_id}"``."""

@@ -1,10 +1,9 @@
 """The ledger: vsbatch's results backend in Redis (batches, row records, outcomes, counters).
 
 It owns every row's record and outcome, the per-batch counters, batch states, the global
-submission sequence and the per-session "applied" markers, and (in ``Keys``) the name of
-every Redis key vsbatch writes, the rate limiter's and the session locks' included.
-
-Key names are in :mod:`vsbatch.store.keys`, stored forms in :mod:`vsbatch.store.codec`.
+submission sequence and the per-session "applied" markers. Key names are in
+:mod:`vsbatch.store.keys`, stored forms in :mod:`vsbatch.store.codec`, reads in
+:mod:`vsbatch.store.ledger_reader`.
 
 Every write refreshes the retention TTL of the keys it touches, in the same script; a STAGING
 batch's keys get the much shorter staging TTL until the batch is opened. Row
@@ -27,12 +26,11 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
 
-from vsbatch.errors import InputError, LockLostError, NotFoundError
+from vsbatch.errors import LockLostError
 from vsbatch.model.row import (
     BatchInfo,
     BatchState,
@@ -45,40 +43,30 @@ from vsbatch.store.codec import (
     ERROR_FIELDS,
     PATCHABLE,
     ROW_KEYS,
-    TERMINAL_NAMES,
     as_text,
-    batch_info,
     compact_json,
-    decode_row,
     encode_new,
     new_batch_id,
+    script_error,
     stored_form,
 )
-from vsbatch.store.keys import Keys
+from vsbatch.store.ledger_reader import BLOCK, LedgerReader
+from vsbatch.store.locks import Fence
 from vsbatch.store.scripts import lua_script
 
-_BLOCK = 1000  # rows per read page and per add_rows script call
 # add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
 # (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
 _CALL_BYTES = 1 << 20
 _PIPELINE_BYTES = 4 << 20
-_PAGE_BYTES = 4 << 20  # and readers page by size as well as by row numbers (page.lua)
-
-
-@dataclass(frozen=True)
-class Fence:
-    """Proof that a worker holds a session's lock: the lock's key and the holder's token."""
-
-    key: str
-    token: str
 
 
 # The fence of the session lock this thread holds while it works on a row (``Ledger.fenced``).
 _FENCE: ContextVar[Fence | None] = ContextVar("vsbatch_fence", default=None)
 
 
-class Ledger:
-    """Batches and their row records in Redis, with atomic idempotent transitions.
+class Ledger(LedgerReader):
+    """Batches and their row records in Redis, with atomic idempotent transitions (the reads
+    are :class:`LedgerReader`'s).
 
     Args:
         client: A redis-py client (bytes or decoded responses both work).
@@ -103,8 +91,7 @@ class Ledger:
         events_maxlen: int = 100_000,
         staging_seconds: float = 86400,
     ) -> None:
-        self._r = client
-        self.keys = Keys(prefix)
+        super().__init__(client, prefix=prefix)
         self._ttl = max(1, int(retention_seconds))
         self._staging_ttl = max(1, min(self._ttl, int(staging_seconds)))
         self._clock = clock
@@ -115,13 +102,7 @@ class Ledger:
         self._max_seq = client.register_script(lua_script("max_seq.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
         self._touch = client.register_script(lua_script("touch.lua"))
-        self._page = client.register_script(lua_script("page.lua"))
         self._cancel_rows = client.register_script(lua_script("cancel_rows.lua"))
-
-    @property
-    def client(self) -> redis.Redis:
-        """The Redis client the ledger reads and writes (for readers of other keys)."""
-        return self._r
 
     @property
     def retention_seconds(self) -> int:
@@ -224,7 +205,7 @@ class Ledger:
     def _script_args(
         self, it: Iterator[NewRow], batch_id: str
     ) -> tuple[list[str | int], int, bool]:
-        """One add_rows.lua call's arguments: up to ``_BLOCK`` rows or ``_CALL_BYTES`` of
+        """One add_rows.lua call's arguments: up to ``BLOCK`` rows or ``_CALL_BYTES`` of
         them (a rejected row keeps its input cells, up to a 1 MiB line); and whether the
         rows may go on."""
         now = self._now()
@@ -241,7 +222,7 @@ class Ledger:
             args.extend(encoded)
             count += 1
             size += sum(len(part) for part in encoded)
-            if count == _BLOCK or size >= _CALL_BYTES:
+            if count == BLOCK or size >= _CALL_BYTES:
                 return args, count, True
         return args, count, False
 
@@ -250,18 +231,7 @@ class Ledger:
         try:
             return cast(list[Any], pipe.execute())
         except redis.ResponseError as exc:
-            raise self._mapped(exc, batch_id) from None
-
-    def _mapped(self, exc: redis.ResponseError, batch_id: str) -> Exception:
-        text = str(exc)
-        if "NOBATCH" in text:
-            return NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        if "BATCHSTATE" in text:
-            state = text.split("BATCHSTATE", 1)[1].split()[0]
-            return InputError(f"batch {batch_id} is {state}")
-        if "NOROW" in text:
-            return NotFoundError(f"batch {batch_id} has no such row")
-        return exc
+            raise script_error(exc, batch_id) from None
 
     def _batch_op(self, batch_id: str, op: str, *extra: str) -> str:
         keys = [*self.keys.batch_keys(batch_id), self.keys.batches]
@@ -269,7 +239,7 @@ class Ledger:
         try:
             return as_text(cast(bytes, self._state(keys=keys, args=args)))
         except redis.ResponseError as exc:
-            raise self._mapped(exc, batch_id) from None
+            raise script_error(exc, batch_id) from None
 
     def open_batch(self, batch_id: str, options: dict[str, Any] | None = None) -> BatchInfo:
         """STAGING -> OPEN (or DONE at once when every row is already terminal).
@@ -309,66 +279,14 @@ class Ledger:
 
         Safe outside the discard script: nothing works on a STAGING batch's rows.
         """
-        fields = self._r.hscan_iter(self.keys.sessions(batch_id), count=_BLOCK)
-        while page := list(itertools.islice(fields, _BLOCK)):
+        fields = self._r.hscan_iter(self.keys.sessions(batch_id), count=BLOCK)
+        while page := list(itertools.islice(fields, BLOCK)):
             pipe = self._r.pipeline(transaction=False)
             for session, row in page:
                 pipe.zrem(self.keys.pending_prefix + as_text(session), f"{batch_id}:{as_text(row)}")
             pipe.execute()
 
-    def pending_chunks(self, batch_id: str, size: int) -> Iterator[list[int]]:
-        """Row numbers of the batch's non-terminal rows, in order, ``size`` at a time."""
-        if size < 1:
-            raise ValueError("size must be at least 1")
-        chunk: list[int] = []
-        for row, raw in self._scan(batch_id):
-            if json.loads(raw)["o"] not in TERMINAL_NAMES:
-                chunk.append(row)
-                if len(chunk) == size:
-                    yield chunk
-                    chunk = []
-        if chunk:
-            yield chunk
-
-    def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
-        """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
-        fields = cast(
-            list[bytes | None],
-            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
-        )
-        if fields[2] is None:
-            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        if fields[0] is None or fields[1] is None:
-            return
-        lo, hi, total = int(fields[0]), int(fields[1]), int(fields[2])
-        seen = 0
-        for start in range(lo, hi + 1, _BLOCK):
-            end = min(start + _BLOCK - 1, hi)
-            n = start
-            while n <= end:  # a page ends early past _PAGE_BYTES (records can be ~1 MiB)
-                reply = cast(
-                    list[Any],
-                    self._page(keys=[self.keys.rows(batch_id)], args=[n, end, _PAGE_BYTES]),
-                )
-                n = int(reply[0])
-                for index in range(1, len(reply), 2):
-                    seen += 1
-                    yield int(reply[index]), reply[index + 1]
-            if seen >= total:  # rows added to an open batch after we began are not awaited
-                return
-
     # -- worker side -----------------------------------------------------------------------
-    def get_row(self, batch_id: str, row: int) -> RowRecord:
-        """One row's record.
-
-        Raises:
-            NotFoundError: The batch or the row is unknown.
-        """
-        raw = cast(bytes | None, self._r.hget(self.keys.rows(batch_id), str(row)))
-        if raw is None:
-            raise NotFoundError(f"batch {batch_id} has no row {row}")
-        return decode_row(batch_id, row, raw)
-
     def transition(
         self,
         batch_id: str,
@@ -403,13 +321,7 @@ class Ledger:
             # stream), never a succeeded row's reason or error fields.
             fields = {**dict.fromkeys(ERROR_FIELDS), **fields}
         patch = {ROW_KEYS[k]: stored_form(k, v) for k, v in fields.items()}
-        keys = [
-            self.keys.batch(batch_id),
-            self.keys.counts(batch_id),
-            self.keys.rows(batch_id),
-            self.keys.events(batch_id),
-            self.keys.sessions(batch_id),
-        ]
+        keys = self.keys.row_script_keys(batch_id)
         args = [str(row), Outcome(to).value, compact_json(patch), repr(self._now()), self._ttl]
         args += [self._maxlen, self.keys.pending_prefix, batch_id]
         fence = fence or _FENCE.get()
@@ -422,7 +334,7 @@ class Ledger:
         try:
             written = int(cast(int, self._transition(keys=keys, args=args)))
         except redis.ResponseError as exc:
-            raise self._mapped(exc, batch_id) from None
+            raise script_error(exc, batch_id) from None
         if written < 0:
             raise LockLostError(f"row {row} of batch {batch_id}: its session's lock was lost")
         return bool(written)
@@ -458,14 +370,8 @@ class Ledger:
     def _skip_queued(self, batch_id: str) -> None:
         """Skip (batch_canceled) the batch's QUEUED rows, 1000 row numbers per script call."""
         queued = (n for n, raw in self._scan(batch_id) if json.loads(raw)["o"] == "queued")
-        keys = [
-            self.keys.batch(batch_id),
-            self.keys.counts(batch_id),
-            self.keys.rows(batch_id),
-            self.keys.events(batch_id),
-            self.keys.sessions(batch_id),
-        ]
-        while block := list(itertools.islice(queued, _BLOCK)):
+        keys = self.keys.row_script_keys(batch_id)
+        while block := list(itertools.islice(queued, BLOCK)):
             args: list[str | int] = [repr(self._now()), self._ttl, self._maxlen]
             args += [self.keys.pending_prefix, batch_id, SkipReason.CANCELED.value, *block]
             self._cancel_rows(keys=keys, args=args)
@@ -487,43 +393,3 @@ class Ledger:
             args=[record.seq, self.keys.prefix],
         )
         return Outcome(as_text(cast(bytes, found))) if found else None
-
-    def applied_seq(self, account: str | None, session_id: str) -> int:
-        """The highest ``seq`` applied to the session, 0 if none."""
-        value = cast(bytes | None, self._r.get(self.keys.applied(account, session_id)))
-        return int(value) if value is not None else 0
-
-    # -- readers ---------------------------------------------------------------------------
-    def get_batch(self, batch_id: str) -> BatchInfo:
-        """The batch and its counters (NotFoundError if unknown or expired)."""
-        pipe = self._r.pipeline(transaction=True)
-        pipe.hgetall(self.keys.batch(batch_id))
-        pipe.hgetall(self.keys.counts(batch_id))
-        raw_batch, raw_counts = pipe.execute()
-        if not raw_batch:
-            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        return batch_info(raw_batch, raw_counts)
-
-    def list_batches(self, limit: int = 50) -> list[BatchInfo]:
-        """The newest batches first (expired ones are left out)."""
-        ids = cast(list[bytes], self._r.zrevrange(self.keys.batches, 0, limit - 1))
-        pipe = self._r.pipeline(transaction=False)
-        for bid in ids:
-            pipe.hgetall(self.keys.batch(as_text(bid)))
-            pipe.hgetall(self.keys.counts(as_text(bid)))
-        found = pipe.execute()
-        return [batch_info(b, c) for b, c in zip(found[::2], found[1::2], strict=True) if b]
-
-    def iter_rows(
-        self, batch_id: str, outcomes: Iterable[Outcome] | None = None
-    ) -> Iterator[RowRecord]:
-        """Every row record in row order, optionally only those in ``outcomes``.
-
-        Pages over ``min_row..max_row``, 1000 row numbers or 4 MiB at a time, so memory
-        stays bounded and nothing is sorted. Raises NotFoundError for an unknown batch.
-        """
-        wanted = None if outcomes is None else {Outcome(o).value for o in outcomes}
-        for row, raw in self._scan(batch_id):
-            record = decode_row(batch_id, row, raw)
-            if wanted is None or record.outcome.value in wanted:
-                yield record

@@ -21,11 +21,11 @@ import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from vsbatch.errors import LockLostError, SessionBusyError
 from vsbatch.store.keys import Keys
-from vsbatch.store.ledger import Fence
 from vsbatch.store.scripts import lua_script
 
 if TYPE_CHECKING:
@@ -35,6 +35,14 @@ __all__ = ["SessionLocks"]
 
 _FIRST_BACKOFF = 0.01  # seconds; doubles up to _MAX_BACKOFF while waiting for a lock
 _MAX_BACKOFF = 0.2
+
+
+@dataclass(frozen=True)
+class Fence:
+    """Proof that a worker holds a session's lock: the lock's key and the holder's token."""
+
+    key: str
+    token: str
 
 
 class SessionLocks:
