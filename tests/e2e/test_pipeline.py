@@ -10,7 +10,8 @@ from typing import Any
 from tests.e2e.conftest import Workers, wait_done
 from tests.helpers import metadata_csv
 from vsbatch.bootstrap import Deps
-from vsbatch.intake.csv_io import read_updates, write_failures
+from vsbatch.intake.csv_reader import read_updates
+from vsbatch.intake.csv_writers import write_failures
 from vsbatch.intake.stage import submit_csv
 from vsbatch.model.row import Outcome
 from vsbatch.worker.tasks import enqueue_chunk

@@ -15,7 +15,7 @@ import redis
 from tests.conftest import TEST_API_KEY
 from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
-from vsbatch.intake.csv_io import write_failures
+from vsbatch.intake.csv_writers import write_failures
 from vsbatch.intake.stage import submit_csv
 from vsbatch.model.row import Outcome
 

@@ -19,7 +19,7 @@ from tests.e2e.conftest import Workers, wait_done
 from tests.unit.test_bad_csv_corpus import CORPUS, ID1, ID2, ID3, ID4, PARSED, REFUSED
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import CsvFileError
-from vsbatch.intake.csv_io import RowError
+from vsbatch.intake.csv_cells import RowError
 from vsbatch.intake.stage import SubmitOptions, submit_csv
 from vsbatch.model.row import Outcome
 from vsbatch.worker.celery_app import QUEUE

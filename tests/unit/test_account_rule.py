@@ -6,7 +6,7 @@ import pytest
 
 from vsbatch.app_api import _validated
 from vsbatch.errors import InputError, VsbatchError
-from vsbatch.intake.csv_io import _update_from_cells
+from vsbatch.intake.csv_cells import update_from_cells
 from vsbatch.intake.stage import SubmitOptions, check_submit_options
 from vsbatch.migrations.spec import parse_migrations
 
@@ -15,7 +15,7 @@ VALUES = ["acct_1", "acct_AbC9", "acct_" + "a" * 250, "acct_" + "a" * 251, "acct
 
 def _column_ok(account: str) -> bool:
     try:
-        _update_from_cells("vs_1", account, {"metadata.k": "v"})
+        update_from_cells("vs_1", account, {"metadata.k": "v"})
     except Exception:
         return False
     return True

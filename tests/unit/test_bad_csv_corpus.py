@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 from vsbatch.errors import CsvFileError
-from vsbatch.intake.csv_io import RowError, read_updates
+from vsbatch.intake.csv_cells import RowError
+from vsbatch.intake.csv_reader import read_updates
 
 CORPUS = Path(__file__).parent.parent / "data" / "bad_csv"
 ID1 = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"

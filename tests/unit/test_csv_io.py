@@ -17,18 +17,10 @@ from hypothesis import strategies as st
 
 from tests.strategies import DOCUMENT_OPTIONS
 from vsbatch.errors import CsvFileError
-from vsbatch.intake.csv_io import (
-    FAILURE_COLUMNS,
-    REPORT_COLUMNS,
-    ParsedRow,
-    RowError,
-    columns_from_params,
-    file_digest,
-    neutralise,
-    read_updates,
-    write_failures,
-    write_report_csv,
-)
+from vsbatch.intake.csv_cells import RowError, columns_from_params
+from vsbatch.intake.csv_format import FAILURE_COLUMNS, REPORT_COLUMNS, neutralise
+from vsbatch.intake.csv_reader import ParsedRow, file_digest, read_updates
+from vsbatch.intake.csv_writers import write_failures, write_report_csv
 from vsbatch.model.row import NewRow, Outcome, RowRecord
 from vsbatch.model.update import parse_update
 

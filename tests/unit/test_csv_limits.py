@@ -12,8 +12,8 @@ import tracemalloc
 import pytest
 
 from vsbatch.errors import CsvFileError
-from vsbatch.intake import csv_io
-from vsbatch.intake.csv_io import read_updates
+from vsbatch.intake import csv_format
+from vsbatch.intake.csv_reader import read_updates
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"
 MIB = 1024 * 1024
@@ -50,20 +50,20 @@ class TestLimits:
     def test_the_caps(self) -> None:
         """The documented caps: 200 columns, 10,000-character cells, 1 MiB rows."""
         assert (200, 10_000, MIB) == (
-            csv_io.MAX_COLUMNS,
-            csv_io.MAX_FIELD_CHARS,
-            csv_io.MAX_LINE_CHARS,
+            csv_format.MAX_COLUMNS,
+            csv_format.MAX_FIELD_CHARS,
+            csv_format.MAX_LINE_CHARS,
         )
 
     def test_200_columns_are_read(self) -> None:
         """A header of exactly 200 columns is accepted."""
-        (row,) = list(read_updates(io.BytesIO(_wide(csv_io.MAX_COLUMNS - 1))))
+        (row,) = list(read_updates(io.BytesIO(_wide(csv_format.MAX_COLUMNS - 1))))
 
         assert 2 == row.row
 
     def test_a_cell_at_the_limit_is_read(self) -> None:
         """A cell of exactly 10,000 characters is accepted (and judged by Stripe's rules)."""
-        data = f"id,metadata.k\n{ID},{'v' * csv_io.MAX_FIELD_CHARS}\n".encode()
+        data = f"id,metadata.k\n{ID},{'v' * csv_format.MAX_FIELD_CHARS}\n".encode()
 
         (row,) = list(read_updates(io.BytesIO(data)))
 

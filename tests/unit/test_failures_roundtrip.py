@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 
 from tests.strategies import DOCUMENT_OPTIONS
 from vsbatch.errors import InvalidUpdate
-from vsbatch.intake.csv_io import read_updates, write_failures
+from vsbatch.intake.csv_reader import read_updates
+from vsbatch.intake.csv_writers import write_failures
 from vsbatch.model.row import Outcome, RowRecord
 from vsbatch.model.update import parse_update
 

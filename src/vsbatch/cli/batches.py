@@ -222,7 +222,7 @@ def _print_report(
     pii: bool | None = None,
 ) -> None:
     from vsbatch.cli.outputs import output_stream
-    from vsbatch.intake.csv_io import write_report_csv
+    from vsbatch.intake.csv_writers import write_report_csv
     from vsbatch.ops import reports
     from vsbatch.ops.redaction import RedactedLedger
 
@@ -257,7 +257,7 @@ def failures(
     With redaction the email and phone cells hold markers: share that file, do not resubmit it.
     """
     from vsbatch.cli.outputs import output_stream
-    from vsbatch.intake.csv_io import write_failures
+    from vsbatch.intake.csv_writers import write_failures
     from vsbatch.model.row import Outcome
     from vsbatch.ops.redaction import RedactedLedger
     from vsbatch.worker.runtime import ledger_for

@@ -15,7 +15,7 @@ from rich.console import Console
 from vsbatch.cli.next_steps import exit_code, print_next_steps
 from vsbatch.config import load_settings
 from vsbatch.errors import InputError
-from vsbatch.intake.csv_io import read_updates
+from vsbatch.intake.csv_reader import read_updates
 from vsbatch.intake.stage import SubmitOptions, submit_csv
 from vsbatch.ops import reports
 from vsbatch.worker.runtime import deps_for, work_until_done

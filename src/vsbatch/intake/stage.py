@@ -21,7 +21,7 @@ import redis
 
 from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFoundError
-from vsbatch.intake.csv_io import ParsedRow, file_digest, read_updates
+from vsbatch.intake.csv_reader import ParsedRow, file_digest, read_updates
 from vsbatch.intake.file_claim import claim_file, release_file
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
 from vsbatch.model.update import check_account, idempotency_key

@@ -16,7 +16,8 @@ from vsbatch.bootstrap import Deps
 from vsbatch.cli.next_steps import retryable_rows
 from vsbatch.config import Settings
 from vsbatch.errors import InvalidRequestError, StripeError
-from vsbatch.intake.csv_io import ParsedRow, RowError, read_updates
+from vsbatch.intake.csv_cells import RowError
+from vsbatch.intake.csv_reader import ParsedRow, read_updates
 from vsbatch.intake.stage import Enqueue, open_and_enqueue
 from vsbatch.model.row import BatchInfo, NewRow, Outcome, RowRecord
 from vsbatch.model.update import parse_update
