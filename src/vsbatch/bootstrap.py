@@ -48,14 +48,7 @@ class Deps:
         if client is None:
             from vsbatch.stripe.client import StripeClient
 
-            settings = self.settings
-            client = StripeClient(
-                settings.require_api_key(),
-                base_url=settings.stripe_api_base,
-                stripe_version=settings.stripe_version,
-                connect_timeout=settings.http_connect_timeout,
-                timeout=settings.http_timeout,
-            )
+            client = StripeClient.from_settings(self.settings)
             self._local.stripe = client
         return client
 

@@ -19,7 +19,8 @@ from vsbatch.errors import (
     SessionBusyError,
     StripeError,
 )
-from vsbatch.stripe.client import StripeClient, error_from_response
+from vsbatch.stripe.answers import error_from_response
+from vsbatch.stripe.client import StripeClient
 from vsbatch.stripe.retry import Decision, RetryPolicy, decide
 
 KEY = "sk_test_SECRETSECRET"

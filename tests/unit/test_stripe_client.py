@@ -24,13 +24,9 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
-from vsbatch.stripe.client import (
-    SESSION_OBJECT,
-    ResponseMeta,
-    StripeClient,
-    VerificationSession,
-)
+from vsbatch.stripe.client import SESSION_OBJECT, StripeClient
 from vsbatch.stripe.retry import decide
+from vsbatch.stripe.session import ResponseMeta, VerificationSession
 
 KEY = "sk_test_SECRETSECRET"
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -715,3 +711,37 @@ class TestLifecycle:
 
         with pytest.raises(ConfigError), httpx.Client() as http:
             StripeClient(KEY, http_client=http, transport=transport)
+
+
+class TestOneFactory:
+    def test_from_settings_keeps_both_timeouts_and_the_deadline(self) -> None:
+        """The client built from settings has their connect and read timeouts (``plan`` once
+        built its own client and dropped the connect timeout)."""
+        settings = config.Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            stripe_api_key="sk_test_" + "a" * 24,
+            http_connect_timeout=1.5,
+            http_timeout=7.0,
+        )
+
+        with StripeClient.from_settings(settings) as client:
+            facts = (client.timeouts.connect, client.timeouts.read, client.deadline)
+
+        assert (1.5, 7.0, 8.5) == facts
+
+    def test_the_package_builds_its_client_only_from_settings(self) -> None:
+        """No module but the client's own calls ``StripeClient(...)``: every caller goes through
+        ``StripeClient.from_settings``, so no caller can drop a setting."""
+        import pathlib
+        import re
+
+        import vsbatch
+
+        root = pathlib.Path(vsbatch.__file__).parent
+        callers = [
+            str(path.relative_to(root))
+            for path in root.rglob("*.py")
+            if path.name != "client.py" and re.search(r"\bStripeClient\(", path.read_text())
+        ]
+
+        assert [] == callers

@@ -114,13 +114,7 @@ def plan_command(
     migration = _one(migrations, name, path)
     settings = cli_settings(live=live)
     preflight.check(settings)
-    with StripeClient(
-        settings.require_api_key(),
-        base_url=settings.stripe_api_base,
-        stripe_version=settings.stripe_version,
-        connect_timeout=settings.http_connect_timeout,
-        timeout=settings.http_timeout,
-    ) as client:
+    with StripeClient.from_settings(settings) as client:
         result = plan_migration(client, migration, now=time.time(), shown=show)
     table = Table("session", "status", "changes", title=f"migration {name}")
     for change in result.changes:

@@ -170,12 +170,7 @@ def plan_file(
         table.add_column(name)
     counts: Counter[str] = Counter()
     with (
-        StripeClient(
-            settings.require_api_key(),
-            base_url=settings.stripe_api_base,
-            stripe_version=settings.stripe_version,
-            timeout=settings.http_timeout,
-        ) as client,
+        StripeClient.from_settings(settings) as client,
         ThreadPoolExecutor(PLAN_THREADS) as pool,
     ):
         rows = mark_duplicates(

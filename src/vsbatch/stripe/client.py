@@ -16,40 +16,29 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import urlencode
 
 import httpx
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+from pydantic import ValidationError
 
 from vsbatch import config
 from vsbatch.errors import (
-    APIConnectionError,
     APIError,
-    AuthenticationError,
-    CardError,
     ConfigError,
-    IdempotencyError,
     InvalidRequestError,
-    PermissionDeniedError,
-    RateLimitError,
-    StripeError,
 )
-from vsbatch.ops.keyscrub import scrub_response, scrub_text, scrub_value
+from vsbatch.ops.keyscrub import scrub_response
+from vsbatch.stripe.answers import HTTPX_ERRORS, connection_error, error_from_response, scrubbed
 from vsbatch.stripe.http_deadline import deadline, transport_for
+from vsbatch.stripe.session import ResponseMeta, VerificationSession
 
-__all__ = [
-    "ResponseMeta",
-    "StripeClient",
-    "VerificationSession",
-    "error_from_response",
-    "validate_session_id",
-]
+if TYPE_CHECKING:
+    from vsbatch.config import Settings
+
+__all__ = ["StripeClient", "validate_session_id"]
 
 logger = logging.getLogger(__name__)
 
@@ -66,61 +55,6 @@ USER_AGENT = f"vsbatch/{_VERSION}"
 # "<prefix>_<alphanumerics>", and anything else in a URL path could reach another endpoint.
 _ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _HEADER_SAFE_RE = re.compile(r"[\x21-\x7e]+")
-
-# Failures that happen before a single byte of the request left this process.
-_NOT_SENT = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.LocalProtocolError,
-    httpx.ProxyError,
-    httpx.UnsupportedProtocol,
-    httpx.InvalidURL,
-)
-_HTTPX_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, httpx.CookieConflict)
-
-
-@dataclass(frozen=True)
-class ResponseMeta:
-    """Wire facts of the answer a model was parsed from."""
-
-    http_status: int
-    request_id: str | None
-    idempotency_key: str | None
-    idempotent_replayed: bool
-
-
-class VerificationSession(BaseModel):
-    """An ``identity.verification_session`` object; fields vsbatch does not know are kept."""
-
-    model_config = ConfigDict(extra="allow")
-
-    id: str
-    object: str = "identity.verification_session"
-    status: str
-    type: str
-    created: int
-    livemode: bool
-    metadata: dict[str, str] = {}
-    options: dict[str, Any] | None = None
-    provided_details: dict[str, Any] | None = None
-    last_error: dict[str, Any] | None = None
-    redaction: dict[str, Any] | None = None
-    client_secret: str | None = None
-    client_reference_id: str | None = None
-    url: str | None = None
-    last_verification_report: str | dict[str, Any] | None = None
-    related_customer: str | None = None
-    related_customer_account: str | None = None
-    verification_flow: str | None = None
-    verified_outputs: dict[str, Any] | None = None
-
-    _last_response: ResponseMeta | None = PrivateAttr(default=None)
-
-    @property
-    def last_response(self) -> ResponseMeta | None:
-        """The status, request id and idempotency facts of the answer, when fetched."""
-        return self._last_response
 
 
 def validate_session_id(session_id: str) -> str:
@@ -144,123 +78,6 @@ def _check_header_value(value: str, *, param: str, max_length: int = 255) -> str
             param=param,
         )
     return value
-
-
-def _should_retry_header(headers: httpx.Headers) -> bool | None:
-    value = headers.get("Stripe-Should-Retry", "").strip().lower()
-    return {"true": True, "false": False}.get(value)
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("Retry-After")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def error_from_response(response: httpx.Response) -> StripeError:
-    """Map one non-2xx answer to the error class its status and body call for.
-
-    Like stripe-python's ``specific_v1_api_error``: 429 (or 400 ``rate_limit``) is a
-    RateLimitError; 400/404 an InvalidRequestError, or an IdempotencyError for
-    ``idempotency_error``; 409 ``idempotency_key_in_use`` an IdempotencyError; 401
-    AuthenticationError; 402 CardError; 403 PermissionDeniedError; anything else, and any
-    body that is not a JSON ``{"error": {...}}``, an APIError.
-    """
-    status = response.status_code
-    wire: dict[str, Any] = {
-        "http_status": status,
-        "request_id": response.headers.get("Request-Id"),
-        "should_retry": _should_retry_header(response.headers),
-        "idempotent_replayed": response.headers.get("Idempotent-Replayed", "").lower() == "true",
-        "retry_after": _retry_after(response.headers),
-    }
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
-        return APIError(
-            f"Unexpected answer from Stripe (HTTP {status}, no error object in the body)",
-            json_body=body if isinstance(body, dict) else None,
-            **wire,
-        )
-    error: dict[str, Any] = body["error"]
-    code = error.get("code") if isinstance(error.get("code"), str) else None
-    kind = error.get("type")
-    message = error.get("message") if isinstance(error.get("message"), str) else None
-    fields: dict[str, Any] = {
-        "code": code,
-        "param": error.get("param") if isinstance(error.get("param"), str) else None,
-        "json_body": body,
-        **wire,
-    }
-    text = message or f"Stripe answered HTTP {status}" + (f" ({code})" if code else "")
-    cls: type[StripeError]
-    if status == 429 or (status == 400 and code == "rate_limit"):
-        cls = RateLimitError
-    elif status in (400, 404):
-        cls = IdempotencyError if kind == "idempotency_error" else InvalidRequestError
-    elif status == 409 and (code == "idempotency_key_in_use" or kind == "idempotency_error"):
-        cls = IdempotencyError
-    elif status == 401:
-        cls = AuthenticationError
-    elif status == 402:
-        cls = CardError
-    elif status == 403:
-        cls = PermissionDeniedError
-    else:
-        cls = APIError
-    return cls(text, **fields)
-
-
-def _connection_error(
-    exc: Exception, method: str, timeouts: httpx.Timeout, *, deadline: float | None = None
-) -> APIConnectionError:
-    """A plain-words APIConnectionError for one httpx failure (never quoting headers).
-
-    ``deadline`` is given when the request's total deadline had passed when it failed.
-    """
-    may_have_applied = method != "GET" and not isinstance(exc, _NOT_SENT)
-    if deadline is not None and isinstance(exc, httpx.TimeoutException):
-        text = f"No complete answer from Stripe within the request deadline ({deadline:g}s)"
-    elif isinstance(exc, httpx.ConnectTimeout):
-        text = f"Timed out connecting to Stripe (connect timeout after {timeouts.connect}s)"
-    elif isinstance(exc, httpx.PoolTimeout):
-        text = f"Timed out waiting for a free connection (pool timeout after {timeouts.pool}s)"
-    elif isinstance(exc, httpx.ReadTimeout):
-        text = f"Timed out waiting for Stripe (read timeout after {timeouts.read}s)"
-    elif isinstance(exc, httpx.WriteTimeout):
-        text = f"Timed out sending to Stripe (write timeout after {timeouts.write}s)"
-    elif isinstance(exc, httpx.ConnectError):
-        text = "Could not connect to Stripe"
-    elif isinstance(exc, httpx.RemoteProtocolError):
-        text = "Stripe closed the connection without a complete answer"
-    elif isinstance(exc, httpx.ReadError | httpx.WriteError):
-        text = "The connection to Stripe failed mid-request"
-    else:
-        text = f"Network error talking to Stripe ({type(exc).__name__})"
-    if may_have_applied:
-        text += "; the request may have been applied"
-    return APIConnectionError(text, may_have_applied=may_have_applied)
-
-
-def _scrub(error: StripeError, secret: str) -> StripeError:
-    """Remove the key from an error built from a server's answer, should a server echo it."""
-    error.user_message = scrub_text(error.user_message, secret)
-    error.args = (error.user_message,)
-    error.json_body = scrub_value(error.json_body, secret)
-    return error
 
 
 class StripeClient:
@@ -317,6 +134,23 @@ class StripeClient:
             timeout=self.timeouts,
             limits=limits,
             follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> StripeClient:
+        """The one way vsbatch builds its client: key, base, version and both timeouts from
+        ``settings`` (``options``: the other keyword arguments, e.g. ``max_connections``).
+
+        Raises:
+            ConfigError: No usable API key is configured.
+        """
+        return cls(
+            settings.require_api_key(),
+            base_url=settings.stripe_api_base,
+            stripe_version=settings.stripe_version,
+            connect_timeout=settings.http_connect_timeout,
+            timeout=settings.http_timeout,
+            **options,
         )
 
     def __repr__(self) -> str:
@@ -462,7 +296,7 @@ class StripeClient:
                 response = self._http.request(
                     method, self.base_url + path, headers=headers, content=body
                 )
-        except _HTTPX_ERRORS as exc:
+        except HTTPX_ERRORS as exc:
             logger.debug(
                 "%s %s failed: %s after %.1f ms",
                 method,
@@ -471,7 +305,7 @@ class StripeClient:
                 (time.monotonic() - started) * 1000,
             )
             overdue = time.monotonic() - started >= self.deadline
-            raise _connection_error(
+            raise connection_error(
                 exc, method, self.timeouts, deadline=self.deadline if overdue else None
             ) from exc
         # Before anything reads the answer: a server that echoes the key must not spread it.
@@ -485,7 +319,7 @@ class StripeClient:
             (time.monotonic() - started) * 1000,
         )
         if not response.is_success:
-            raise _scrub(error_from_response(response), self._api_key)
+            raise scrubbed(error_from_response(response), self._api_key)
         return response
 
     def _unexpected(self, response: httpx.Response, what: str) -> APIError:
@@ -519,10 +353,10 @@ class StripeClient:
         kind, found = (str(fields.get(name))[:80] for name in ("object", "id"))
         if fields.get("object") != SESSION_OBJECT:
             what = f"object {kind!r}, not {SESSION_OBJECT!r}"
-            raise _scrub(self._unexpected(response, what), self._api_key)
+            raise scrubbed(self._unexpected(response, what), self._api_key)
         if session_id is not None and fields.get("id") != session_id:
             what = f"session {found!r}, not {session_id!r}"
-            raise _scrub(self._unexpected(response, what), self._api_key)
+            raise scrubbed(self._unexpected(response, what), self._api_key)
         try:
             session = VerificationSession.model_validate(data)
         except ValidationError as exc:

@@ -47,8 +47,8 @@ from vsbatch.errors import (
 from vsbatch.model.row import BatchState, Outcome, RowRecord, SkipReason
 from vsbatch.model.update import SessionUpdate, parse_update
 from vsbatch.ops import metrics
-from vsbatch.stripe.client import VerificationSession
 from vsbatch.stripe.retry import decide
+from vsbatch.stripe.session import VerificationSession
 
 log = logging.getLogger(__name__)
 

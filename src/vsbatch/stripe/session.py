@@ -1,0 +1,52 @@
+"""The ``identity.verification_session`` object as the client returns it, with the wire facts
+of the answer it was parsed from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+
+@dataclass(frozen=True)
+class ResponseMeta:
+    """Wire facts of the answer a model was parsed from."""
+
+    http_status: int
+    request_id: str | None
+    idempotency_key: str | None
+    idempotent_replayed: bool
+
+
+class VerificationSession(BaseModel):
+    """An ``identity.verification_session`` object; fields vsbatch does not know are kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    object: str = "identity.verification_session"
+    status: str
+    type: str
+    created: int
+    livemode: bool
+    metadata: dict[str, str] = {}
+    options: dict[str, Any] | None = None
+    provided_details: dict[str, Any] | None = None
+    last_error: dict[str, Any] | None = None
+    redaction: dict[str, Any] | None = None
+    client_secret: str | None = None
+    client_reference_id: str | None = None
+    url: str | None = None
+    last_verification_report: str | dict[str, Any] | None = None
+    related_customer: str | None = None
+    related_customer_account: str | None = None
+    verification_flow: str | None = None
+    verified_outputs: dict[str, Any] | None = None
+
+    _last_response: ResponseMeta | None = PrivateAttr(default=None)
+
+    @property
+    def last_response(self) -> ResponseMeta | None:
+        """The status, request id and idempotency facts of the answer, when fetched."""
+        return self._last_response
