@@ -20,6 +20,7 @@ import stripe
 
 from bench import emulator_throughput
 from bench.defaults import defaults
+from bench.engine import engine
 from bench.harness import (
     API_KEY,
     HTTP_TIMEOUT,
@@ -51,11 +52,12 @@ class Sizes:
     rows_per_account: int
     producer_rows: int
     emulator_updates: int
+    engine_rows: int = 2_000
     account_rate: float = 22.5  # vsbatch's rate per account in the accounts scenario (90 %)
 
 
-QUICK = Sizes("quick", 1_000, 20, 500, 4, 250, 100_000, 4_000)
-FULL = Sizes("full", 5_000, 100, 5_000, 4, 500, 1_000_000, 20_000)
+QUICK = Sizes("quick", 1_000, 20, 500, 4, 250, 100_000, 4_000, 2_000)
+FULL = Sizes("full", 5_000, 100, 5_000, 4, 500, 1_000_000, 20_000, 10_000)
 
 LATENCY_MS = 300.0
 STRIPE_LIMIT = 100.0  # the emulator's limit in the throughput and faults scenarios
@@ -674,6 +676,7 @@ def emulator(sizes: Sizes) -> ScenarioResult:
 
 SCENARIOS: dict[str, Callable[[Sizes], ScenarioResult]] = {
     "defaults": defaults,  # the headline: `vsbatch run FILE` as a user types it
+    "engine": engine,  # target 2: the work per row of one worker process
     "throughput": throughput,
     "faults": faults,
     "accounts": accounts,
