@@ -20,7 +20,7 @@ from vsbatch.migrations.fields import (
     parse_duration,
     strings,
 )
-from vsbatch.model.update import is_account_id
+from vsbatch.model.update_rules import is_account_id
 
 __all__ = ["STATUSES", "Selector", "TimeBound", "parse_selector"]
 
