@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any, cast
 from vsbatch.errors import InvalidRequestError, InvalidUpdate, UpdateTimeout
 from vsbatch.intake.stage import open_and_enqueue
 from vsbatch.model.row import NewRow, RowRecord
-from vsbatch.model.update import SessionUpdate, idempotency_key, is_account_id, parse_update
+from vsbatch.model.update import SessionUpdate, idempotency_key, parse_update
+from vsbatch.model.update_rules import is_account_id
 from vsbatch.store.ledger import Ledger
 from vsbatch.stripe.client import validate_session_id
 from vsbatch.worker.process_row import RowOptions

@@ -14,7 +14,8 @@ from typing import Any
 
 from tests.e2e.conftest import Workers, wait_done
 from vsbatch.bootstrap import Deps
-from vsbatch.migrations.run import plan_migration, run_migration
+from vsbatch.migrations.plan import plan_migration
+from vsbatch.migrations.run import run_migration
 from vsbatch.migrations.spec import Migration, parse_migrations
 from vsbatch.model.row import Outcome
 from vsbatch.worker.tasks import enqueue_chunk

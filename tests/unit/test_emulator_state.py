@@ -10,7 +10,8 @@ from pydantic import ValidationError
 import vsbatch.emulator
 from vsbatch.emulator import EmulatorConfig
 from vsbatch.emulator.faults import FaultKind, FaultPlan
-from vsbatch.emulator.state import Emulator, IdempotencyStore, RateLimiter, SessionStore
+from vsbatch.emulator.sessions import SessionStore
+from vsbatch.emulator.state import Emulator, IdempotencyStore, RateLimiter
 
 
 class FakeClock:
@@ -30,6 +31,7 @@ class TestExports:
         """Every name in ``__all__`` exists and no public name is missing from it."""
         public = {name for name in dir(vsbatch.emulator) if not name.startswith("_")}
         modules = {"app", "config", "faults", "forms", "operations", "server", "state", "wire"}
+        modules.add("sessions")
         modules.add("annotations")
 
         actual = sorted(vsbatch.emulator.__all__)

@@ -9,14 +9,8 @@ import pytest
 
 from vsbatch.cli.migrations import migrate  # noqa: F401  (the module imports cleanly)
 from vsbatch.errors import InputError, MigrationSpecError
-from vsbatch.migrations.spec import (
-    CRON_GRACE,
-    Migration,
-    Schedule,
-    load_migrations,
-    parse_migrations,
-    parse_schedule,
-)
+from vsbatch.migrations.schedule import CRON_GRACE, Schedule, parse_schedule
+from vsbatch.migrations.spec import Migration, load_migrations, parse_migrations
 
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "migrations.toml"

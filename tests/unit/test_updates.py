@@ -11,13 +11,12 @@ import pytest
 from vsbatch.errors import InvalidUpdate
 from vsbatch.model.update import (
     MAX_IDEMPOTENCY_KEY_LENGTH,
-    DocumentOptions,
     FieldChange,
     SessionUpdate,
-    UpdateOptions,
     idempotency_key,
     parse_update,
 )
+from vsbatch.model.update_options import DocumentOptions, UpdateOptions
 
 FIXTURES = Path("/work/shared/stripe-api/verification_sessions.fixtures.json")
 

@@ -61,7 +61,7 @@ def run(
     If an earlier run of the same file did not finish, its batch is resumed instead.
     """
     from vsbatch.intake.stage import SubmitOptions, join_or_submit, read_digest
-    from vsbatch.model.update import check_account
+    from vsbatch.model.update_rules import check_account
     from vsbatch.stripe import preflight
     from vsbatch.worker.runtime import deps_for, work_until_done
     from vsbatch.worker.tasks import enqueue_chunk
@@ -115,7 +115,7 @@ def submit(
     """Submit FILE for workers elsewhere; print the batch id alone on stdout."""
     from vsbatch.intake.stage import SubmitOptions, open_csv_batch, read_digest, submit_csv
     from vsbatch.model.row import Outcome
-    from vsbatch.model.update import check_account
+    from vsbatch.model.update_rules import check_account
     from vsbatch.stripe import preflight
     from vsbatch.worker.runtime import deps_for
     from vsbatch.worker.tasks import enqueue_chunk
@@ -368,7 +368,7 @@ def plan(
     live: LiveOpt = False,
 ) -> None:
     """Dry run: read each session and show what would change. Writes nothing."""
-    from vsbatch.model.update import check_account
+    from vsbatch.model.update_rules import check_account
     from vsbatch.ops.reconcile import plan_file
     from vsbatch.stripe import preflight
 

@@ -106,7 +106,7 @@ def plan_command(
     live: Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")] = False,
 ) -> None:
     """Dry run: list the matching sessions and show what would change. Writes nothing."""
-    from vsbatch.migrations.run import plan_migration
+    from vsbatch.migrations.plan import plan_migration
     from vsbatch.stripe import preflight
     from vsbatch.stripe.client import StripeClient
 

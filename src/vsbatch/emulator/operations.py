@@ -35,7 +35,8 @@ from vsbatch.emulator.forms import (
     parse_pairs,
     validate,
 )
-from vsbatch.emulator.state import Session, World, cancel, redact
+from vsbatch.emulator.sessions import Session, cancel, redact
+from vsbatch.emulator.state import World
 from vsbatch.emulator.wire import MESSAGES, error_body, to_json
 
 __all__ = ["MAX_EMAIL", "MAX_METADATA_KEYS", "Result", "execute"]

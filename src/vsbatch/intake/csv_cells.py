@@ -25,7 +25,8 @@ from vsbatch.intake.csv_format import (
     escape_unset,
     protected,
 )
-from vsbatch.model.update import is_account_id, parse_update
+from vsbatch.model.update import parse_update
+from vsbatch.model.update_rules import is_account_id
 
 if TYPE_CHECKING:
     from vsbatch.model.update import SessionUpdate

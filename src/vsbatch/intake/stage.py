@@ -24,7 +24,8 @@ from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFo
 from vsbatch.intake.csv_reader import ParsedRow, file_digest, read_updates
 from vsbatch.intake.file_claim import claim_file, release_file
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
-from vsbatch.model.update import check_account, idempotency_key
+from vsbatch.model.update import idempotency_key
+from vsbatch.model.update_rules import check_account
 from vsbatch.store.ledger import Ledger
 from vsbatch.worker.process_row import RowOptions
 

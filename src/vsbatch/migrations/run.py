@@ -1,147 +1,43 @@
-"""Running a migration: list the matching sessions, plan their changes, enqueue them as a batch.
+"""Running a migration: write the sessions it would change as a batch and enqueue it.
 
-This module owns the I/O side of :mod:`vsbatch.migrations.spec`: :func:`scan` lists every page of
-every selected status through ``StripeClient.list`` and yields the sessions that would change;
-:func:`plan_migration` counts them without writing anything; :func:`run_migration` writes the
-changes as a ledger batch of kind ``migration`` (rows 1..n, one per changed session) and
-enqueues it, so ``status``, ``report``, ``failures`` and ``retry`` work on it as on any batch;
-:func:`run_tick` is what beat's tick task calls: it takes the migration the message names from
-the worker's own migrations file and hands it to :func:`run_scheduled`, which claims the
-(migration, tick) pair in Redis with ``SET NX`` so that exactly one run happens per tick,
-however many beat processes send the tick. :func:`beat_schedule` builds Celery beat's
-schedule from a migrations file.
+This module owns the writing side of a migration (the listing is
+:func:`vsbatch.migrations.plan.scan`): :func:`run_migration` writes the changes as a ledger
+batch of kind ``migration`` (rows 1..n, one per changed session) and enqueues it, so
+``status``, ``report``, ``failures`` and ``retry`` work on it as on any batch; :func:`run_tick`
+is what beat's tick task calls: it takes the migration the message names from the worker's own
+migrations file and hands it to :func:`run_scheduled`, which claims the (migration, tick) pair
+in Redis with ``SET NX`` so that exactly one run happens per tick, however many beat processes
+send the tick. :func:`beat_schedule` builds Celery beat's schedule from a migrations file.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from vsbatch.bootstrap import Deps
-from vsbatch.errors import MigrationSpecError, NotFoundError, RateLimitBusy, VsbatchError
+from vsbatch.errors import MigrationSpecError, NotFoundError, VsbatchError
 from vsbatch.intake.stage import Enqueue, open_and_enqueue
+from vsbatch.migrations.plan import ScanCounts, scan
 from vsbatch.migrations.spec import Migration, load_migrations
 from vsbatch.model.row import BatchInfo, BatchState, NewRow
-from vsbatch.model.update import FieldChange, SessionUpdate, idempotency_key
-from vsbatch.store.rate_limit import RateLimiter
-from vsbatch.stripe.client import StripeClient
+from vsbatch.model.update import idempotency_key
 from vsbatch.worker.messages import InvalidArguments
 from vsbatch.worker.process_row import RowOptions
 
 __all__ = [
     "TICK_TASK",
-    "Plan",
-    "PlannedChange",
-    "ScanCounts",
     "beat_schedule",
-    "plan_migration",
     "run_migration",
     "run_scheduled",
     "run_tick",
-    "scan",
 ]
 
 TICK_TASK = "vsbatch.migration_tick"
-PAGE = 100  # sessions per list page (the most Stripe allows)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PlannedChange:
-    """One session a migration would change, and how."""
-
-    session_id: str
-    account: str | None
-    status: str
-    update: SessionUpdate
-    changes: list[FieldChange]
-
-
-@dataclass
-class ScanCounts:
-    """What a scan saw: sessions listed, matching the selector, and that would change."""
-
-    listed: int = 0
-    matched: int = 0
-    changed: int = 0
-
-
-@dataclass
-class Plan:
-    """A dry run: the counts and the first ``shown`` changes."""
-
-    migration: str
-    counts: ScanCounts
-    changes: list[PlannedChange] = field(default_factory=list)
-
-
-def scan(
-    client: StripeClient,
-    migration: Migration,
-    *,
-    now: float,
-    counts: ScanCounts,
-    limiter: RateLimiter | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Iterator[PlannedChange]:
-    """Yield the sessions the migration would change, listing every page of every status.
-
-    Args:
-        client: The Stripe client to list with.
-        migration: The migration.
-        now: The run's time (epoch seconds) for relative creation bounds.
-        counts: Updated as sessions are seen.
-        limiter: When given, each page request first takes a slot from it.
-        sleep: For waiting on a busy limiter.
-
-    Raises:
-        StripeError: a page failed (sessions already yielded stay yielded).
-    """
-    selector = migration.selector
-    for query in selector.list_queries(now):
-        account = query["stripe_account"]
-        sessions = client.list(limit=PAGE, **query)
-        while True:
-            if limiter is not None and counts.listed % PAGE == 0:
-                _pace(limiter, account, sleep)  # the next item may fetch a page
-            session = next(sessions, None)
-            if session is None:
-                break
-            counts.listed += 1
-            data = session.model_dump()
-            if not selector.matches(data, now):
-                continue
-            counts.matched += 1
-            update = migration.desired_update(data)
-            if update is None:
-                continue
-            counts.changed += 1
-            yield PlannedChange(session.id, account, session.status, update, update.changes(data))
-
-
-def _pace(limiter: RateLimiter, account: str | None, sleep: Callable[[float], None]) -> None:
-    while True:
-        try:
-            limiter.wait(account)
-            return
-        except RateLimitBusy as busy:
-            sleep(busy.retry_after)
-
-
-def plan_migration(
-    client: StripeClient, migration: Migration, *, now: float, shown: int = 20
-) -> Plan:
-    """Count what a run would do now, keeping the first ``shown`` changes. Writes nothing."""
-    plan = Plan(migration.name, ScanCounts())
-    for change in scan(client, migration, now=now, counts=plan.counts):
-        if len(plan.changes) < shown:
-            plan.changes.append(change)
-    return plan
 
 
 def run_migration(

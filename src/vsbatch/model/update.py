@@ -1,7 +1,8 @@
 """The update model: one Stripe "Update a VerificationSession" request, checked and encoded.
 
-This module owns :class:`SessionUpdate` (and its nested option models), Stripe's rules for an
-update (:func:`parse_update`, which raises :class:`~vsbatch.errors.InvalidUpdate`), the
+This module owns :class:`SessionUpdate` and :func:`parse_update`, which checks an update
+against Stripe's rules (:mod:`vsbatch.model.update_rules`, with the nested option models of
+:mod:`vsbatch.model.update_options`) and raises :class:`~vsbatch.errors.InvalidUpdate`, the
 canonical forms of an update (:meth:`SessionUpdate.to_params`, ``canonical_json``, ``to_form``
 and the generic :func:`encode_form`), :func:`idempotency_key`, and pure helpers that compare
 an update with a session object (``apply_to``, ``is_satisfied_by``, ``changes``).
@@ -25,229 +26,37 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal, NoReturn, get_args
+from typing import Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
 from vsbatch.errors import InvalidUpdate
+from vsbatch.model.update_options import DocumentOptions, Frozen, ProvidedDetails, UpdateOptions
+from vsbatch.model.update_rules import (
+    DOCUMENT_FLAGS,
+    TOP_FIELDS,
+    VERIFICATION_TYPES,
+    VerificationType,
+    check_metadata,
+    fail,
+    given_fields,
+    or_list,
+)
 
 __all__ = [
     "MAX_IDEMPOTENCY_KEY_LENGTH",
-    "DocumentOptions",
-    "DocumentType",
     "FieldChange",
-    "ProvidedDetails",
     "SessionUpdate",
-    "UpdateOptions",
-    "VerificationType",
     "encode_form",
     "idempotency_key",
     "parse_update",
 ]
 
-DocumentType = Literal["driving_license", "id_card", "passport"]
-VerificationType = Literal["document", "id_number"]
-
-MAX_METADATA_KEYS: Final = 50
-MAX_METADATA_KEY_LENGTH: Final = 40
-MAX_METADATA_VALUE_LENGTH: Final = 500
-MAX_EMAIL_LENGTH: Final = 800
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
-
-_TOP_FIELDS: Final = ("metadata", "options", "provided_details", "type")
-_DOCUMENT_FIELDS: Final = (
-    "allowed_types",
-    "require_id_number",
-    "require_live_capture",
-    "require_matching_selfie",
-)
-_DOCUMENT_FLAGS: Final = _DOCUMENT_FIELDS[1:]
-_DETAIL_FIELDS: Final = ("email", "phone")
-_DOCUMENT_TYPES: Final[tuple[str, ...]] = get_args(DocumentType)
-_VERIFICATION_TYPES: Final[tuple[str, ...]] = get_args(VerificationType)
 _KEY_VERSION: Final = "v1"
 # Enough of the namespace to read in Stripe's dashboard; the hash covers all of it.
 _READABLE_NAMESPACE_LENGTH: Final = 100
 _UNREADABLE = re.compile(r"[^A-Za-z0-9._:-]+")
-
-
-# A Stripe account id: the one rule of the ``stripe_account`` column, ``--account``, the app
-# API's account and a migration's ``select.account``.
-_ACCOUNT: Final = re.compile(r"acct_[A-Za-z0-9]{1,250}")
-
-
-def is_account_id(value: object) -> bool:
-    """True for a Stripe account id: ``acct_`` and 1 to 250 letters or digits."""
-    return isinstance(value, str) and _ACCOUNT.fullmatch(value) is not None
-
-
-def check_account(value: str | None, label: str = "account") -> None:
-    """InvalidUpdate (exit 2) unless ``value`` is None or a Stripe account id; ``label``
-    names where it came from (``--account``, ...)."""
-    if value is not None and not is_account_id(value):
-        _fail(
-            f"{label} {value!r} is not a Stripe account id (expected acct_ and letters/digits)",
-            "account",
-        )
-
-
-def _fail(reason: str, field: str | None) -> NoReturn:
-    raise InvalidUpdate(reason, field=field)
-
-
-def _or_list(names: tuple[str, ...]) -> str:
-    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
-
-
-def _given(data: Mapping[str, Any], allowed: tuple[str, ...], path: str) -> dict[str, Any]:
-    """The fields of ``data`` that are not None, after refusing unknown ones."""
-    for key in data:
-        if key not in allowed:
-            where = f"{path}.{key}" if path else str(key)
-            choices = _or_list(tuple(f"{path}.{a}" if path else a for a in allowed))
-            _fail(f"Unknown field {where}: an update may only set {choices}.", where)
-    return {key: value for key, value in data.items() if value is not None}
-
-
-def _check_text(value: Any, what: str, field: str) -> str:
-    if not isinstance(value, str):
-        _fail(f"{what} must be a string, not {type(value).__name__}.", field)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        _fail(f"{what} is not valid Unicode text.", field)
-    return value
-
-
-def _check_metadata(value: Any) -> dict[str, str] | Literal[""]:
-    if value == "":
-        return ""
-    if not isinstance(value, Mapping):
-        _fail('metadata must be an object of strings, or "" to unset all keys.', "metadata")
-    given: dict[str, str] = {}
-    for key, item in value.items():
-        if not isinstance(key, str) or len(key) > MAX_METADATA_KEY_LENGTH:
-            _fail(f"Invalid key: {key} must be a string of at most 40 characters.", "metadata")
-        if not key:
-            _fail("Invalid key: metadata keys must not be empty.", "metadata")
-        if "[" in key or "]" in key:
-            _fail(f"Invalid key: {key} must not contain '[' or ']'.", "metadata")
-        if key != key.strip():
-            # CSV headers are trimmed: such a key could never come back from a failures file.
-            # str.strip: spaces, tabs, no-break and line/paragraph separators alike.
-            _fail(f"Invalid key: {key!r} must not start or end with whitespace.", "metadata")
-        _check_text(key, "A metadata key", "metadata")
-        if item is None:
-            continue
-        text = _check_text(item, 'A metadata value ("" unsets the key)', f"metadata.{key}")
-        if len(text) > MAX_METADATA_VALUE_LENGTH:
-            _fail(
-                f"Metadata values can be up to 500 characters, but this one has {len(text)}.",
-                f"metadata.{key}",
-            )
-        given[key] = text
-    if not given:
-        _fail('metadata sets no keys; use "" to unset all keys.', "metadata")
-    # Stripe counts the keys an update sets; unsetting keys never breaks the limit.
-    set_count = sum(1 for item in given.values() if item)
-    if set_count > MAX_METADATA_KEYS:
-        _fail(f"Metadata can have up to 50 keys, but you've set {set_count}.", "metadata")
-    return given
-
-
-def _check_allowed_types(value: Any) -> list[str]:
-    field = "options.document.allowed_types"
-    if not isinstance(value, (list, tuple)):
-        _fail("allowed_types must be a list of document types.", field)
-    if not value:
-        # An empty list vanishes from the form encoding, so it could never reach Stripe.
-        _fail("allowed_types must list at least one document type.", field)
-    seen: list[str] = []
-    for item in value:
-        if item not in _DOCUMENT_TYPES:
-            _fail(f"{item!r} is not a document type; use {_or_list(_DOCUMENT_TYPES)}.", field)
-        if item in seen:
-            _fail(f"allowed_types lists {item!r} twice.", field)
-        seen.append(item)
-    return seen
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DocumentOptions(_Frozen):
-    """``options.document``: the fields to set; the ones left None are not touched."""
-
-    allowed_types: tuple[DocumentType, ...] | None = None
-    require_id_number: bool | None = None
-    require_live_capture: bool | None = None
-    require_matching_selfie: bool | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stripe_rules(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        given = _given(data, _DOCUMENT_FIELDS, "options.document")
-        if not given:
-            _fail(
-                'options.document sets nothing; use "" to unset document options.',
-                "options.document",
-            )
-        if "allowed_types" in given:
-            given["allowed_types"] = _check_allowed_types(given["allowed_types"])
-        for name in _DOCUMENT_FLAGS:
-            if name in given and not isinstance(given[name], bool):
-                _fail(f"{name} must be true or false.", f"options.document.{name}")
-        return given
-
-
-class UpdateOptions(_Frozen):
-    """``options``: only ``document`` can be updated; ``""`` unsets the document options."""
-
-    document: DocumentOptions | Literal[""] | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stripe_rules(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        given = _given(data, ("document",), "options")
-        if not given:
-            _fail("options sets nothing; give options.document.", "options")
-        document = given["document"]
-        if not (document == "" or isinstance(document, (Mapping, DocumentOptions))):
-            _fail(
-                'options.document must be an object, or "" to unset document options.',
-                "options.document",
-            )
-        return given
-
-
-class ProvidedDetails(_Frozen):
-    """``provided_details``: the email and phone to set (neither can be unset)."""
-
-    email: str | None = None
-    phone: str | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _stripe_rules(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        given = _given(data, _DETAIL_FIELDS, "provided_details")
-        if not given:
-            _fail("provided_details sets nothing; give email or phone.", "provided_details")
-        for name, value in given.items():
-            field = f"provided_details.{name}"
-            if not _check_text(value, name, field):
-                _fail(f"{name} must not be empty.", field)
-        length = len(given.get("email", ""))
-        if length > MAX_EMAIL_LENGTH:
-            reason = f"email can be up to 800 characters, but this one has {length}."
-            _fail(reason, "provided_details.email")
-        return given
 
 
 @dataclass(frozen=True)
@@ -262,7 +71,7 @@ class FieldChange:
     after: Any
 
 
-class SessionUpdate(_Frozen):
+class SessionUpdate(Frozen):
     """One validated update of one VerificationSession, in Stripe's own shape.
 
     Build it with :func:`parse_update` (or the constructor, which applies the same rules and
@@ -281,18 +90,18 @@ class SessionUpdate(_Frozen):
     def _stripe_rules(cls, data: Any) -> Any:
         if not isinstance(data, Mapping):
             return data
-        given = _given(data, _TOP_FIELDS, "")
+        given = given_fields(data, TOP_FIELDS, "")
         if not given:
-            choices = _or_list(_TOP_FIELDS)
-            _fail(f"The update changes nothing: set at least one of {choices}.", None)
+            choices = or_list(TOP_FIELDS)
+            fail(f"The update changes nothing: set at least one of {choices}.", None)
         if "metadata" in given:
-            given["metadata"] = _check_metadata(given["metadata"])
+            given["metadata"] = check_metadata(given["metadata"])
         for name, model in (("options", UpdateOptions), ("provided_details", ProvidedDetails)):
             if name in given and not isinstance(given[name], (Mapping, model)):
-                _fail(f"{name} must be an object.", name)
-        if "type" in given and given["type"] not in _VERIFICATION_TYPES:
-            choices = _or_list(_VERIFICATION_TYPES)
-            _fail(f"{given['type']!r} is not a verification type; use {choices}.", "type")
+                fail(f"{name} must be an object.", name)
+        if "type" in given and given["type"] not in VERIFICATION_TYPES:
+            choices = or_list(VERIFICATION_TYPES)
+            fail(f"{given['type']!r} is not a verification type; use {choices}.", "type")
         return given
 
     def __hash__(self) -> int:
@@ -359,36 +168,16 @@ class SessionUpdate(_Frozen):
         as sets. ``provided_details`` is only in a session retrieved with
         ``expand[]=provided_details``; without it, details always count as changes.
         """
-        found: list[FieldChange] = []
-        metadata = session.get("metadata") or {}
-        if self.metadata == "":
-            if metadata:
-                found.append(FieldChange("metadata", dict(metadata), {}))
-        elif self.metadata is not None:
-            for key, value in sorted(self.metadata.items()):
-                before, after = metadata.get(key), value or None
-                if before != after:
-                    found.append(FieldChange(f"metadata.{key}", before, after))
+        found = _metadata_changes(self.metadata, session.get("metadata") or {})
         document = self.options.document if self.options is not None else None
-        current = (session.get("options") or {}).get("document")
-        if document == "":
-            # A session model dumped to a dict may carry its absent fields as None.
-            if current and any(value is not None for value in current.values()):
-                found.append(FieldChange("options.document", current, {}))
-        elif isinstance(document, DocumentOptions):
-            wanted = document.model_dump(mode="json", exclude_none=True)
-            for name, value in sorted(wanted.items()):
-                before = (current or {}).get(name)
-                if not _same(name, before, value):
-                    found.append(FieldChange(f"options.document.{name}", before, value))
+        found += _document_changes(document, (session.get("options") or {}).get("document"))
         if self.provided_details is not None:
             details = session.get("provided_details") or {}
-            wanted = self.provided_details.model_dump(exclude_none=True)
-            for name, value in sorted(wanted.items()):
-                if details.get(name) != value:
-                    found.append(FieldChange(f"provided_details.{name}", details.get(name), value))
+            found += _detail_changes(self.provided_details, details)
         if self.type is not None and session.get("type") != self.type:
             found.append(FieldChange("type", session.get("type"), self.type))
+        return found
+
         return found
 
     def is_satisfied_by(self, session: Mapping[str, Any]) -> bool:
@@ -396,10 +185,50 @@ class SessionUpdate(_Frozen):
         return not self.changes(session)
 
 
+def _metadata_changes(
+    wanted: dict[str, str] | Literal[""] | None, metadata: Mapping[str, Any]
+) -> list[FieldChange]:
+    if wanted == "":
+        return [FieldChange("metadata", dict(metadata), {})] if metadata else []
+    found: list[FieldChange] = []
+    for key, value in sorted((wanted or {}).items()):
+        before, after = metadata.get(key), value or None
+        if before != after:
+            found.append(FieldChange(f"metadata.{key}", before, after))
+    return found
+
+
+def _document_changes(
+    document: DocumentOptions | Literal[""] | None, current: Mapping[str, Any] | None
+) -> list[FieldChange]:
+    if document == "":
+        # A session model dumped to a dict may carry its absent fields as None.
+        if current and any(value is not None for value in current.values()):
+            return [FieldChange("options.document", current, {})]
+        return []
+    if document is None:
+        return []
+    found: list[FieldChange] = []
+    wanted = document.model_dump(mode="json", exclude_none=True)
+    for name, value in sorted(wanted.items()):
+        before = (current or {}).get(name)
+        if not _same(name, before, value):
+            found.append(FieldChange(f"options.document.{name}", before, value))
+    return found
+
+
+def _detail_changes(wanted: ProvidedDetails, details: Mapping[str, Any]) -> list[FieldChange]:
+    return [
+        FieldChange(f"provided_details.{name}", details.get(name), value)
+        for name, value in sorted(wanted.model_dump(exclude_none=True).items())
+        if details.get(name) != value
+    ]
+
+
 def _same(name: str, before: Any, after: Any) -> bool:
     if name == "allowed_types":
         return isinstance(before, list) and sorted(map(str, before)) == sorted(after)
-    if name in _DOCUMENT_FLAGS:
+    if name in DOCUMENT_FLAGS:
         # Stripe leaves unset flags out of the object; their documented default is false.
         return bool((False if before is None else before) == after)
     return bool(before == after)
@@ -426,7 +255,7 @@ def parse_update(data: Mapping[str, Any]) -> SessionUpdate:
         InvalidUpdate: the first broken rule, with a dotted ``field`` and a one-sentence reason.
     """
     if not isinstance(data, Mapping):
-        _fail(f"An update must be an object, not {type(data).__name__}.", None)
+        fail(f"An update must be an object, not {type(data).__name__}.", None)
     try:
         return SessionUpdate.model_validate(data)
     except ValidationError as exc:
