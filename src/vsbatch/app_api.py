@@ -26,7 +26,7 @@ from vsbatch.model.update import SessionUpdate, idempotency_key, parse_update
 from vsbatch.model.update_rules import is_account_id
 from vsbatch.store.ledger import Ledger
 from vsbatch.stripe.client import validate_session_id
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 
 if TYPE_CHECKING:
     from vsbatch.bootstrap import Deps

@@ -7,6 +7,7 @@ Celery threads pool runs one task per thread), everything else is shared and thr
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from vsbatch.store.locks import SessionLocks
 from vsbatch.store.rate_limit import RedisRateLimiter
 
 if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
+    from vsbatch.store.row_lease import RowLeases
     from vsbatch.stripe.client import StripeClient
     from vsbatch.stripe.retry import RetryPolicy
 
@@ -41,6 +43,13 @@ class Deps:
     locks: SessionLocks
     policy: RetryPolicy
     _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    @functools.cached_property
+    def leases(self) -> RowLeases:
+        """Claiming and ending rows: the ledger's and the locks' two row scripts."""
+        from vsbatch.store.row_lease import RowLeases
+
+        return RowLeases(self.ledger, self.locks)
 
     def stripe(self) -> StripeClient:
         """This thread's Stripe client (built on first use, then reused)."""

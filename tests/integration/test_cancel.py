@@ -15,7 +15,8 @@ from vsbatch.intake.stage import resume, sweep_stalled
 from vsbatch.model.row import NewRow, Outcome
 from vsbatch.model.update import idempotency_key, parse_update
 from vsbatch.store.locks import SessionLocks
-from vsbatch.worker.process_row import BUSY_DELAY, Later, RowOptions, process_chunk, process_row
+from vsbatch.worker.process_row import process_chunk, process_row
+from vsbatch.worker.row_options import BUSY_DELAY, Later, RowOptions
 
 UPDATE = {"metadata": {"tier": "gold"}}
 DEAD = "host:9:dead"  # a worker process whose heartbeat is gone (no ``alive:`` key)

@@ -31,7 +31,7 @@ from vsbatch.intake.stage import submit_csv
 from vsbatch.model.row import NewRow
 from vsbatch.store.ledger import Ledger
 from vsbatch.worker.celery_app import configure
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 from vsbatch.worker.tasks import enqueue_chunk
 
 ID = "vs_1AAAAAAAAAAAAAAAAAAAAAAA"

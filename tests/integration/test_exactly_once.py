@@ -14,7 +14,7 @@ from typing import Any
 from tests.integration.test_processing import run, submit
 from vsbatch.bootstrap import Deps
 from vsbatch.model.row import Outcome, RowRecord
-from vsbatch.worker.process_row import UNSETTLED_ROUNDS, Later
+from vsbatch.worker.row_options import UNSETTLED_ROUNDS, Later
 
 
 def settled_applications(emulator: Any, timeout: float = 10.0) -> dict[str, int]:
@@ -155,7 +155,8 @@ class TestMixedAnswers:
     ) -> None:
         """The first attempt meets a 504 whose request lands later, the others plain 503s:
         the row stays in line under its key (it may have been applied), never ends failed."""
-        from vsbatch.worker.process_row import RowOptions, process_row
+        from vsbatch.worker.process_row import process_row
+        from vsbatch.worker.row_options import RowOptions
 
         # Given a 504 for the first attempt (Stripe applies it 1 s later), then 503s only
         (sid,) = emulator.seed(count=1)

@@ -22,7 +22,8 @@ from vsbatch.model.row import NewRow, Outcome
 from vsbatch.store.ledger import Ledger
 from vsbatch.store.locks import Fence, SessionLocks
 from vsbatch.store.rate_limit import RedisRateLimiter
-from vsbatch.worker.process_row import BUSY_DELAY, Later, RowOptions, process_row
+from vsbatch.worker.process_row import process_row
+from vsbatch.worker.row_options import BUSY_DELAY, Later, RowOptions
 
 SID = "vs_1" + "0" * 23
 NODE = "host:1:paused"
@@ -46,11 +47,11 @@ class PauseBeforeSend(RedisRateLimiter):
         self.paused = threading.Event()
         self.resume = threading.Event()
 
-    def wait(self, account: str | None) -> float:
+    def wait(self, account: str | None, fence: Fence | None = None) -> float:
         if not self.paused.is_set():
             self.paused.set()
             self.resume.wait(timeout=30)
-        return super().wait(account)
+        return super().wait(account, fence)
 
 
 class StaleWorker:

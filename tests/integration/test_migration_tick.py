@@ -16,7 +16,7 @@ from vsbatch.migrations.run import run_tick
 from vsbatch.model.row import NewRow, Outcome
 from vsbatch.worker.celery_app import configure, install_deps
 from vsbatch.worker.messages import InvalidArguments
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 from vsbatch.worker.tasks import process_chunk
 
 WORKER_FILE = """

@@ -8,7 +8,8 @@ from typing import Any
 from vsbatch.bootstrap import Deps
 from vsbatch.model.row import NewRow, Outcome, RowRecord
 from vsbatch.model.update import idempotency_key, parse_update
-from vsbatch.worker.process_row import Later, RowOptions, process_row
+from vsbatch.worker.process_row import process_row
+from vsbatch.worker.row_options import Later, RowOptions
 
 UPDATE = {"metadata": {"tier": "gold"}}
 

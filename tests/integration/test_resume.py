@@ -19,7 +19,7 @@ from vsbatch.intake.stage import (
     sweep_stalled,
 )
 from vsbatch.model.row import NewRow, Outcome
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 
 
 class Enqueued:

@@ -11,7 +11,8 @@ from vsbatch.bootstrap import Deps
 from vsbatch.model.row import NewRow, Outcome
 from vsbatch.store.keys import Keys
 from vsbatch.store.ledger import Ledger
-from vsbatch.worker.process_row import ORDER_DELAY, Later, RowOptions, process_row
+from vsbatch.worker.process_row import process_row
+from vsbatch.worker.row_options import ORDER_DELAY, Later, RowOptions
 
 SID = "vs_1" + "0" * 23
 SELFIE = {"options": {"document": {"require_matching_selfie": True}}}

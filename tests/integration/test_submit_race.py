@@ -11,7 +11,7 @@ from vsbatch.errors import BatchInProgressError
 from vsbatch.intake.file_claim import claim_file
 from vsbatch.intake.stage import SubmitOptions, join_or_submit, read_digest, submit_csv
 from vsbatch.model.row import BatchInfo, BatchState
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 
 ROUNDS = 20
 

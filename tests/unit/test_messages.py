@@ -19,7 +19,7 @@ from vsbatch.worker.messages import (
     check_arguments,
     refuse,
 )
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 
 BATCH = "b_0mxb85g4qmak1cn"
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from vsbatch.config import Settings
     from vsbatch.model.row import BatchInfo
     from vsbatch.store.ledger import Ledger
-    from vsbatch.worker.process_row import RowOptions
+    from vsbatch.worker.row_options import RowOptions
 
 
 def _exit_for(batch: BatchInfo) -> int:
@@ -37,7 +37,7 @@ def _exit_for(batch: BatchInfo) -> int:
 
 
 def _row_options(read_first: bool) -> RowOptions:
-    from vsbatch.worker.process_row import RowOptions
+    from vsbatch.worker.row_options import RowOptions
 
     return RowOptions(read_first=read_first)
 

@@ -27,7 +27,7 @@ from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
 from vsbatch.model.update import idempotency_key
 from vsbatch.model.update_rules import check_account
 from vsbatch.store.ledger import Ledger
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 
 log = logging.getLogger(__name__)
 

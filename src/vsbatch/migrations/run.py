@@ -25,7 +25,7 @@ from vsbatch.migrations.spec import Migration, load_migrations
 from vsbatch.model.row import BatchInfo, BatchState, NewRow
 from vsbatch.model.update import idempotency_key
 from vsbatch.worker.messages import InvalidArguments
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 
 __all__ = [
     "TICK_TASK",

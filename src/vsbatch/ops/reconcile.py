@@ -27,7 +27,7 @@ from vsbatch.store.keys import Keys
 from vsbatch.store.rate_limit import MemoryRateLimiter
 from vsbatch.stripe.client import StripeClient
 from vsbatch.stripe.retry import RetryPolicy
-from vsbatch.worker.process_row import UPDATABLE_STATUS, RowOptions
+from vsbatch.worker.row_options import UPDATABLE_STATUS, RowOptions
 
 # Reads in flight at once for plan (each still waits for the rate limiter).
 PLAN_THREADS = 8

@@ -109,6 +109,11 @@ class Ledger(LedgerReader):
         """TTL of a batch's keys, refreshed on each write."""
         return self._ttl
 
+    @property
+    def events_maxlen(self) -> int:
+        """Approximate cap of each batch's event stream."""
+        return self._maxlen
+
     def _now(self) -> float:
         return round(self._clock(), 3)
 

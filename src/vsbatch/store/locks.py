@@ -43,6 +43,7 @@ class Fence:
 
     key: str
     token: str
+    ttl_ms: int = 0  # the lock's time to live, for checks that also extend it
 
 
 class SessionLocks:
@@ -78,6 +79,19 @@ class SessionLocks:
         # can be called without the token. Threads of one process never hold one key at once.
         self._held: dict[str, str] = {}
 
+    def new_token(self) -> str:
+        """A fresh random token, naming this process when it beats (see ``owner``)."""
+        token = secrets.token_hex(16)
+        return token if self.owner is None else f"{self.owner}|{token}"
+
+    def note_held(self, account: str | None, session_id: str, token: str) -> None:
+        """Remember a token taken by a script (``claim_row``), so ``extend`` finds it."""
+        self._held[self.keys.lock(account, session_id)] = token
+
+    def note_released(self, account: str | None, session_id: str) -> None:
+        """Forget the token of a lock a script let go (``finish_row``)."""
+        self._held.pop(self.keys.lock(account, session_id), None)
+
     def acquire(self, account: str | None, session_id: str, *, wait: float = 0.0) -> str | None:
         """Take the session's lock, waiting up to ``wait`` seconds for it.
 
@@ -85,25 +99,30 @@ class SessionLocks:
             The token that proves ownership, or None if the lock stayed held.
         """
         key = self.keys.lock(account, session_id)
-        token = secrets.token_hex(16)
-        if self.owner is not None:
-            token = f"{self.owner}|{token}"
+        token = self.new_token()
         args: list[str | int] = [
             "acquire",
             token,
             max(1, int(self.ttl * 1000)),
             self.keys.alive(""),
         ]
-        deadline = self._clock() + wait
-        backoff = _FIRST_BACKOFF
-        while True:
+        for _ in self.waits(wait):
             if self._script(keys=[key], args=args):
                 self._held[key] = token
                 return token
+        return None
+
+    def waits(self, wait: float) -> Iterator[None]:
+        """Yield at once, then again after each pause while ``wait`` seconds last: the
+        rhythm of waiting for a held lock (jittered exponential backoff, so waiters on one
+        session do not retry in step)."""
+        deadline = self._clock() + wait
+        backoff = _FIRST_BACKOFF
+        while True:
+            yield
             remaining = deadline - self._clock()
             if remaining <= 0:
-                return None
-            # Jittered exponential backoff: waiters on one session do not retry in step.
+                return
             self._sleep(min(remaining, backoff * random.uniform(0.5, 1.0)))
             backoff = min(backoff * 2, _MAX_BACKOFF)
 
@@ -157,7 +176,7 @@ class SessionLocks:
 
     def fence(self, account: str | None, session_id: str, token: str) -> Fence:
         """The fence of the lock ``token`` holds, for the ledger's fenced writes."""
-        return Fence(self.keys.lock(account, session_id), token)
+        return Fence(self.keys.lock(account, session_id), token, max(1, int(self.ttl * 1000)))
 
     @contextmanager
     def hold(self, account: str | None, session_id: str, *, wait: float = 0.0) -> Iterator[str]:

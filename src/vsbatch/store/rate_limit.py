@@ -29,12 +29,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from vsbatch.errors import RateLimitBusy
+from vsbatch.errors import LockLostError, RateLimitBusy
 from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
 
 if TYPE_CHECKING:
     import redis
+
+    from vsbatch.store.locks import Fence
 
 
 __all__ = [
@@ -123,16 +125,26 @@ class RateLimiter(ABC):
             raise ValueError(f"rate must be positive, got {rate}")
         return float(rate)
 
-    def wait(self, account: str | None) -> float:
+    # Whether ``wait``'s fence is checked in the same step as the slot (the Redis limiter);
+    # without it the caller confirms its lock itself.
+    checks_fence = False
+
+    def wait(self, account: str | None, fence: Fence | None = None) -> float:
         """Reserve the account's next slot and sleep until it comes.
+
+        Args:
+            account: The Stripe account (``None``: the platform).
+            fence: A session lock the caller holds: where the limiter ``checks_fence``, the
+                slot is taken only while the lock holds the fence's token (its TTL reset).
 
         Returns:
             The seconds slept (0.0 when the slot was free at once).
 
         Raises:
             RateLimitBusy: The slot is further than ``max_wait`` away; nothing was reserved.
+            LockLostError: The fence's lock was lost; nothing was reserved.
         """
-        delay = self.reserve(account)
+        delay = self.reserve_slot(account, fence).wait
         if delay > 0:
             self._sleep(delay)
         return delay
@@ -148,7 +160,7 @@ class RateLimiter(ABC):
         """
         return self.reserve_slot(account).wait
 
-    def reserve_slot(self, account: str | None) -> Slot:
+    def reserve_slot(self, account: str | None, fence: Fence | None = None) -> Slot:
         """Reserve the account's next slot; also say when it is, in the limiter's clock.
 
         The calling thread's reservation is remembered: a 429 it then reports (``penalize``)
@@ -157,7 +169,7 @@ class RateLimiter(ABC):
         Raises:
             RateLimitBusy: The slot is further than ``max_wait`` away; nothing was reserved.
         """
-        slot = self._reserve(account)
+        slot = self._reserve(account, fence)
         reserved: dict[str | None, float] = self._local.__dict__.setdefault("reserved", {})
         reserved[account] = slot.at - slot.wait
         return slot
@@ -178,7 +190,7 @@ class RateLimiter(ABC):
         self._penalize(account, reserved_at)
 
     @abstractmethod
-    def _reserve(self, account: str | None) -> Slot:
+    def _reserve(self, account: str | None, fence: Fence | None = None) -> Slot:
         """Reserve the account's next slot (see :meth:`reserve_slot`)."""
 
     @abstractmethod
@@ -228,9 +240,16 @@ class RedisRateLimiter(RateLimiter):
         self.keys = Keys(prefix)
         self._script = client.register_script(lua_script("gcra.lua"))
 
+    checks_fence = True
+
     def _call(
-        self, op: str, account: str | None, reserved_at: float | None = None
+        self,
+        op: str,
+        account: str | None,
+        reserved_at: float | None = None,
+        fence: Fence | None = None,
     ) -> tuple[int, float, float, float]:
+        keys = [self.keys.rate(account)]
         args: list[str | int] = [
             op,
             repr(self.configured_rate(account)),
@@ -241,15 +260,21 @@ class RedisRateLimiter(RateLimiter):
             repr(self.penalty_window * 1000),
             repr(self.backoff),
             "" if reserved_at is None else repr(reserved_at * 1000),
+            repr(DEEPEST_CUT),
+            MAX_STREAK,
+            repr(AT_CEILING),
         ]
-        code, wait_ms, rate, slot_ms = cast(
-            list[bytes], self._script(keys=[self.keys.rate(account)], args=args)
-        )
+        if fence is not None:
+            keys.append(fence.key)
+            args += [fence.token, fence.ttl_ms]
+        code, wait_ms, rate, slot_ms = cast(list[bytes], self._script(keys=keys, args=args))
         return int(code), float(wait_ms) / 1000, float(rate), float(slot_ms) / 1000
 
-    def _reserve(self, account: str | None) -> Slot:
+    def _reserve(self, account: str | None, fence: Fence | None = None) -> Slot:
         """Reserve the account's next slot; ``at`` is Redis server time (epoch seconds)."""
-        code, wait, _, at = self._call("reserve", account)
+        code, wait, _, at = self._call("reserve", account, fence=fence)
+        if code < 0:
+            raise LockLostError(f"lost the lock {fence.key if fence else ''}: taken over")
         if code == 0:
             raise RateLimitBusy(account, wait)
         return Slot(wait, at)
@@ -326,8 +351,9 @@ class MemoryRateLimiter(RateLimiter):
         climbed = self._slope(cfg, state) * max(now - state.cut_at, 0.0)
         return min(cfg, state.cut_rate + climbed)
 
-    def _reserve(self, account: str | None) -> Slot:
-        """Reserve the account's next slot; ``at`` is in the injected clock's seconds."""
+    def _reserve(self, account: str | None, fence: Fence | None = None) -> Slot:
+        """Reserve the account's next slot; ``at`` is in the injected clock's seconds (the
+        fence is not checked here: ``checks_fence`` is False)."""
         with self._lock:
             now = self._clock()
             state = self._states.setdefault(account, _State())

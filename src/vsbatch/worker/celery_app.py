@@ -26,7 +26,7 @@ from vsbatch.config import Settings, load_settings
 from vsbatch.intake.stage import Enqueue, sweep_stalled
 from vsbatch.store.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 from vsbatch.worker.broker import transport_for
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 from vsbatch.worker.sizing import worker_threads
 
 QUEUE = "vsbatch"

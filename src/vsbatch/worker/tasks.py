@@ -28,7 +28,7 @@ from vsbatch.worker.messages import (
     TickArgs,
     check_arguments,
 )
-from vsbatch.worker.process_row import RowOptions
+from vsbatch.worker.row_options import RowOptions
 
 
 class _ChunkTask(CheckedTask):

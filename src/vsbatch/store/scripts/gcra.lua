@@ -22,10 +22,18 @@
 -- ARGV[9]  penalize only: when the 429'd request's slot was reserved (ms), or "" if unknown;
 --          a request reserved before the last cut was sent at the old rate (in flight), so
 --          its 429 is already answered by that cut and cuts nothing
+-- ARGV[10] the deepest single cut, as the share of the rate kept (DEEPEST_CUT in rate_limit.py)
+-- ARGV[11] the highest streak level (MAX_STREAK)
+-- ARGV[12] the share of the configured rate that counts as "at the ceiling" (AT_CEILING)
+-- KEYS[2], ARGV[13], ARGV[14]  reserve only, optional: a session lock, the caller's token and
+--          the lock's time to live (ms). The slot is taken only while the lock holds the token
+--          (and its TTL is reset): the fence a worker checks before each send, in the same
+--          round trip as its slot. Code -1 (nothing taken) when the lock was lost.
 --
 -- Returns {code, wait_ms, rate, slot_ms} as decimal strings:
 --   reserve:  code 1, the wait before sending and the slot's server time (the slot is
---             taken), or code 0 and the wait it would have needed (nothing taken);
+--             taken), or code 0 and the wait it would have needed (nothing taken), or code
+--             -1 when the fence's lock no longer holds the token (nothing taken);
 --   penalize: code 2 and the rate after the cut;  rate: code 2 and the current rate.
 
 local t = redis.call('TIME')
@@ -35,6 +43,7 @@ local cfg = tonumber(ARGV[2])
 local probe = tonumber(ARGV[5])
 local window = tonumber(ARGV[7])
 local backoff = tonumber(ARGV[8])
+local deepest, max_streak, at_ceiling = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local s = redis.call('HMGET', KEYS[1], 'tat', 'pr', 'pt', 'p0', 'pw', 'pf', 'pk', 'ps')
 local tat = tonumber(s[1]) or 0
 local pr, pt, p0 = tonumber(s[2]), tonumber(s[3]), tonumber(s[4])
@@ -68,12 +77,12 @@ if op == 'penalize' then
   if p0 and now - p0 < window then
     pk = pk + 1
   else
-    local full = rate >= cfg * 0.999  -- at the ceiling (AT_CEILING in rate_limit.py)
-    streak = full and 0 or math.min(streak + 1, 3)
+    local full = rate >= cfg * at_ceiling
+    streak = full and 0 or math.min(streak + 1, max_streak)
     pw, pk, p0 = rate, 1, now
-    pf = full and backoff or 0.5
+    pf = full and backoff or deepest
   end
-  rate = math.max(floor, pw * math.max(0.5, pf * backoff ^ (pk - 1)))
+  rate = math.max(floor, pw * math.max(deepest, pf * backoff ^ (pk - 1)))
   redis.call('HSET', KEYS[1], 'pr', fmt(rate), 'pt', fmt(now), 'p0', fmt(p0), 'pw', fmt(pw),
     'pf', fmt(pf), 'pk', tostring(pk), 'ps', tostring(streak))
   slope = probe * pw / 2 ^ streak
@@ -81,6 +90,13 @@ if op == 'penalize' then
   return {2, '0', fmt(rate), '0'}
 elseif op == 'rate' then
   return {2, '0', fmt(rate), '0'}
+end
+
+if KEYS[2] then
+  if redis.call('GET', KEYS[2]) ~= ARGV[13] then
+    return {-1, '0', fmt(rate), '0'}
+  end
+  redis.call('PEXPIRE', KEYS[2], ARGV[14])
 end
 
 local interval = 1000 / rate

@@ -13,21 +13,12 @@
 -- also the fence a worker checks right before each send (SessionLocks.confirm): 0 means its
 -- lock was taken over while it was paused, and it must not send.
 --
--- A worker that beats (see liveness.py) puts its node id in its tokens, "<node>|<random>".
--- Such a lock is taken over once <prefix>:alive:<node> is gone: a SIGKILLed worker's sessions
--- are free within a few heartbeats rather than after the lock's TTL. (The heartbeat key is
--- built here, not passed in KEYS: fine on a single Redis, which is what vsbatch uses.)
+-- Taking over from a worker whose heartbeat is gone: see lock_core.lua.
+
+--#include lock_core.lua
 
 if ARGV[1] == 'acquire' then
-  local current = redis.call('GET', KEYS[1])
-  if current then
-    local bar = string.find(current, '|', 1, true)
-    if not bar or redis.call('EXISTS', ARGV[4] .. string.sub(current, 1, bar - 1)) == 1 then
-      return 0
-    end
-  end
-  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-  return 1
+  return take_lock(KEYS[1], ARGV[2], ARGV[3], ARGV[4]) and 1 or 0
 end
 if redis.call('GET', KEYS[1]) ~= ARGV[2] then
   return 0

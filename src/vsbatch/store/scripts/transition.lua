@@ -9,7 +9,7 @@
 -- ARGV[2]  new outcome ("succeeded", "running", ...)
 -- ARGV[3]  patch: JSON object of short record keys -> value; null removes the key
 -- ARGV[4]  now, seconds since the epoch (the caller's injected clock, not server time)
--- ARGV[5]  retention TTL, whole seconds, applied to every key of the batch
+-- ARGV[5]  retention TTL, whole seconds, applied to every key of the batch (see row_core.lua)
 -- ARGV[6]  approximate MAXLEN of the events stream
 -- ARGV[7]  prefix of the per-session pending sets, "<prefix>:pending:"
 -- ARGV[8]  batch id (pending members are "<bid>:<row>")
@@ -32,7 +32,7 @@
 -- its session's pending set (ARGV[7] .. "<account>:<session_id>"), which lets the session's
 -- next update go (per-session FIFO, see order_gate.lua).
 
-local TERMINAL = {succeeded = true, skipped = true, failed = true, rejected = true}
+--#include row_core.lua
 
 if ARGV[9] and ARGV[9] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[9] then
   return -1
@@ -42,41 +42,10 @@ if not raw then
   return redis.error_reply('NOROW row ' .. ARGV[1] .. ' not in ' .. KEYS[3])
 end
 local rec = cjson.decode(raw)
-local from = rec.o
-if TERMINAL[from] or (ARGV[10] and ARGV[10] ~= '' and from ~= ARGV[10]) then
+if TERMINAL[rec.o] or (ARGV[10] and ARGV[10] ~= '' and rec.o ~= ARGV[10]) then
   return 0
 end
-local to = ARGV[2]
-for k, v in pairs(cjson.decode(ARGV[3])) do
-  if v == cjson.null then rec[k] = nil else rec[k] = v end
-end
-rec.o = to
-rec.ua = tonumber(ARGV[4])
-redis.call('HSET', KEYS[3], ARGV[1], cjson.encode(rec))
-
-if from ~= to then
-  redis.call('HINCRBY', KEYS[2], from, -1)
-  redis.call('HINCRBY', KEYS[2], to, 1)
-end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[6], '*',
-  'row', ARGV[1], 'from', from, 'to', to, 'at', ARGV[4])
-
-if from ~= to and TERMINAL[to] then
-  local account = rec.a
-  if type(account) ~= 'string' then account = '' end
-  redis.call('ZREM', ARGV[7] .. account .. ':' .. (rec.s or ''), ARGV[8] .. ':' .. ARGV[1])
-  local c = redis.call('HMGET', KEYS[2], 'succeeded', 'skipped', 'failed', 'rejected')
-  local done = 0
-  for _, n in ipairs(c) do done = done + (tonumber(n) or 0) end
-  local b = redis.call('HMGET', KEYS[1], 'total', 'state', 'finished_at')
-  if done == tonumber(b[1]) then
-    if b[2] == 'open' then
-      redis.call('HSET', KEYS[1], 'state', 'done', 'finished_at', ARGV[4])
-    elseif b[2] == 'canceled' and not b[3] then
-      redis.call('HSET', KEYS[1], 'finished_at', ARGV[4])
-    end
-  end
-end
-
-for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[5]) end
+patch_row(rec, ARGV[3])
+local c = {now = ARGV[4], ttl = ARGV[5], maxlen = ARGV[6], pending = ARGV[7], bid = ARGV[8]}
+move_row(KEYS, ARGV[1], rec, ARGV[2], c, false)
 return 1
