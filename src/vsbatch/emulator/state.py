@@ -13,7 +13,7 @@ import random
 import string
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -94,6 +94,10 @@ class SessionStore:
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._by_id
+
+    def __iter__(self) -> Iterator[Session]:
+        """Every session of every account, in creation order."""
+        return iter(list(self._by_id.values()))
 
     def get(self, account: str, session_id: str) -> Session | None:
         """The session with this id if it belongs to the account, else None."""
@@ -368,17 +372,29 @@ def redact(session: Session) -> None:
 
 
 class Emulator:
-    """The in-process handle: current world, start-up config and start-up sessions."""
+    """The in-process handle: current world, start-up config and start-up sessions.
 
-    def __init__(self, config: EmulatorConfig | None = None, *, sessions: int = 0) -> None:
+    Args:
+        config: Start-up config.
+        sessions: ``requires_input`` sessions created at start-up and after every reset.
+        seeds: Further seeding requests (explicit ids, say) replayed after ``sessions``.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        sessions: int = 0,
+        seeds: Sequence[SeedRequest] = (),
+    ) -> None:
         self.startup_config = config or EmulatorConfig()
-        self.startup_sessions = sessions
+        self.startup_seeds = [SeedRequest(count=sessions), *seeds] if sessions else [*seeds]
         self.world = self._fresh(self.startup_config)
 
     def _fresh(self, config: EmulatorConfig) -> World:
         world = World(config)
-        if self.startup_sessions:
-            world.seed(SeedRequest(count=self.startup_sessions))
+        for request in self.startup_seeds:
+            world.seed(request)
         return world
 
     @property
