@@ -6,10 +6,14 @@ tests never race for a port.
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import json
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -29,14 +33,19 @@ BANNER = re.compile(r"emulator on (http://127\.0\.0\.1:\d+)")
 class Running:
     """One ``vsbatch emulator`` process: its URL and what it wrote to stdout so far."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, stdout: Path) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, stdout: Path, stderr: Path) -> None:
         self.proc = proc
         self.url = url
         self._stdout = stdout
+        self._stderr = stderr
 
     @property
     def stdout(self) -> str:
         return self._stdout.read_text(encoding="utf-8")
+
+    @property
+    def stderr(self) -> str:
+        return self._stderr.read_text(encoding="utf-8")
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=10) as answer:
@@ -70,7 +79,7 @@ def start(tmp_path: Path) -> Iterator[Any]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"no banner: {err.read_text(encoding='utf-8')}")
             time.sleep(0.05)
-        return Running(proc, found.group(1), out)
+        return Running(proc, found.group(1), out, err)
 
     try:
         yield starter
@@ -86,6 +95,15 @@ def wait_for_lines(running: Running, count: int) -> list[str]:
     while len(lines := running.stdout.splitlines()) < count and time.monotonic() < deadline:
         time.sleep(0.05)
     return lines
+
+
+def post_quietly(url: str) -> None:
+    """POST an update with the test key; whatever answer or error comes back is ignored."""
+    body = b"metadata[k]=v"
+    request = urllib.request.Request(url, data=body, method="POST")
+    request.add_header("Authorization", f"Bearer {TEST_API_KEY}")
+    with contextlib.suppress(OSError, http.client.HTTPException):
+        urllib.request.urlopen(request, timeout=30).close()
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -193,6 +211,28 @@ class TestFaultOptions:
 
         assert 2 == result.returncode
         assert f"cannot listen on 127.0.0.1:{port}" in one_line_error(result)
+
+
+class TestShutdown:
+    def test_ctrl_c_during_a_hung_request_prints_no_traceback(self, start: Any) -> None:
+        """SIGINT while a ``hang`` fault holds a request stops the emulator without a traceback."""
+        args = ("--sessions", "1", "--fail-rate", "hang=1", "--hang-seconds", "60")
+        running = start("emulator", *args)
+        [session_id] = wait_for_lines(running, 1)
+        path = f"/v1/identity/verification_sessions/{session_id}"
+        update = threading.Thread(target=post_quietly, args=(running.url + path,), daemon=True)
+        update.start()
+        deadline = time.monotonic() + 10
+        while running.get("/_emulator/stats")["faults"].get("hang") != 1:
+            assert time.monotonic() < deadline, "the update never reached the emulator"
+            time.sleep(0.05)
+
+        running.proc.send_signal(signal.SIGINT)
+        running.proc.wait(timeout=15)
+        update.join(timeout=15)
+
+        assert "Traceback" not in running.stderr, running.stderr
+        assert 0 == running.proc.returncode
 
 
 class TestSessionsListing:

@@ -19,7 +19,7 @@ FAULT_KINDS: dict[str, str] = {
     "drop": "drop_rate",
     "gateway": "gateway_rate",
 }
-"""``--fail-rate`` kind -> EmulatorConfig field, in the order the emulator draws them."""
+"""``--fail-rate`` kind (what the client sees) -> EmulatorConfig share field."""
 
 _VALID = "valid kinds: " + ", ".join(FAULT_KINDS)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import os
 import tempfile
@@ -207,7 +208,8 @@ def start(options: ServeOptions, *, out: TextIO, err: TextIO) -> int:
                 raise LaunchError(f"--seed-file {options.seed_file}: {exc.strerror}") from None
         print(f"emulator on {url} (Ctrl-C to stop)", file=err, flush=True)
         if skipped:
-            print(f"--seed-from: skipped {skipped} rows whose id is not vs_...", file=err)
+            rows = "row" if skipped == 1 else "rows"
+            print(f"--seed-from: skipped {skipped} {rows} whose id is not vs_...", file=err)
         if options.seed_file is not None:
             print(f"wrote {len(ids)} session ids to {options.seed_file}", file=err, flush=True)
         elif ids:
@@ -226,8 +228,14 @@ def start(options: ServeOptions, *, out: TextIO, err: TextIO) -> int:
         return fail(str(exc))
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        return fail(
-            f"cannot listen on {options.host}:{options.port}: {reason};"
-            " stop what uses it or pass --port 0 (any free port)"
-        )
+        return fail(f"cannot listen on {options.host}:{options.port}: {reason}; {_bind_hint(exc)}")
     return 0
+
+
+def _bind_hint(exc: OSError) -> str:
+    """How to fix a failed bind, by its cause."""
+    if exc.errno == errno.EADDRINUSE:
+        return "stop what uses it or pass --port 0 (any free port)"
+    if exc.errno == errno.EACCES:
+        return "ports below 1024 need privileges: pass a higher --port"
+    return "--host must be an address of this machine (127.0.0.1, 0.0.0.0, ::1)"

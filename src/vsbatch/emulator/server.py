@@ -28,10 +28,12 @@ _INCOMPLETE = "ASGI callable returned without completing response."
 
 
 class _DropNoise(logging.Filter):
-    """Hide uvicorn's complaint about the responses the emulator drops on purpose."""
+    """Hide uvicorn's complaints about the responses the emulator drops on purpose, and the
+    tracebacks of hung requests cut at shutdown (Ctrl-C during a ``hang`` fault)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != _INCOMPLETE
+        cut = record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        return record.msg != _INCOMPLETE and not cut
 
 
 def _quiet_drops() -> None:
