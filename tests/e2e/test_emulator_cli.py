@@ -166,6 +166,18 @@ class TestSeeding:
         assert [(i, "requires_input") for i in ids] == [(s["id"], s["status"]) for s in sessions]
         assert ids == wait_for_lines(running, 2)
 
+    def test_a_reset_seeds_the_same_sessions_again(self, start: Any, tmp_path: Path) -> None:
+        """After ``POST /_emulator/reset`` the ``--sessions`` and ``--seed-from`` ids are back."""
+        path = tmp_path / "updates.csv"
+        path.write_text("id\nvs_1NqXyZ2eZvKYlo2C0a1b2c3d\n", encoding="utf-8")
+        running = start("emulator", "--sessions", "2", "--seed-from", str(path))
+        before = running.get("/_emulator/sessions")["sessions"]
+        running.post("/_emulator/sessions", {"count": 1})
+
+        running.post("/_emulator/reset", {})
+
+        assert before == running.get("/_emulator/sessions")["sessions"]
+
     def test_seed_from_a_file_without_an_id_column_is_refused(self, tmp_path: Path) -> None:
         """A ``--seed-from`` file with no ``id`` column ends in one line naming it, exit 2."""
         path = tmp_path / "updates.csv"
