@@ -8,11 +8,13 @@ import typer
 
 from vsbatch.cli.app import (
     LiveOpt,
+    cli,
     cli_settings,
     command,
     err,
     out,
 )
+from vsbatch.emulator.cli import emulator_app
 
 if TYPE_CHECKING:
     pass
@@ -65,21 +67,8 @@ def doctor() -> None:
     raise typer.Exit(run_doctor(cli_settings(need_key=False), out))
 
 
-@command
-def emulator(
-    host: Annotated[str, typer.Option(help="Address to bind (loopback by default).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 12111,
-    sessions: Annotated[int, typer.Option(help="Sessions to seed in requires_input.")] = 0,
-    rate_limit: Annotated[float, typer.Option(help="Requests/s per account; 0 = off.")] = 25.0,
-    latency_ms: Annotated[float, typer.Option(help="Mean added latency.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed for fault injection.")] = 0,
-) -> None:
-    """Run the Stripe Identity emulator (test mode keys only)."""
-    from vsbatch.emulator.server import EmulatorConfig, serve
-
-    config = EmulatorConfig(rate_limit=rate_limit, latency_ms=latency_ms, seed=seed)
-    err.print(f"emulator on http://{host}:{port} (Ctrl-C to stop)")
-    serve(config, host=host, port=port, sessions=sessions)
+# ``vsbatch emulator [OPTIONS]`` and ``vsbatch emulator sessions`` (vsbatch/emulator/cli.py).
+cli.add_typer(emulator_app, name="emulator")
 
 
 @command

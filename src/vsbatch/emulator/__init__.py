@@ -34,11 +34,15 @@ where a client could care):
 
 from __future__ import annotations
 
-from vsbatch.emulator.app import API_VERSION, create_app
-from vsbatch.emulator.config import EmulatorConfig
-from vsbatch.emulator.forms import UPDATE_PARAMETERS
-from vsbatch.emulator.server import EmulatorServer, serve
-from vsbatch.emulator.state import Emulator, SeedRequest
+import importlib as _importlib
+import typing as _typing
+
+if _typing.TYPE_CHECKING:
+    from vsbatch.emulator.app import API_VERSION, create_app
+    from vsbatch.emulator.config import EmulatorConfig
+    from vsbatch.emulator.forms import UPDATE_PARAMETERS
+    from vsbatch.emulator.server import EmulatorServer, serve
+    from vsbatch.emulator.state import Emulator, SeedRequest
 
 __all__ = [
     "API_VERSION",
@@ -50,3 +54,27 @@ __all__ = [
     "create_app",
     "serve",
 ]
+
+# Imported on first use: ``vsbatch --help`` loads the ``emulator`` sub-app from this package
+# and must not pay for starlette, uvicorn and pydantic.
+_HOMES = {
+    "API_VERSION": "app",
+    "create_app": "app",
+    "EmulatorConfig": "config",
+    "UPDATE_PARAMETERS": "forms",
+    "EmulatorServer": "server",
+    "serve": "server",
+    "Emulator": "state",
+    "SeedRequest": "state",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(_importlib.import_module(f"{__name__}.{home}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

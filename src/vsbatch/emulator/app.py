@@ -302,7 +302,7 @@ class _Api:
 
 
 class _Admin:
-    """The ``/_emulator`` routes (not Stripe's): stats, seeding, config and reset."""
+    """The ``/_emulator`` routes (not Stripe's): stats, sessions, seeding, config and reset."""
 
     def __init__(self, emulator: Emulator) -> None:
         self.emulator = emulator
@@ -312,7 +312,9 @@ class _Admin:
         return JSONResponse(self.emulator.stats())
 
     async def sessions(self, request: Request) -> Response:
-        """``POST /_emulator/sessions`` with a :class:`SeedRequest` body -> ``{"ids": [...]}``."""
+        """``GET`` lists every session; ``POST`` a :class:`SeedRequest` -> ``{"ids": [...]}``."""
+        if request.method == "GET":
+            return JSONResponse(session_listing(self.emulator.world))
         return await _admin_call(
             request,
             lambda body: {"ids": self.emulator.world.seed(SeedRequest.model_validate(body))},
@@ -328,6 +330,26 @@ class _Admin:
         """``POST /_emulator/reset``: start-up state and config."""
         self.emulator.reset()
         return JSONResponse({"reset": True, "config": self.emulator.config.model_dump()})
+
+
+def session_listing(world: World) -> dict[str, Any]:
+    """``GET /_emulator/sessions``: every session of every account, oldest first.
+
+    Each entry has ``id``, ``account`` (null for the platform), ``status``, ``type``,
+    ``metadata`` and ``redacted``; ``total`` counts them.
+    """
+    sessions = [
+        {
+            "id": session.id,
+            "account": session.account or None,
+            "status": session.obj["status"],
+            "type": session.obj["type"],
+            "metadata": session.obj["metadata"],
+            "redacted": session.obj["redaction"] is not None,
+        }
+        for session in world.sessions
+    ]
+    return {"total": len(sessions), "sessions": sessions}
 
 
 async def _admin_call(request: Request, action: Callable[[dict[str, Any]], object]) -> Response:
@@ -355,7 +377,7 @@ def create_app(emulator: Emulator | None = None) -> Starlette:
         Route(_PREFIX + "/{session_id}/cancel", api.cancel, methods=["POST"]),
         Route(_PREFIX + "/{session_id}/redact", api.redact, methods=["POST"]),
         Route("/_emulator/stats", admin.stats, methods=["GET"]),
-        Route("/_emulator/sessions", admin.sessions, methods=["POST"]),
+        Route("/_emulator/sessions", admin.sessions, methods=["GET", "POST"]),
         Route("/_emulator/config", admin.config, methods=["GET", "POST"]),
         Route("/_emulator/reset", admin.reset, methods=["POST"]),
     ]

@@ -28,10 +28,12 @@ _INCOMPLETE = "ASGI callable returned without completing response."
 
 
 class _DropNoise(logging.Filter):
-    """Hide uvicorn's complaint about the responses the emulator drops on purpose."""
+    """Hide uvicorn's complaints about the responses the emulator drops on purpose, and the
+    tracebacks of hung requests cut at shutdown (Ctrl-C during a ``hang`` fault)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.msg != _INCOMPLETE
+        cut = record.exc_info is not None and isinstance(record.exc_info[1], asyncio.CancelledError)
+        return record.msg != _INCOMPLETE and not cut
 
 
 def _quiet_drops() -> None:
@@ -179,25 +181,44 @@ def serve(
     port: int = 12111,
     sessions: int = 0,
     access_log: bool = False,
+    emulator: Emulator | None = None,
+    ready: Callable[[str], None] | None = None,
 ) -> None:
     """Run the emulator in the foreground until interrupted (Ctrl-C).
 
+    The socket is bound and listening before ``ready`` is called, so whatever ``ready`` prints
+    (the URL, the seeded ids) is only seen once connections are accepted.
+
     Args:
-        config: Start-up config.
+        config: Start-up config (ignored when ``emulator`` is given).
         host: Interface (loopback by default; the emulator has no real authentication).
-        port: TCP port.
-        sessions: ``requires_input`` sessions to create at start-up.
+        port: TCP port; 0 picks a free one (``ready`` receives the URL with the real port).
+        sessions: ``requires_input`` sessions to create at start-up (ignored with ``emulator``).
         access_log: Log every request (off by default: it costs throughput).
+        emulator: An emulator built (and seeded) by the caller.
+        ready: Called with the base URL once the socket listens.
+
+    Raises:
+        OSError: The address cannot be bound (in use, not local, not permitted).
     """
     _quiet_drops()
-    emulator = Emulator(config, sessions=sessions)
-    uvicorn.run(
+    emulator = emulator or Emulator(config, sessions=sessions)
+    sock = _bind(host, port)
+    sock.listen(2048)
+    shown = f"[{host}]" if ":" in host else host
+    uv_config = uvicorn.Config(
         create_app(emulator),
-        host=host,
-        port=port,
         log_level="info",
         access_log=access_log,
         lifespan="off",
         ws="none",
         timeout_graceful_shutdown=1,
     )
+    try:
+        if ready is not None:
+            ready(f"http://{shown}:{sock.getsockname()[1]}")
+        uvicorn.Server(uv_config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()

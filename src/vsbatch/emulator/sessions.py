@@ -14,7 +14,7 @@ import asyncio
 import random
 import string
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +57,10 @@ class SessionStore:
 
     def __contains__(self, session_id: object) -> bool:
         return session_id in self._by_id
+
+    def __iter__(self) -> Iterator[Session]:
+        """Every session of every account, in creation order."""
+        return iter(list(self._by_id.values()))
 
     def get(self, account: str, session_id: str) -> Session | None:
         """The session with this id if it belongs to the account, else None."""

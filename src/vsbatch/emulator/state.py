@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -212,17 +212,29 @@ class World:
 
 
 class Emulator:
-    """The in-process handle: current world, start-up config and start-up sessions."""
+    """The in-process handle: current world, start-up config and start-up sessions.
 
-    def __init__(self, config: EmulatorConfig | None = None, *, sessions: int = 0) -> None:
+    Args:
+        config: Start-up config.
+        sessions: ``requires_input`` sessions created at start-up and after every reset.
+        seeds: Further seeding requests (explicit ids, say) replayed after ``sessions``.
+    """
+
+    def __init__(
+        self,
+        config: EmulatorConfig | None = None,
+        *,
+        sessions: int = 0,
+        seeds: Sequence[SeedRequest] = (),
+    ) -> None:
         self.startup_config = config or EmulatorConfig()
-        self.startup_sessions = sessions
+        self.startup_seeds = [SeedRequest(count=sessions), *seeds] if sessions else [*seeds]
         self.world = self._fresh(self.startup_config)
 
     def _fresh(self, config: EmulatorConfig) -> World:
         world = World(config)
-        if self.startup_sessions:
-            world.seed(SeedRequest(count=self.startup_sessions))
+        for request in self.startup_seeds:
+            world.seed(request)
         return world
 
     @property
