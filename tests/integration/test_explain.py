@@ -181,6 +181,19 @@ class TestRetriesAndNewKey:
             story.hidden,
         )
 
+    def test_a_capped_scan_says_earlier_events_may_be_missing(
+        self, ledger: Ledger, clock: Clock
+    ) -> None:
+        """A scan that stops at its cap before the row's first transition says so."""
+        batch_id = self._history(ledger, clock)
+
+        story = explain_row(ledger, batch_id, 2, scan_cap=2)
+
+        assert (2, "the events stream was read back 2 entries only") == (
+            len(story.transitions),
+            story.gap,
+        )
+
 
 class TestFailedRow:
     def test_failed_row_tells_the_answer_and_what_to_do(self, ledger: Ledger, clock: Clock) -> None:
@@ -236,6 +249,23 @@ class TestFailedRow:
         story = explain_row(ledger, batch.id, 2)
 
         assert f"vsbatch retry {batch.id}" == (story.next_step.command if story.next_step else "")
+
+
+class TestRejectedRow:
+    def test_rejected_row_tells_its_cells_and_reason(self, ledger: Ledger) -> None:
+        """A row rejected at intake has no update: its story gives the cells and the reason."""
+        cells = {"id": "vs_bad", "metadata.k": "v"}
+        bad = NewRow(2, "vs_bad", None, None, rejection=("id", "bad id"), extra={"raw": cells})
+        batch = opened(ledger, bad)
+
+        story = explain_row(ledger, batch.id, 2)
+
+        assert (Outcome.REJECTED, cells, "id: bad id", 0) == (
+            story.outcome,
+            story.cells,
+            story.why,
+            story.attempts,
+        )
 
 
 class TestReadBacks:
