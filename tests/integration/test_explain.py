@@ -3,6 +3,8 @@ events stream when it holds the row's transitions."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import redis
 
@@ -42,7 +44,7 @@ def opened(ledger: Ledger, *rows: NewRow) -> BatchInfo:
     return ledger.open_batch(batch.id)
 
 
-def step(ledger: Ledger, clock: Clock, batch_id: str, to: Outcome, **fields: object) -> None:
+def step(ledger: Ledger, clock: Clock, batch_id: str, to: Outcome, **fields: Any) -> None:
     """One transition of row 2, one second after the last."""
     clock.now += 1
     ledger.transition(batch_id, 2, to, **fields)
@@ -189,7 +191,21 @@ class TestRetriesAndNewKey:
 
         story = explain_row(ledger, batch_id, 2, scan_cap=2)
 
-        assert (2, "the events stream was read back 2 entries only") == (
+        assert (2, "only the batch's newest 2 events were read") == (
+            len(story.transitions),
+            story.gap,
+        )
+
+    def test_a_trimmed_stream_says_earlier_events_may_be_missing(
+        self, ledger: Ledger, clock: Clock, redis_client: redis.Redis
+    ) -> None:
+        """When the capped stream dropped the row's first transitions, the story says so."""
+        batch_id = self._history(ledger, clock)
+        redis_client.xtrim(ledger.keys.events(batch_id), maxlen=1, approximate=False)
+
+        story = explain_row(ledger, batch_id, 2)
+
+        assert (1, "older events of the batch were trimmed from its capped events stream") == (
             len(story.transitions),
             story.gap,
         )

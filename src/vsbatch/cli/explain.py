@@ -10,11 +10,12 @@ from typing import Annotated
 
 import typer
 
-from vsbatch.cli.app import RedactOpt, cli_settings, command, out
+from vsbatch.cli.app import RedactOpt, cli_settings, command, interrupt_lines, out
 from vsbatch.errors import InputError
 from vsbatch.ops.terminal_text import safe
 
 USAGE = "use BATCH ROW or BATCH:ROW (e.g. b_0123:12)"
+interrupt_lines["explain"] = "interrupted: nothing was written"
 
 
 def parse_target(batch: str, row: str | None) -> tuple[str, int]:

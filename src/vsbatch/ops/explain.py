@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import redis
+
 from vsbatch.cli.next_steps import Step, is_retryable
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import TERMINAL, Outcome, RowRecord, SkipReason
@@ -200,12 +202,11 @@ def read_transitions(
     hidden = read = 0
     upper = "+"
     while read < scan_cap:
+        count = min(PAGE, scan_cap - read)
         page = cast(
             list[tuple[Any, dict[Any, Any]]],
-            client.xrevrange(stream, max=upper, min="-", count=min(PAGE, scan_cap - read)),
+            client.xrevrange(stream, max=upper, min="-", count=count),
         )
-        if not page:
-            return kept[::-1], hidden, _trimmed(ledger, stream)
         read += len(page)
         for _entry_id, raw in page:
             fields = {as_text(k): as_text(v) for k, v in raw.items()}
@@ -217,15 +218,17 @@ def read_transitions(
                 hidden += 1
             if fields["from"] == Outcome.QUEUED.value:
                 return kept[::-1], hidden, None  # the row's first transition
+        if len(page) < count:  # the start of the stream
+            return kept[::-1], hidden, _trimmed(ledger, stream)
         upper = "(" + as_text(page[-1][0])
-    return kept[::-1], hidden, f"the events stream was read back {read} entries only"
+    return kept[::-1], hidden, f"only the batch's newest {read} events were read"
 
 
 def _trimmed(ledger: LedgerReader, stream: str) -> str | None:
     """Why the stream may lack the row's early transitions: it is capped (MAXLEN ~)."""
     try:
         info = cast(dict[Any, Any], ledger.client.xinfo_stream(stream))
-    except Exception:  # no stream at all (no event written), or a server without XINFO
+    except redis.ResponseError:  # no stream at all (no event written), or no XINFO
         return None
     added = info.get("entries-added", info.get(b"entries-added"))
     if added is not None and int(added) > int(info.get("length", info.get(b"length", 0))):
