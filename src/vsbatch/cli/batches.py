@@ -26,6 +26,7 @@ from vsbatch.ops.terminal_text import safe
 if TYPE_CHECKING:
     from vsbatch.config import Settings
     from vsbatch.model.row import BatchInfo
+    from vsbatch.ops.live_view import LiveReader, Snapshot
     from vsbatch.store.ledger import Ledger
     from vsbatch.worker.process_row import RowOptions
 
@@ -166,16 +167,27 @@ def status(
     batch_id: Annotated[
         str | None, typer.Argument(help="A batch id; all batches if omitted.")
     ] = None,
-    watch: Annotated[bool, typer.Option(help="Follow until the batch is done.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            help="A live view (of the open batches, or of BATCH until it is done); one line"
+            " per batch and second when not a terminal. Ctrl-C stops it."
+        ),
+    ] = False,
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
     from vsbatch.ops import reports
     from vsbatch.ops.idle import no_worker_hint
     from vsbatch.worker.runtime import ledger_for
 
-    with ledger_for(cli_settings(need_key=False)) as ledger:
+    settings = cli_settings(need_key=False)
+    with ledger_for(settings) as ledger:
         if batch_id is None:
             batches = ledger.list_batches()
+            if watch:
+                _hint(no_worker_hint(ledger, batches))
+                _watch(ledger, settings, None)  # ends with Ctrl-C only
+                return
             for batch in batches:
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
                 out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
@@ -184,11 +196,33 @@ def status(
         batch = ledger.get_batch(batch_id)
         _hint(no_worker_hint(ledger, [batch]))
         if watch:
-            from vsbatch.cli.progress import wait_for_batch
-
-            batch = wait_for_batch(ledger, batch_id, err)
+            batch = _watch(ledger, settings, batch_id)
         out.print(reports.summary_table(batch))
     raise typer.Exit(_exit_for(batch))
+
+
+def _live_reader(ledger: Ledger, settings: Settings, batch_id: str | None) -> LiveReader:
+    """The live view's reader: the open batches, or ``batch_id``; limits as the workers'."""
+    from vsbatch.ops.live_view import LiveReader
+    from vsbatch.store.rate_limit import RedisRateLimiter
+
+    rate = settings.effective_rate_limit
+    limiter = RedisRateLimiter(ledger.client, rate=lambda _account: rate, prefix=ledger.keys.prefix)
+    return LiveReader(ledger, batch_ids=None if batch_id is None else [batch_id], limiter=limiter)
+
+
+def _watch(ledger: Ledger, settings: Settings, batch_id: str | None) -> BatchInfo:
+    """The live view of one batch until it is done, or of the open ones until Ctrl-C."""
+    from vsbatch.cli.live_render import watch
+    from vsbatch.model.row import BatchState
+
+    def done(snapshot: Snapshot) -> bool:
+        if batch_id is None:
+            return False
+        batch = snapshot.batches[0]
+        return batch.terminal >= batch.total or batch.state is BatchState.DONE
+
+    return watch(_live_reader(ledger, settings, batch_id).snapshot, out, done=done).batches[0]
 
 
 def _hint(line: str | None) -> None:
