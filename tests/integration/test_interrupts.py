@@ -115,7 +115,7 @@ def test_ctrl_c_while_watching_stops_watching(
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(live_render, "watch", interrupted)
+    monkeypatch.setattr(live_render, "watch_status", interrupted)
     env = {"VSBATCH_REDIS_URL": redis_url, "VSBATCH_DATA_DIR": str(data_dir)}
 
     result = CliRunner().invoke(cli, ["status", batch.id, "--watch"], env=env)

@@ -26,7 +26,6 @@ from vsbatch.ops.terminal_text import safe
 if TYPE_CHECKING:
     from vsbatch.config import Settings
     from vsbatch.model.row import BatchInfo
-    from vsbatch.ops.live_view import LiveReader, Snapshot
     from vsbatch.store.ledger import Ledger
     from vsbatch.worker.process_row import RowOptions
 
@@ -176,6 +175,7 @@ def status(
     ] = False,
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
+    from vsbatch.cli.live_render import watch_status
     from vsbatch.ops import reports
     from vsbatch.ops.idle import no_worker_hint
     from vsbatch.worker.runtime import ledger_for
@@ -186,7 +186,7 @@ def status(
             batches = ledger.list_batches()
             if watch:
                 _hint(no_worker_hint(ledger, batches))
-                _watch(ledger, settings, None)  # ends with Ctrl-C only
+                watch_status(ledger, settings.effective_rate_limit, None, out)  # until Ctrl-C
                 return
             for batch in batches:
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
@@ -196,33 +196,9 @@ def status(
         batch = ledger.get_batch(batch_id)
         _hint(no_worker_hint(ledger, [batch]))
         if watch:
-            batch = _watch(ledger, settings, batch_id)
+            batch = watch_status(ledger, settings.effective_rate_limit, batch_id, out)
         out.print(reports.summary_table(batch))
     raise typer.Exit(_exit_for(batch))
-
-
-def _live_reader(ledger: Ledger, settings: Settings, batch_id: str | None) -> LiveReader:
-    """The live view's reader: the open batches, or ``batch_id``; limits as the workers'."""
-    from vsbatch.ops.live_view import LiveReader
-    from vsbatch.store.rate_limit import RedisRateLimiter
-
-    rate = settings.effective_rate_limit
-    limiter = RedisRateLimiter(ledger.client, rate=lambda _account: rate, prefix=ledger.keys.prefix)
-    return LiveReader(ledger, batch_ids=None if batch_id is None else [batch_id], limiter=limiter)
-
-
-def _watch(ledger: Ledger, settings: Settings, batch_id: str | None) -> BatchInfo:
-    """The live view of one batch until it is done, or of the open ones until Ctrl-C."""
-    from vsbatch.cli.live_render import watch
-    from vsbatch.model.row import BatchState
-
-    def done(snapshot: Snapshot) -> bool:
-        if batch_id is None:
-            return False
-        batch = snapshot.batches[0]
-        return batch.terminal >= batch.total or batch.state is BatchState.DONE
-
-    return watch(_live_reader(ledger, settings, batch_id).snapshot, out, done=done).batches[0]
 
 
 def _hint(line: str | None) -> None:

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from vsbatch.model.row import Outcome
-from vsbatch.ops.live_view import RateWindow, Snapshot, View, account_label
+from vsbatch.model.row import BatchState, Outcome
+from vsbatch.ops.live_view import LiveReader, RateWindow, Snapshot, View, account_label
 from vsbatch.ops.terminal_text import safe
 
-__all__ = ["plain_lines", "render", "watch"]
+if TYPE_CHECKING:
+    from vsbatch.model.row import BatchInfo
+    from vsbatch.store.ledger import Ledger
+
+__all__ = ["plain_lines", "render", "watch", "watch_status"]
 
 REFRESH = 1.0  # seconds between refreshes (and plain lines)
 FINAL = (Outcome.SUCCEEDED, Outcome.SKIPPED, Outcome.FAILED, Outcome.REJECTED)
@@ -140,3 +145,30 @@ def watch(
     finally:
         if live is not None:
             live.stop()
+
+
+def watch_status(ledger: Ledger, rate: float, batch_id: str | None, console: Console) -> BatchInfo:
+    """``status --watch``: the open batches until Ctrl-C, or ``batch_id`` until it is done.
+
+    Args:
+        ledger: The ledger to read.
+        rate: The configured rate limit per account (the workers' setting), requests/s.
+        batch_id: The batch to follow; None follows every open batch.
+        console: Where the view goes (standard output).
+
+    Returns:
+        The batch as it was when done (never returns without ``batch_id``).
+    """
+    from vsbatch.store.rate_limit import RedisRateLimiter
+
+    limiter = RedisRateLimiter(ledger.client, rate=lambda _account: rate, prefix=ledger.keys.prefix)
+    ids = None if batch_id is None else [batch_id]
+    reader = LiveReader(ledger, batch_ids=ids, limiter=limiter)
+
+    def done(snapshot: Snapshot) -> bool:
+        if batch_id is None:
+            return False
+        batch = snapshot.batches[0]
+        return batch.terminal >= batch.total or batch.state is BatchState.DONE
+
+    return watch(reader.snapshot, console, done=done).batches[0]
