@@ -90,3 +90,38 @@ def test_help_is_plain_click_help_without_typers_rich_panels(tmp_path: Path) -> 
 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert {"typer.rich_utils", "rich.markdown", "pygments"} & modules == set()
+
+
+class TestShellCompletion:
+    def test_help_offers_completion_without_importing_more(self, tmp_path: Path) -> None:
+        """``--help`` lists ``--install-completion`` and still imports no worker stack."""
+        proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--help")
+
+        assert (0, True, True, set()) == (
+            proc.returncode,
+            "--install-completion" in proc.stdout,
+            "--show-completion" in proc.stdout,
+            {*WORKER_STACK, "redis", "pydantic", "shellingham.posix"} & modules,
+        )
+
+    def test_show_completion_prints_a_script_calling_vsbatch_back(self, tmp_path: Path) -> None:
+        """``--show-completion bash`` prints a script that completes through ``vsbatch``."""
+        proc, _ = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--show-completion", "bash")
+
+        assert (0, True) == (proc.returncode, "_VSBATCH_COMPLETE=complete_bash" in proc.stdout)
+
+    def test_completing_a_command_name(self, tmp_path: Path) -> None:
+        """The shell's callback completes ``vsbatch sta`` to ``status``, importing no worker."""
+        env = _env(
+            VSBATCH_DATA_DIR=str(tmp_path),
+            _VSBATCH_COMPLETE="complete_bash",
+            COMP_WORDS="vsbatch sta",
+            COMP_CWORD="1",
+        )
+        proc, modules = imported_by(env)
+
+        assert (0, ["status"], set()) == (
+            proc.returncode,
+            proc.stdout.split(),
+            set(WORKER_STACK) & modules,
+        )

@@ -21,7 +21,7 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
-from vsbatch.cli import progress
+from vsbatch.cli import live_render
 from vsbatch.cli.main import cli
 from vsbatch.model.row import NewRow
 from vsbatch.store.ledger import Ledger
@@ -115,7 +115,7 @@ def test_ctrl_c_while_watching_stops_watching(
     def interrupted(*_args: object, **_kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(progress, "wait_for_batch", interrupted)
+    monkeypatch.setattr(live_render, "watch_status", interrupted)
     env = {"VSBATCH_REDIS_URL": redis_url, "VSBATCH_DATA_DIR": str(data_dir)}
 
     result = CliRunner().invoke(cli, ["status", batch.id, "--watch"], env=env)

@@ -34,7 +34,7 @@ cli = typer.Typer(
     name="vsbatch",
     help="Apply Stripe Identity VerificationSession updates to many sessions, safely.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     # Plain (click) help and usage errors: typer's Rich panels import rich.markdown, pygments
     # and rich.traceback, which double the time ``vsbatch --help`` takes to start.

@@ -166,16 +166,28 @@ def status(
     batch_id: Annotated[
         str | None, typer.Argument(help="A batch id; all batches if omitted.")
     ] = None,
-    watch: Annotated[bool, typer.Option(help="Follow until the batch is done.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            help="A live view (of the open batches, or of BATCH until it is done); one line"
+            " per batch and second when not a terminal. Ctrl-C stops it."
+        ),
+    ] = False,
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
+    from vsbatch.cli.live_render import watch_status
     from vsbatch.ops import reports
     from vsbatch.ops.idle import no_worker_hint
     from vsbatch.worker.runtime import ledger_for
 
-    with ledger_for(cli_settings(need_key=False)) as ledger:
+    settings = cli_settings(need_key=False)
+    with ledger_for(settings) as ledger:
         if batch_id is None:
             batches = ledger.list_batches()
+            if watch:
+                _hint(no_worker_hint(ledger, batches))
+                watch_status(ledger, settings.effective_rate_limit, None, out)  # until Ctrl-C
+                return
             for batch in batches:
                 counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
                 out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
@@ -184,9 +196,7 @@ def status(
         batch = ledger.get_batch(batch_id)
         _hint(no_worker_hint(ledger, [batch]))
         if watch:
-            from vsbatch.cli.progress import wait_for_batch
-
-            batch = wait_for_batch(ledger, batch_id, err)
+            batch = watch_status(ledger, settings.effective_rate_limit, batch_id, out)
         out.print(reports.summary_table(batch))
     raise typer.Exit(_exit_for(batch))
 

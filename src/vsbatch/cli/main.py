@@ -17,4 +17,6 @@ COMMAND_MODULES = (batches, services, migrations, explain)
 
 def main() -> None:
     """Console-script entry point."""
-    cli()
+    # One program name however it is started (``python -m vsbatch`` too): shell completion
+    # scripts name it, and call it back through ``_VSBATCH_COMPLETE``.
+    cli(prog_name="vsbatch")
