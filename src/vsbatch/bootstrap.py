@@ -21,10 +21,10 @@ from redis.retry import Retry
 
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
-from vsbatch.ops.redaction import safe_url
 from vsbatch.store.ledger import Ledger
 from vsbatch.store.locks import SessionLocks
 from vsbatch.store.rate_limit import RedisRateLimiter
+from vsbatch.urls import safe_url
 
 if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
     from vsbatch.store.row_lease import RowLeases

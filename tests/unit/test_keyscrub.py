@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from vsbatch.errors import InvalidRequestError
-from vsbatch.ops.keyscrub import MARK, scrub_text
 from vsbatch.stripe.client import StripeClient
+from vsbatch.stripe.keyscrub import MARK, scrub_text
 
 KEY = "sk_test_abc0123456789SECRET"
 # Every spelling a careless or hostile server might use.
@@ -128,7 +128,7 @@ class TestEchoingServer:
 class TestUntouched:
     def test_escaped_json_without_the_key_is_the_same_response(self) -> None:
         """A body with ``\\u`` escapes but no key comes back as the very same response."""
-        from vsbatch.ops.keyscrub import scrub_response
+        from vsbatch.stripe.keyscrub import scrub_response
 
         response = httpx.Response(200, content=b'{"note":"caf\\u00e9"}')
 

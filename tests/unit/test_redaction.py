@@ -94,7 +94,7 @@ class TestRedactRecord:
 class TestUrls:
     def test_safe_url_hides_userinfo_and_password_parameters(self) -> None:
         """``safe_url`` masks the password in userinfo and in the query, keeps the rest."""
-        from vsbatch.ops.redaction import safe_url
+        from vsbatch.urls import safe_url
 
         url = (
             "rediss://default:pw1secret@redis.example:6380/0?password=pw2secret&ssl_cert_reqs=none"

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 
 def _exit_for(batch: BatchInfo) -> int:
-    from vsbatch.cli.next_steps import exit_code
+    from vsbatch.ops.next_steps import exit_code
 
     return exit_code(batch)
 
@@ -94,7 +94,7 @@ def run(
 
 def _finish(ledger: Ledger, settings: Settings, batch: BatchInfo, fmt: str) -> None:
     """Print the report, then the commands that make sense now; exit by the outcome."""
-    from vsbatch.cli.next_steps import print_next_steps
+    from vsbatch.ops.next_steps import print_next_steps
 
     _print_report(ledger, settings, batch, fmt)
     # On stderr: stdout holds the report alone (``--format json`` stays parseable).
@@ -294,7 +294,7 @@ def retry(
     Prints the child batch's id alone on stdout; with no retryable failure it creates nothing,
     says so on stderr and exits 0.
     """
-    from vsbatch.cli.next_steps import nothing_to_retry
+    from vsbatch.ops.next_steps import nothing_to_retry
     from vsbatch.ops.reconcile import retry_batch
     from vsbatch.stripe import preflight
     from vsbatch.worker.runtime import deps_for, work_until_done

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from vsbatch.cli.next_steps import exit_code, print_next_steps
 from vsbatch.config import load_settings
 from vsbatch.errors import InputError
 from vsbatch.intake.csv_reader import read_updates
 from vsbatch.intake.stage import SubmitOptions, submit_csv
 from vsbatch.ops import reports
+from vsbatch.ops.next_steps import exit_code, print_next_steps
 from vsbatch.worker.runtime import deps_for, work_until_done
 from vsbatch.worker.tasks import enqueue_chunk
 

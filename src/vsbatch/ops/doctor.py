@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 from rich.console import Console
 
 from vsbatch.errors import VsbatchError
-from vsbatch.ops.redaction import safe_url
 from vsbatch.ops.terminal_text import safe
+from vsbatch.urls import safe_url
 
 if TYPE_CHECKING:
     import httpx

@@ -23,9 +23,9 @@ from typing import Any, cast
 
 import redis
 
-from vsbatch.cli.next_steps import Step, is_retryable
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import TERMINAL, Outcome, RowRecord, SkipReason
+from vsbatch.ops.next_steps import Step, is_retryable
 from vsbatch.ops.reasons import reason, shown, why
 from vsbatch.ops.redaction import redact_record
 from vsbatch.store.codec import as_text

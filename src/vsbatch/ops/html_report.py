@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 from html import escape
 
-from vsbatch.cli.next_steps import is_retryable, next_steps
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
+from vsbatch.ops.next_steps import is_retryable, next_steps
 from vsbatch.ops.reasons import why
 from vsbatch.ops.reports import counts_dict
 from vsbatch.store.ledger import Ledger

@@ -23,9 +23,9 @@ import sys
 from typing import Any, TextIO
 
 from vsbatch.config import Settings
-from vsbatch.ops.keyscrub import scrub_text, scrub_value
 from vsbatch.ops.redaction import redact_text, redact_value
 from vsbatch.ops.terminal_text import visible
+from vsbatch.stripe.keyscrub import scrub_text, scrub_value
 
 __all__ = [
     "JsonFormatter",

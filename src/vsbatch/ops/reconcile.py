@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.table import Table
 
 from vsbatch.bootstrap import Deps
-from vsbatch.cli.next_steps import retryable_rows
 from vsbatch.config import Settings
 from vsbatch.errors import InvalidRequestError, StripeError
 from vsbatch.intake.csv_cells import RowError
@@ -21,6 +20,7 @@ from vsbatch.intake.csv_reader import ParsedRow, read_updates
 from vsbatch.intake.stage import Enqueue, open_and_enqueue
 from vsbatch.model.row import BatchInfo, NewRow, Outcome, RowRecord
 from vsbatch.model.update import parse_update
+from vsbatch.ops.next_steps import retryable_rows
 from vsbatch.ops.reasons import shown
 from vsbatch.ops.terminal_text import safe
 from vsbatch.store.keys import Keys

@@ -14,7 +14,7 @@ Two kinds of secrets:
 
 - **URL credentials**, always: the userinfo of every URL (``redis://:pw@host`` becomes
   ``redis://***@host``) and query parameters such as ``password=``, ``token=``, ``secret=``.
-  :func:`safe_url` is the one function every printed URL goes through.
+  :func:`vsbatch.urls.safe_url` is the one function every printed URL goes through.
 
 Each output applies these functions in one place: the logging filter (``vsbatch.ops.logs``), the
 CLI's error printer, and :class:`RedactedLedger`, the read-only view the report writers get.
@@ -30,6 +30,7 @@ from typing import Any
 
 from vsbatch.model.row import Outcome, RowRecord
 from vsbatch.store.ledger import Ledger
+from vsbatch.urls import safe_url
 
 __all__ = [
     "EMAIL_MARK",
@@ -39,7 +40,6 @@ __all__ = [
     "redact_record",
     "redact_text",
     "redact_value",
-    "safe_url",
 ]
 
 KEY_MARK = "[redacted-key]"
@@ -48,13 +48,6 @@ PHONE_MARK = "[redacted-phone]"
 
 # sk_test_..., rk_live_...: no word boundary, so that a key glued to other text goes too.
 _KEY_RE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9_]+")
-# scheme://user:password@host -> scheme://***@host (greedy: a password may hold an "@").
-_USERINFO_RE = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)[^\s/?#]*@")
-_SECRET_PARAM_RE = re.compile(
-    r"([?&;](?:password|passwd|pwd|pass|secret|token|access_token|api_key|apikey|key|auth)=)"
-    r"[^&#\s'\"]*",
-    re.IGNORECASE,
-)
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 # "+15555550100", "+1 555 555 0100", "(555) 555-0100", "555-555-0100": a leading "+" or the
 # North American grouping, so that row numbers, timestamps and counts are left alone.
@@ -86,11 +79,6 @@ def redact_text(text: str, *, pii: bool = False) -> str:
         text = _EMAIL_RE.sub(EMAIL_MARK, text)
         text = _PHONE_RE.sub(PHONE_MARK, text)
     return text
-
-
-def safe_url(url: str) -> str:
-    """``url`` (or any text holding URLs) without userinfo or password-like query values."""
-    return _SECRET_PARAM_RE.sub(r"\1***", _USERINFO_RE.sub(r"\1***@", url))
 
 
 def redact_value(value: Any, *, pii: bool = False) -> Any:

@@ -22,7 +22,7 @@ from vsbatch.errors import (
     RateLimitError,
     StripeError,
 )
-from vsbatch.ops.keyscrub import scrub_text, scrub_value
+from vsbatch.stripe.keyscrub import scrub_text, scrub_value
 
 # Failures that happen before a single byte of the request left this process.
 NOT_SENT = (

@@ -30,9 +30,9 @@ from vsbatch.errors import (
     ConfigError,
     InvalidRequestError,
 )
-from vsbatch.ops.keyscrub import scrub_response
 from vsbatch.stripe.answers import HTTPX_ERRORS, connection_error, error_from_response, scrubbed
 from vsbatch.stripe.http_deadline import deadline, transport_for
+from vsbatch.stripe.keyscrub import scrub_response
 from vsbatch.stripe.session import ResponseMeta, VerificationSession
 
 if TYPE_CHECKING:

@@ -28,10 +28,10 @@ import httpx
 
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
-from vsbatch.ops.keyscrub import scrub_response
-from vsbatch.ops.redaction import safe_url
 from vsbatch.stripe.client import SESSIONS_PATH, USER_AGENT
 from vsbatch.stripe.http_deadline import deadline, transport_for
+from vsbatch.stripe.keyscrub import scrub_response
+from vsbatch.urls import safe_url
 
 __all__ = ["BUDGET", "PREFLIGHT_PATH", "Verdict", "check", "classify", "classify_error", "probe"]
 
