@@ -2,17 +2,22 @@
 default threads, the emulator at 50 ms latency and no rate limit to speak of.
 
 Printed side by side: rows per second, the worker's CPU milliseconds per row (its own process,
-from ``/proc``), Redis commands per row (``INFO commandstats``, every client: the worker, the
-broker and the producer's staging) and Redis bytes per finished row (``used_memory`` after the
-batch minus before it, so the queue's messages are gone and only what stays is counted). The
-worker is started and consuming before the batch is submitted, and the counters are reset
-then, so start-up is not counted.
+from ``/proc``), Redis commands per row and Redis bytes per finished row. Commands are counted
+two ways: the commands clients send (a Lua script counts once; MONITOR, in a second, smaller
+run, since it slows the server) and every command the server runs, scripts' inner commands
+included (``INFO commandstats``). Every client is counted: the worker, the broker and the
+producer's staging. Bytes are the ``MEMORY USAGE`` of every key after the batch (the queue's
+messages are gone by then) over the rows, and ``used_memory`` after minus before. The worker
+is started and consuming before the batch is submitted, and the counters are reset then, so
+start-up is not counted.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +39,15 @@ if TYPE_CHECKING:
 
 LATENCY_MS = 50.0
 NO_LIMIT = 10_000.0  # requests/s: far above what one process reaches
-TARGETS = {"rows/s": 500.0, "CPU ms/row": 2.0, "Redis cmds/row": 8.0, "Redis B/row": 250.0}
+TAP_ROWS = 300
+TARGETS = {
+    "rows/s": 500.0,
+    "CPU ms/row": 2.0,
+    "client cmds/row": 8.0,
+    "server cmds/row": 8.0,
+    "Redis B/row (keys)": 250.0,
+    "Redis B/row (used_memory)": 250.0,
+}
 
 
 def cpu_seconds(pid: int) -> float:
@@ -50,8 +63,45 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
 
 
-def engine_figures(rows: int) -> dict[str, float]:
-    """Run ``rows`` updates through one worker process and measure the work per row."""
+def key_bytes(client: redis.Redis) -> int:
+    """``MEMORY USAGE`` of every key, summed."""
+    return sum(int(client.memory_usage(key) or 0) for key in client.scan_iter(count=1000))
+
+
+class CommandTap:
+    """Counts the commands clients send, by name, with MONITOR in a thread. MONITOR also
+    shows the commands scripts run, as coming from ``lua``: those are left out."""
+
+    def __init__(self, url: str) -> None:
+        self.sent: Counter[str] = Counter()
+        self._client = redis.Redis.from_url(url)
+        self._stop = threading.Event()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(ready,), daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    def _run(self, ready: threading.Event) -> None:
+        with self._client.monitor() as monitor:
+            ready.set()
+            for entry in monitor.listen():
+                if self._stop.is_set():
+                    return
+                if entry.get("client_type") != "lua":
+                    self.sent[str(entry["command"]).split(" ", 1)[0].upper()] += 1
+
+    def stop(self, ping: redis.Redis) -> Counter[str]:
+        """Stop counting and return the counts (``ping`` wakes the listener up)."""
+        self._stop.set()
+        ping.ping()
+        self._thread.join(timeout=10)
+        self._client.close()
+        return self.sent
+
+
+def engine_figures(rows: int, *, tap: bool = False) -> dict[str, float]:
+    """Run ``rows`` updates through one worker process and measure the work per row; with
+    ``tap``, only count the commands clients send (MONITOR slows the server)."""
     with Stack("engine") as stack:
         emulator = Emulator(stack, rate_limit=0, latency_ms=LATENCY_MS)
         server = stack.redis()
@@ -66,29 +116,42 @@ def engine_figures(rows: int) -> dict[str, float]:
         stack.callback(client.close)
         pid = fleet.procs[0].pid
         client.config_resetstat()
-        used_before = int(client.info("memory")["used_memory"])
+        used_before, keys_before = int(client.info("memory")["used_memory"]), key_bytes(client)
+        watcher = CommandTap(server.url) if tap else None
         cpu_before = cpu_seconds(pid)
         run = run_vsbatch(producer, emulator, path, ids, timeout=30 + rows / 50)
         cpu = cpu_seconds(pid) - cpu_before
+        if watcher is not None:
+            sent = watcher.stop(client)
+            fleet.stop()
+            return {f"sent {name}": n / rows for name, n in sent.items()} | {
+                "client cmds/row": sum(sent.values()) / rows
+            }
         calls = command_calls(client)
         time.sleep(0.5)  # the last acks leave the queue
-        used_after = int(client.info("memory")["used_memory"])
+        used_after, keys_after = int(client.info("memory")["used_memory"]), key_bytes(client)
         fleet.stop()
     return {
         "rows": float(rows),
         "rows/s": rows / run.wall,
         "CPU ms/row": 1000 * cpu / rows,
-        "Redis cmds/row": sum(calls.values()) / rows,
-        "Redis B/row": (used_after - used_before) / rows,
+        "server cmds/row": sum(calls.values()) / rows,
+        "Redis B/row (keys)": (keys_after - keys_before) / rows,
+        "Redis B/row (used_memory)": (used_after - used_before) / rows,
         "succeeded": float(run.outcomes.get("succeeded", 0)),
         **{f"cmd {name}": n / rows for name, n in calls.items()},
     }
 
 
+def _top(figures: dict[str, float], prefix: str) -> str:
+    names = sorted((k for k in figures if k.startswith(prefix)), key=lambda k: -figures[k])
+    return ", ".join(f"{k[len(prefix) :]} {figures[k]:.2f}" for k in names[:10])
+
+
 def engine(sizes: Sizes) -> ScenarioResult:
     """Target 2: rows/s, CPU ms, Redis commands and bytes per row of one worker process."""
     rows = int(sizes.engine_rows)
-    figures = engine_figures(rows)
+    figures = engine_figures(rows) | engine_figures(TAP_ROWS, tap=True)
     result = ScenarioResult("engine")
     names = list(TARGETS)
     result.tables.append(
@@ -99,11 +162,11 @@ def engine(sizes: Sizes) -> ScenarioResult:
             [[name, figures[name], TARGETS[name]] for name in names],
         )
     )
-    top = sorted((k for k in figures if k.startswith("cmd ")), key=lambda k: -figures[k])[:8]
-    result.notes.append("commands per row: " + ", ".join(f"{k[4:]} {figures[k]:.1f}" for k in top))
+    result.notes.append(f"client commands per row ({TAP_ROWS} rows): {_top(figures, 'sent ')}")
+    result.notes.append(f"server commands per row: {_top(figures, 'cmd ')}")
     result.notes.append(
-        f"succeeded {figures['succeeded']:.0f} of {rows}; commands: INFO commandstats of every "
-        "client after CONFIG RESETSTAT; bytes: used_memory after the batch minus before"
+        f"succeeded {figures['succeeded']:.0f} of {rows}; client commands: MONITOR without the "
+        "scripts' own; server commands: INFO commandstats after CONFIG RESETSTAT"
     )
     result.ratios += [
         Ratio("engine", name, figures[name], f"target {TARGETS[name]:g}") for name in names

@@ -14,6 +14,8 @@ from vsbatch.errors import InputError, NotFoundError
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome, SkipReason
 from vsbatch.store.keys import Keys
 from vsbatch.store.ledger import Ledger
+from vsbatch.store.locks import SessionLocks
+from vsbatch.store.row_lease import RowLease, RowLeases
 from vsbatch.store.scripts import lua_script
 
 RETENTION = 3600
@@ -170,8 +172,10 @@ class TestBatches:
     def test_every_key_has_a_ttl(self, ledger: Ledger, redis_client: redis.Redis) -> None:
         """Every key a batch writes expires within the retention time (seq excepted)."""
         batch = opened(ledger, [row(2)])
-        ledger.transition(batch.id, 2, Outcome.SUCCEEDED)
-        ledger.mark_applied(None, sid(2), 1)
+        ledger.transition(batch.id, 2, Outcome.RETRYING)  # an event, so the stream exists
+        lease = RowLeases(ledger, SessionLocks(redis_client)).claim(batch.id, 2)
+        assert isinstance(lease, RowLease)
+        lease.finish(Outcome.SUCCEEDED, applied=True)
 
         keys = Keys()
         ttls = {
@@ -492,13 +496,25 @@ class TestTransitions:
         ]
 
 
-class TestSequence:
-    def test_mark_applied_keeps_maximum(self, ledger: Ledger) -> None:
-        """mark_applied never lowers the recorded sequence."""
-        ledger.mark_applied("acct_1", "vs_1", 7)
-        ledger.mark_applied("acct_1", "vs_1", 3)
+class TestAppliedMarker:
+    def test_a_row_ending_applied_marks_its_session_and_never_lowers_the_mark(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """A row that ends applied marks its session at its seq; a higher mark already there
+        stays (finish_row keeps the maximum)."""
+        batch = opened(ledger, [row(2), row(3)])
+        leases = RowLeases(ledger, SessionLocks(redis_client))
+        first, second = leases.claim(batch.id, 2), leases.claim(batch.id, 3)
+        assert isinstance(first, RowLease) and isinstance(second, RowLease)
+        redis_client.set(Keys().applied(None, sid(2)), 10**9)
 
-        assert (7, 0) == (ledger.applied_seq("acct_1", "vs_1"), ledger.applied_seq(None, "vs_1"))
+        first.finish(Outcome.SUCCEEDED, applied=True)
+        second.finish(Outcome.SUCCEEDED, applied=True)
+
+        assert (10**9, second.record.seq) == (
+            ledger.applied_seq(None, sid(2)),
+            ledger.applied_seq(None, sid(3)),
+        )
 
 
 def bytes_per_row(client: redis.Redis, batch_id: str, rows: int) -> dict[str, Any]:

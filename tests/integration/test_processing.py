@@ -177,7 +177,7 @@ class TestSkips:
         """A row older than an update already applied to its session is skipped."""
         (sid,) = emulator.seed(count=1)
         batch_id = submit(deps, sid)
-        deps.ledger.mark_applied(None, sid, 10**9)  # far after the row's own place in line
+        deps.redis.set(deps.ledger.keys.applied(None, sid), 10**9)  # applied after the row's place
 
         outcome, record = run(deps, batch_id)
 
@@ -188,7 +188,7 @@ class TestSkips:
         """A retry of an old update is superseded by a newer one applied in the meantime."""
         (sid,) = emulator.seed(count=1)
         old_seq = 1
-        deps.ledger.mark_applied(None, sid, 10**9)
+        deps.redis.set(deps.ledger.keys.applied(None, sid), 10**9)
         batch = deps.ledger.create_batch(name="retry", kind="retry", source="t")
         retried = NewRow(2, sid, None, UPDATE, idempotency_key="k", extra={"parent_seq": old_seq})
         deps.ledger.add_rows(batch.id, [retried])

@@ -1,7 +1,8 @@
 """The ledger: vsbatch's results backend in Redis (batches, row records, outcomes, counters).
 
-It owns every row's record and outcome, the per-batch counters, batch states, the global
-submission sequence and the per-session "applied" markers. Key names are in
+It owns every row's record and outcome, the per-batch counters, batch states and the global
+submission sequence (a row's two scripts, with the sessions' "applied" markers, are in
+:mod:`vsbatch.store.row_lease`). Key names are in
 :mod:`vsbatch.store.keys`, stored forms in :mod:`vsbatch.store.codec`, reads in
 :mod:`vsbatch.store.ledger_reader`.
 
@@ -11,11 +12,9 @@ numbers are the user's (header = row 1) and may have gaps; readers page over
 ``min_row..max_row`` in blocks, cut by size too (``page.lua``), so memory stays bounded and
 rows come out in order.
 
-Transitions run in one Lua script: check the row's current outcome, apply the patch, move the
-counters, refresh the TTL, append the event, mark the batch done when terminal == total. A row
-already in a terminal outcome never moves again, so a redelivered message moves nothing; a
-worker's writes are fenced by its session lock (``Fence``), so a worker that lost the lock
-while paused moves nothing either.
+A transition is one Lua script (``row_core.lua``); a terminal row never moves again, so a
+redelivered message moves nothing, and a worker's writes are fenced by its session lock
+(``Fence``), so a worker that lost the lock while paused moves nothing either.
 """
 
 from __future__ import annotations
@@ -30,13 +29,12 @@ from typing import Any, cast
 
 import redis
 
-from vsbatch.errors import LockLostError
+from vsbatch.errors import LockLostError, NotFoundError
 from vsbatch.model.row import (
     BatchInfo,
     BatchState,
     NewRow,
     Outcome,
-    RowRecord,
     SkipReason,
 )
 from vsbatch.store.codec import (
@@ -99,8 +97,6 @@ class Ledger(LedgerReader):
         self._add = client.register_script(lua_script("add_rows.lua"))
         self._transition = client.register_script(lua_script("transition.lua"))
         self._state = client.register_script(lua_script("batch_state.lua"))
-        self._max_seq = client.register_script(lua_script("max_seq.lua"))
-        self._order_gate = client.register_script(lua_script("order_gate.lua"))
         self._touch = client.register_script(lua_script("touch.lua"))
         self._cancel_rows = client.register_script(lua_script("cancel_rows.lua"))
 
@@ -258,9 +254,20 @@ class Ledger(LedgerReader):
         self._batch_op(batch_id, "open", *([] if options is None else [json.dumps(options)]))
         return self.get_batch(batch_id)
 
-    def touch(self, batch_id: str) -> None:
-        """A worker started on a chunk of the batch (``touched_at``: the batch is moving)."""
-        self._touch(keys=[self.keys.batch(batch_id)], args=[repr(self._now())])
+    def touch(self, batch_id: str) -> tuple[BatchState, dict[str, Any]]:
+        """A worker starts on a chunk of the batch (``touched_at``: the batch is moving).
+
+        Returns:
+            The batch's state and its row options (``{}`` if it has none).
+
+        Raises:
+            NotFoundError: The batch is unknown or expired.
+        """
+        found = self._touch(keys=[self.keys.batch(batch_id)], args=[repr(self._now())])
+        if not found:
+            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        state, options = (as_text(part) for part in cast(list[bytes], found))
+        return BatchState(state), (json.loads(options) if options else {})
 
     def claim_sweep(self, batch_id: str, seconds: float) -> bool:
         """True for the one caller that may sweep this batch in the next ``seconds``."""
@@ -380,21 +387,3 @@ class Ledger(LedgerReader):
             args: list[str | int] = [repr(self._now()), self._ttl, self._maxlen]
             args += [self.keys.pending_prefix, batch_id, SkipReason.CANCELED.value, *block]
             self._cancel_rows(keys=keys, args=args)
-
-    def mark_applied(self, account: str | None, session_id: str, seq: int) -> None:
-        """Record that update ``seq`` was applied to the session (keeps the maximum)."""
-        self._max_seq(keys=[self.keys.applied(account, session_id)], args=[seq, self._ttl])
-
-    def older_pending(self, record: RowRecord) -> Outcome | None:
-        """The outcome of an unfinished update of the row's session older than the row, if any.
-
-        Per-session FIFO: a row may only be sent when no older row of its session is still
-        in flight (queued, running or retrying) in a batch that is not STAGING. Members of
-        the session's pending set whose row is gone (expired, discarded) or already terminal
-        are removed on the way, so a lost row never blocks its session for good.
-        """
-        found = self._order_gate(
-            keys=[self.keys.pending(record.account, record.session_id)],
-            args=[record.seq, self.keys.prefix],
-        )
-        return Outcome(as_text(cast(bytes, found))) if found else None

@@ -34,6 +34,7 @@ class LedgerReader:
         self._r = client
         self.keys = Keys(prefix)
         self._page = client.register_script(lua_script("page.lua"))
+        self._order_gate = client.register_script(lua_script("order_gate.lua"))
 
     @property
     def client(self) -> redis.Redis:
@@ -130,3 +131,17 @@ class LedgerReader:
             record = decode_row(batch_id, row, raw)
             if wanted is None or record.outcome.value in wanted:
                 yield record
+
+    def older_pending(self, record: RowRecord) -> Outcome | None:
+        """The outcome of an unfinished update of the row's session older than the row, if any.
+
+        Per-session FIFO: a row may only be sent when no older row of its session is still
+        in flight (queued, running or retrying) in a batch that is not STAGING. Members of
+        the session's pending set whose row is gone (expired, discarded) or already terminal
+        are removed on the way, so a lost row never blocks its session for good.
+        """
+        found = self._order_gate(
+            keys=[self.keys.pending(record.account, record.session_id)],
+            args=[record.seq, self.keys.prefix],
+        )
+        return Outcome(as_text(cast(bytes, found))) if found else None

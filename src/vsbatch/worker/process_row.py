@@ -78,11 +78,11 @@ def process_chunk(
     """Process rows in order until done or until ``budget`` seconds have passed.
 
     Stopping at the budget keeps every task far shorter than the broker's visibility timeout;
-    the caller re-enqueues ``remaining``, and each group of ``later`` after its pause.
+    the caller re-enqueues ``remaining``, and each group of ``later`` after its pause. The
+    caller has touched the batch (``Ledger.touch``: it is moving, see ``stage.sweep_stalled``).
     """
     result = ChunkResult()
     started = clock()
-    deps.ledger.touch(batch_id)  # the batch is moving (see ``stage.sweep_stalled``)
     for index, row in enumerate(rows):
         if clock() - started > budget:
             result.remaining = list(rows[index:])

@@ -55,12 +55,13 @@ def process_chunk(
     """Bring a chunk of a batch's rows to terminal outcomes; re-enqueue what is left."""
     deps = current_deps()
     try:
-        batch = deps.ledger.get_batch(batch_id)  # an unknown batch is never touched
-        if batch.state is BatchState.STAGING:  # its submit has not opened it (yet, or ever)
+        # The batch is moving (an unknown one is never touched): its state and options.
+        state, batch_options = deps.ledger.touch(batch_id)
+        if state is BatchState.STAGING:  # its submit has not opened it (yet, or ever)
             raise InvalidArguments(f"batch {batch_id} is not open")
         # How rows are processed is the batch's, as its submit opened it; a message's own
         # options only serve batches opened before the ledger kept them.
-        row_options = RowOptions.from_message(batch.options or options)
+        row_options = RowOptions.from_message(batch_options or options)
         result = processing.process_chunk(
             deps, batch_id, rows, options=row_options, budget=task_budget(deps.settings)
         )
