@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 LATENCY_MS = 50.0
 NO_LIMIT = 10_000.0  # requests/s: far above what one process reaches
-TAP_ROWS = 300
+TAP_ROWS = 2_000
 TARGETS = {
     "rows/s": 500.0,
     "CPU ms/row": 2.0,

@@ -56,8 +56,8 @@ class Sizes:
     account_rate: float = 22.5  # vsbatch's rate per account in the accounts scenario (90 %)
 
 
-QUICK = Sizes("quick", 1_000, 20, 500, 4, 250, 100_000, 4_000, 2_000)
-FULL = Sizes("full", 5_000, 100, 5_000, 4, 500, 1_000_000, 20_000, 10_000)
+QUICK = Sizes("quick", 1_000, 20, 500, 4, 250, 100_000, 4_000, 5_000)
+FULL = Sizes("full", 5_000, 100, 5_000, 4, 500, 1_000_000, 20_000, 20_000)
 
 LATENCY_MS = 300.0
 STRIPE_LIMIT = 100.0  # the emulator's limit in the throughput and faults scenarios

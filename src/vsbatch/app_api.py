@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, cast
 from vsbatch.errors import InvalidRequestError, InvalidUpdate, UpdateTimeout
 from vsbatch.intake.stage import open_and_enqueue
 from vsbatch.model.row import NewRow, RowRecord
-from vsbatch.model.update import SessionUpdate, idempotency_key, parse_update
+from vsbatch.model.update import SessionUpdate, parse_update
 from vsbatch.model.update_rules import is_account_id
 from vsbatch.store.ledger import Ledger
 from vsbatch.stripe.client import validate_session_id
@@ -162,7 +162,6 @@ def submit_update(
         session_id=session_id,
         account=account,
         params=parsed.to_params(),
-        idempotency_key=idempotency_key(f"{batch.id}:{ROW}", parsed),
     )
     ledger.add_rows(batch.id, [new])
     if key_name is not None:

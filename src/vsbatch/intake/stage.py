@@ -24,7 +24,6 @@ from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFo
 from vsbatch.intake.csv_reader import ParsedRow, file_digest, read_updates
 from vsbatch.intake.file_claim import claim_file, release_file
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
-from vsbatch.model.update import idempotency_key
 from vsbatch.model.update_rules import check_account
 from vsbatch.store.ledger import Ledger
 from vsbatch.worker.row_options import RowOptions
@@ -336,8 +335,7 @@ def _new_rows(
             row=item.row,
             session_id=item.session_id,
             account=account,
-            params=item.update.to_params(),
-            idempotency_key=idempotency_key(f"{batch_id}:{item.row}", item.update),
+            params=item.update.to_params(),  # the row's key is derived (model.update.row_key)
         )
 
 

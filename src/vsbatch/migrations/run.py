@@ -23,7 +23,6 @@ from vsbatch.intake.stage import Enqueue, open_and_enqueue
 from vsbatch.migrations.plan import ScanCounts, scan
 from vsbatch.migrations.spec import Migration, load_migrations
 from vsbatch.model.row import BatchInfo, BatchState, NewRow
-from vsbatch.model.update import idempotency_key
 from vsbatch.worker.messages import InvalidArguments
 from vsbatch.worker.row_options import RowOptions
 
@@ -83,7 +82,6 @@ def run_migration(
                 session_id=change.session_id,
                 account=change.account,
                 params=change.update.to_params(),
-                idempotency_key=idempotency_key(f"{batch.id}:{row}", change.update),
             )
 
     try:

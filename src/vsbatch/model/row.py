@@ -55,6 +55,8 @@ class NewRow:
     session_id: str
     account: str | None
     params: dict[str, Any] | None
+    # None: the row's key is derived (``key_of``); set only when it is not (a retried row
+    # keeps its original's key), so the ledger does not store 100 bytes per row it can compute.
     idempotency_key: str | None = None
     rejection: tuple[str | None, str] | None = None
     extra: dict[str, Any] | None = None  # e.g. a rejected row's input cells, for ``failures``

@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from pydantic import ValidationError, model_validator
 
@@ -43,13 +43,18 @@ from vsbatch.model.update_rules import (
     or_list,
 )
 
+if TYPE_CHECKING:
+    from vsbatch.model.row import RowRecord
+
 __all__ = [
     "MAX_IDEMPOTENCY_KEY_LENGTH",
     "FieldChange",
     "SessionUpdate",
     "encode_form",
     "idempotency_key",
+    "key_of",
     "parse_update",
+    "row_key",
 ]
 
 MAX_IDEMPOTENCY_KEY_LENGTH: Final = 255
@@ -297,6 +302,22 @@ def _encode(key: str, value: Any, pairs: list[tuple[str, str]]) -> None:
         pairs.append((key, "true" if value else "false"))
     else:
         pairs.append((key, str(value)))
+
+
+def row_key(batch_id: str, row: int, params: dict[str, Any], stored: str | None = None) -> str:
+    """A ledger row's Idempotency-Key: ``stored`` when the row has one (a retried row keeps
+    its original's; a new key generation), else derived from the batch, the row and the
+    update, the same on every call (the ledger keeps only keys it cannot derive)."""
+    if stored:
+        return stored
+    return idempotency_key(f"{batch_id}:{row}", parse_update(params))
+
+
+def key_of(record: RowRecord) -> str | None:
+    """The Idempotency-Key a ledger row is sent under (None for a row without an update)."""
+    if record.params is None:
+        return record.idempotency_key
+    return row_key(record.batch_id, record.row, record.params, record.idempotency_key)
 
 
 def idempotency_key(namespace: str, update: SessionUpdate) -> str:

@@ -25,6 +25,7 @@ import redis
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import TERMINAL, Outcome, RowRecord, SkipReason
+from vsbatch.model.update import key_of
 from vsbatch.ops.next_steps import Step, is_retryable
 from vsbatch.ops.reasons import reason, shown, why
 from vsbatch.ops.redaction import redact_record
@@ -167,7 +168,7 @@ def explain_row(
         reason=reason(record),
         why=why(record),
         attempts=record.attempts,
-        keys=key_generations(record.idempotency_key),
+        keys=key_generations(key_of(record)),
         error_type=record.error_type,
         error_code=record.error_code,
         error_message=record.error_message,
@@ -248,7 +249,7 @@ def key_generations(key: str | None) -> list[str]:
 
 def read_back(record: RowRecord) -> str | None:
     """What the ledger shows of the row's read-backs (None: it records none)."""
-    missing = len(key_generations(record.idempotency_key)) - 1
+    missing = len(key_generations(key_of(record))) - 1
     told = []
     if missing:
         told.append(

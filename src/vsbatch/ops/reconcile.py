@@ -19,7 +19,7 @@ from vsbatch.intake.csv_cells import RowError
 from vsbatch.intake.csv_reader import ParsedRow, read_updates
 from vsbatch.intake.stage import Enqueue, open_and_enqueue
 from vsbatch.model.row import BatchInfo, NewRow, Outcome, RowRecord
-from vsbatch.model.update import parse_update
+from vsbatch.model.update import parse_update, row_key
 from vsbatch.ops.next_steps import retryable_rows
 from vsbatch.ops.reasons import shown
 from vsbatch.ops.terminal_text import safe
@@ -65,7 +65,10 @@ def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo | None
                 record.session_id,
                 record.account,
                 record.params,
-                idempotency_key=record.idempotency_key,
+                # The original's key (stored or derived): a retry is the same update.
+                idempotency_key=row_key(
+                    record.batch_id, record.row, record.params, record.idempotency_key
+                ),
                 # An update applied since the original was submitted must win over it.
                 extra={"parent_seq": int(record.extra.get("parent_seq", record.seq))},
             )

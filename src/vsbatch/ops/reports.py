@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from vsbatch.model.row import TERMINAL, BatchInfo, Outcome, RowRecord
+from vsbatch.model.update import key_of
 from vsbatch.ops.reasons import reason, why
 from vsbatch.ops.terminal_text import safe
 from vsbatch.store.ledger import Ledger
@@ -66,7 +67,7 @@ def row_dict(record: RowRecord) -> dict[str, Any]:
         "error_message": record.error_message,
         "request_id": record.request_id,
         "session_status": record.session_status,
-        "idempotency_key": record.idempotency_key,
+        "idempotency_key": key_of(record),
         "update": record.params,
     }
 

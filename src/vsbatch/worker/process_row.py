@@ -37,7 +37,7 @@ import tenacity
 from vsbatch.bootstrap import Deps
 from vsbatch.errors import LockLostError, RateLimitBusy, RateLimitError, StripeError
 from vsbatch.model.row import Outcome
-from vsbatch.model.update import SessionUpdate, parse_update
+from vsbatch.model.update import SessionUpdate, parse_update, row_key
 from vsbatch.ops import metrics
 from vsbatch.store.row_lease import Ended, RowLease, Wait
 from vsbatch.stripe.retry import decide
@@ -218,7 +218,8 @@ def _send_until_settled(
     """Send under the row's key until an answer settles it; a new key only after a finished
     ambiguous answer whose read-back shows the change missing."""
     record = lease.record
-    key = record.idempotency_key or ""
+    assert record.params is not None  # claim_row ends a row without an update
+    key = row_key(record.batch_id, record.row, record.params, record.idempotency_key)
     counter = _Counter(record.attempts, unsettled=record.unsettled)
     for generation in range(1, MAX_KEY_GENERATIONS + 1):
         try:
@@ -231,7 +232,7 @@ def _send_until_settled(
             if resolved is not None:
                 return resolved
             # A finished ambiguous answer and a read-back without the change: new key, again.
-            key = next_key(record, generation + 1)
+            key = next_key(key, generation + 1)
             counter.unsettled = False  # a new key has no attempt in flight
             deps.ledger.transition(
                 record.batch_id,

@@ -115,9 +115,9 @@ def skip_reason(update: SessionUpdate, session: VerificationSession) -> SkipReas
     return None
 
 
-def next_key(record: RowRecord, generation: int) -> str:
+def next_key(key: str, generation: int) -> str:
     """The row's idempotency key for a new generation (``~g<n>``), at most 255 characters."""
-    base = (record.idempotency_key or "").rsplit("~g", 1)[0]
+    base = key.rsplit("~g", 1)[0]
     return f"{base}~g{generation}"[:255]
 
 
