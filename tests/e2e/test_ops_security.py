@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,25 +75,34 @@ def _dump_redis(client: redis.Redis) -> bytes:
     for key in client.scan_iter(count=1000):
         kind = client.type(key).decode()
         parts.append(key)
-        if kind == "string":
-            parts.append(client.get(key) or b"")
-        elif kind == "hash":
-            for field, value in client.hgetall(key).items():
-                parts += [field, value]
-        elif kind == "list":
-            parts += client.lrange(key, 0, -1)
-        elif kind == "set":
-            parts += list(client.smembers(key))
-        elif kind == "zset":
-            parts += [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
-        elif kind == "stream":
-            for entry_id, fields in client.xrange(key):
-                parts.append(entry_id)
-                for field, value in fields.items():
-                    parts += [field, value]
-        else:
+        if kind not in _VALUES_BY_TYPE:
             raise AssertionError(f"unexpected key type {kind} for {key!r}")
+        parts += _VALUES_BY_TYPE[kind](client, key)
     return b"\n".join(parts)
+
+
+def _hash_values(client: redis.Redis, key: bytes) -> list[bytes]:
+    return [part for pair in client.hgetall(key).items() for part in pair]
+
+
+def _stream_values(client: redis.Redis, key: bytes) -> list[bytes]:
+    parts: list[bytes] = []
+    for entry_id, fields in client.xrange(key):
+        parts.append(entry_id)
+        for field, value in fields.items():
+            parts += [field, value]
+    return parts
+
+
+# What _dump_redis reads of a key, by the key's Redis type.
+_VALUES_BY_TYPE: dict[str, Callable[[redis.Redis, bytes], list[bytes]]] = {
+    "string": lambda client, key: [client.get(key) or b""],
+    "hash": _hash_values,
+    "list": lambda client, key: client.lrange(key, 0, -1),
+    "set": lambda client, key: list(client.smembers(key)),
+    "zset": lambda client, key: [m for m, _ in client.zrange(key, 0, -1, withscores=True)],
+    "stream": _stream_values,
+}
 
 
 def _run_batch(

@@ -32,7 +32,7 @@ from starlette.routing import Route
 from vsbatch.emulator import operations
 from vsbatch.emulator.faults import NO_FAULT, Fault, FaultKind
 from vsbatch.emulator.operations import Result
-from vsbatch.emulator.state import PLATFORM, Emulator, SeedRequest, World
+from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, SeedRequest, World
 from vsbatch.emulator.wire import (
     MESSAGES,
     DroppedResponse,
@@ -178,56 +178,25 @@ class _Api:
         fault: Fault,
     ) -> Response:
         """Idempotency, execution and the faults that strike after it: what Stripe itself does."""
-        world = call.world
-        config = world.config
+        hang = call.world.config.hang_seconds  # the config in force before execution
         key = call.idempotency_key if op not in _READS else None
-        entry = None
-        if key is not None:
-            if len(key) > 255:
-                message = "Idempotency keys can be at most 255 characters long."
-                return call.error(400, "invalid_request_error", message, param="Idempotency-Key")
-            fingerprint = (call.path, tuple(sorted(pairs)))
-            stored = world.idempotency.get(call.account, key)
-            if stored is not None:
-                if stored.fingerprint != fingerprint:
-                    world.stats.idempotency_mismatches += 1
-                    message = MESSAGES["idempotency_mismatch"].format(key=key)
-                    return call.error(400, "idempotency_error", message)
-                if not stored.done:
-                    world.stats.idempotency_conflicts += 1
-                    message = MESSAGES["idempotency_in_use"].format(key=key)
-                    return call.error(
-                        409, "idempotency_error", message, code="idempotency_key_in_use"
-                    )
-                world.stats.replayed += 1
-                extra = {**stored.headers, "Idempotent-Replayed": "true"}
-                return call.respond(stored.status, stored.body, extra)
-            entry = world.idempotency.claim(call.account, key, fingerprint)
+        entry = None if key is None else _claim_key(call, key, pairs)
+        if isinstance(entry, Response):
+            return entry  # the key's stored answer replayed, or the key refused
         try:
             result = await operations.execute(
-                world, call.account, op, session_id, pairs, fault, call.request_id
+                call.world, call.account, op, session_id, pairs, fault, call.request_id
             )
         except BaseException:
             if entry is not None and key is not None:
-                world.idempotency.release(call.account, key, entry)
+                call.world.idempotency.release(call.account, key, entry)
             raise
         if fault.kind is FaultKind.FAIL_500_AFTER and (result.applied or op in _READS):
             body = error_body(call.request_id, "api_error", MESSAGES["api_error"])
             result = Result(500, body, {"Stripe-Should-Retry": "false"}, store=True)
         if entry is not None and key is not None:
-            if result.store:
-                entry.done = True
-                entry.status, entry.body, entry.headers = result.status, result.body, result.headers
-            else:
-                world.idempotency.release(call.account, key, entry)
-        if fault.kind is FaultKind.HANG:
-            await asyncio.sleep(config.hang_seconds)
-        if fault.kind is FaultKind.DROP:
-            world.stats.dropped += 1
-            return DroppedResponse(call.headers)
-        if result.status == 429:
-            world.stats.lock_timeouts += 1
-        return call.respond(result.status, result.body, result.headers or None)
+            _settle_key(call, key, entry, result)
+        return await _answer(call, result, fault, hang)
 
     async def _gateway(
         self,
@@ -299,6 +268,49 @@ class _Api:
             "https://stripe.com/docs or we can help at https://support.stripe.com/."
         )
         return call.error(404, "invalid_request_error", message)
+
+
+def _claim_key(call: _Call, key: str, pairs: list[tuple[str, str]]) -> Response | IdempotencyEntry:
+    """Claim an idempotency key, or the answer instead: a replay or an idempotency error."""
+    if len(key) > 255:
+        message = "Idempotency keys can be at most 255 characters long."
+        return call.error(400, "invalid_request_error", message, param="Idempotency-Key")
+    fingerprint = (call.path, tuple(sorted(pairs)))
+    stored = call.world.idempotency.get(call.account, key)
+    if stored is None:
+        return call.world.idempotency.claim(call.account, key, fingerprint)
+    if stored.fingerprint != fingerprint:
+        call.world.stats.idempotency_mismatches += 1
+        message = MESSAGES["idempotency_mismatch"].format(key=key)
+        return call.error(400, "idempotency_error", message)
+    if not stored.done:
+        call.world.stats.idempotency_conflicts += 1
+        message = MESSAGES["idempotency_in_use"].format(key=key)
+        return call.error(409, "idempotency_error", message, code="idempotency_key_in_use")
+    call.world.stats.replayed += 1
+    extra = {**stored.headers, "Idempotent-Replayed": "true"}
+    return call.respond(stored.status, stored.body, extra)
+
+
+def _settle_key(call: _Call, key: str, entry: IdempotencyEntry, result: Result) -> None:
+    """Store a result a retry must replay; forget the claim of one it must run again."""
+    if result.store:
+        entry.done = True
+        entry.status, entry.body, entry.headers = result.status, result.body, result.headers
+    else:
+        call.world.idempotency.release(call.account, key, entry)
+
+
+async def _answer(call: _Call, result: Result, fault: Fault, hang_seconds: float) -> Response:
+    """The executed request's answer, unless a hang delays it or a drop loses it."""
+    if fault.kind is FaultKind.HANG:
+        await asyncio.sleep(hang_seconds)
+    if fault.kind is FaultKind.DROP:
+        call.world.stats.dropped += 1
+        return DroppedResponse(call.headers)
+    if result.status == 429:
+        call.world.stats.lock_timeouts += 1
+    return call.respond(result.status, result.body, result.headers or None)
 
 
 class _Admin:

@@ -15,6 +15,7 @@ outside an enum); Stripe documents ``parameter_unknown``, ``parameter_missing`` 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = [
@@ -184,32 +185,40 @@ def _enum_text(values: list[str]) -> str:
 def _check(schema: Schema, value: Any, name: str) -> Any:
     """Validate one value against a table entry and return it normalised (bools, ints, lists)."""
     if "anyOf" in schema:
-        branches: list[Schema] = schema["anyOf"]
-        wanted = "object" if isinstance(value, dict) else None
-        for branch in branches:
-            if (branch.get("type") == "object") == (wanted == "object"):
-                return _check(branch, value, name)
-        return _check(branches[0], value, name)
-    kind = schema.get("type")
-    if kind == "object":
-        return _check_object(schema, value, name)
-    if kind == "array":
-        return _check_array(schema, value, name)
+        return _check(_branch_for(schema["anyOf"], value), value, name)
+    kind: Any = schema.get("type")  # None for a schema without a type: a string
+    if kind in _CONTAINER_CHECKS:
+        return _CONTAINER_CHECKS[kind](schema, value, name)
     if not isinstance(value, str):
         raise ParamError(f"Invalid {kind}: {name}", code=f"parameter_invalid_{kind}", param=name)
-    if kind == "boolean":
-        if value not in ("true", "false"):
-            raise ParamError(
-                f"Invalid boolean: {value}", code="parameter_invalid_boolean", param=name
-            )
-        return value == "true"
-    if kind == "integer":
-        try:
-            return int(value)
-        except ValueError:
-            raise ParamError(
-                f"Invalid integer: {value}", code="parameter_invalid_integer", param=name
-            ) from None
+    return _SCALAR_CHECKS.get(kind, _check_string)(schema, value, name)
+
+
+def _branch_for(branches: list[Schema], value: Any) -> Schema:
+    """The ``anyOf`` branch for a value: the object branch for a dict, else the first other."""
+    wanted = "object" if isinstance(value, dict) else None
+    for branch in branches:
+        if (branch.get("type") == "object") == (wanted == "object"):
+            return branch
+    return branches[0]
+
+
+def _check_boolean(schema: Schema, value: str, name: str) -> bool:
+    if value not in ("true", "false"):
+        raise ParamError(f"Invalid boolean: {value}", code="parameter_invalid_boolean", param=name)
+    return value == "true"
+
+
+def _check_integer(schema: Schema, value: str, name: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise ParamError(
+            f"Invalid integer: {value}", code="parameter_invalid_integer", param=name
+        ) from None
+
+
+def _check_string(schema: Schema, value: str, name: str) -> str:
     enum: list[str] | None = schema.get("enum")
     if enum == [""] and value:
         raise ParamError("Invalid hash", code="parameter_invalid_object", param=name)
@@ -258,6 +267,18 @@ def _check_array(schema: Schema, value: Any, name: str) -> list[Any]:
         raise ParamError("Invalid array", code="parameter_invalid_array", param=name)
     ordered = sorted(value.items(), key=lambda item: int(item[0]))
     return [_check(schema["items"], item, f"{name}[{key}]") for key, item in ordered]
+
+
+# Checks by schema type: a container takes any value, a scalar a form value (always text);
+# a type in neither table is a string.
+_CONTAINER_CHECKS: Final[dict[str, Callable[[Schema, Any, str], Any]]] = {
+    "object": _check_object,
+    "array": _check_array,
+}
+_SCALAR_CHECKS: Final[dict[str, Callable[[Schema, str, str], Any]]] = {
+    "boolean": _check_boolean,
+    "integer": _check_integer,
+}
 
 
 def validate(table: dict[str, Schema], params: dict[str, Any]) -> dict[str, Any]:

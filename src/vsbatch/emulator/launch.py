@@ -201,19 +201,8 @@ def start(options: ServeOptions, *, out: TextIO, err: TextIO) -> int:
 
     def ready(url: str) -> None:
         # The seed file first, then the banner: a script waiting for either finds both ready.
-        if options.seed_file is not None:
-            try:
-                write_seed_file(options.seed_file, ids)
-            except OSError as exc:
-                raise LaunchError(f"--seed-file {options.seed_file}: {exc.strerror}") from None
-        print(f"emulator on {url} (Ctrl-C to stop)", file=err, flush=True)
-        if skipped:
-            rows = "row" if skipped == 1 else "rows"
-            print(f"--seed-from: skipped {skipped} {rows} whose id is not vs_...", file=err)
-        if options.seed_file is not None:
-            print(f"wrote {len(ids)} session ids to {options.seed_file}", file=err, flush=True)
-        elif ids:
-            print("\n".join(ids), file=out, flush=True)
+        _save_seed_ids(options, ids)
+        _announce(url, options, ids, skipped, out=out, err=err)
 
     try:
         serve(
@@ -230,6 +219,30 @@ def start(options: ServeOptions, *, out: TextIO, err: TextIO) -> int:
         reason = exc.strerror or str(exc)
         return fail(f"cannot listen on {options.host}:{options.port}: {reason}; {_bind_hint(exc)}")
     return 0
+
+
+def _save_seed_ids(options: ServeOptions, ids: list[str]) -> None:
+    """Write the ``--seed-file``, if asked for one."""
+    if options.seed_file is None:
+        return
+    try:
+        write_seed_file(options.seed_file, ids)
+    except OSError as exc:
+        raise LaunchError(f"--seed-file {options.seed_file}: {exc.strerror}") from None
+
+
+def _announce(
+    url: str, options: ServeOptions, ids: list[str], skipped: int, *, out: TextIO, err: TextIO
+) -> None:
+    """The banner on stderr, then the seeded ids: on stdout, or where the seed file went."""
+    print(f"emulator on {url} (Ctrl-C to stop)", file=err, flush=True)
+    if skipped:
+        rows = "row" if skipped == 1 else "rows"
+        print(f"--seed-from: skipped {skipped} {rows} whose id is not vs_...", file=err)
+    if options.seed_file is not None:
+        print(f"wrote {len(ids)} session ids to {options.seed_file}", file=err, flush=True)
+    elif ids:
+        print("\n".join(ids), file=out, flush=True)
 
 
 def _bind_hint(exc: OSError) -> str:

@@ -127,45 +127,19 @@ class _Counter:
 
 
 def _parse(binary: IO[bytes], strict: bool) -> Iterator[ParsedRow]:
-    head = binary.read(4)
-    _check_signature(head)
-    text = io.TextIOWrapper(
-        io.BufferedReader(_Prefixed(head, binary)),
-        encoding="utf-8-sig",
-        errors="surrogateescape",
-        newline="",
-    )
     counter = _Counter()
-    records = csv.reader(_checked_lines(text, counter), strict=True)
-    if csv.field_size_limit() <= MAX_FIELD_CHARS:
-        csv.field_size_limit(MAX_FIELD_CHARS + 1)
+    records = _records(binary, counter)
     header: _Header | None = None
     data_rows = 0
-    while True:
-        try:
-            cells = next(records)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            reason = _CSV_ERRORS.get(str(exc), f"malformed CSV ({exc})")
-            if str(exc).startswith("field larger than field limit"):
-                reason = f"a cell is larger than {MAX_FIELD_CHARS} characters (unterminated quote?)"
-            raise _refuse(reason, counter.records + 1) from exc
+    while (cells := _next_record(records, counter)) is not None:
         counter.records += 1
-        names = header.names if header else cells
-        for index, cell in enumerate(cells):
-            if len(cell) > MAX_FIELD_CHARS:
-                column = names[index].strip() if index < len(names) else None
-                reason = f"a cell is larger than {MAX_FIELD_CHARS} characters"
-                raise _refuse(reason, counter.records, column)
+        _check_cell_sizes(cells, header.names if header else cells, counter.records)
         if header is None:
             header = _Header(cells)
             continue
         if not any(cell.strip() for cell in cells):
             continue  # blank rows (Excel pads with them) still count in row numbers
-        if len(cells) > len(header.names) and any(c.strip() for c in cells[len(header.names) :]):
-            reason = f"{len(cells)} cells but the header has {len(header.names)} columns"
-            raise _refuse(reason + " (an unquoted comma in a value?)", counter.records)
+        _check_row_width(cells, header, counter.records)
         data_rows += 1
         parsed = header.parse(counter.records, cells)
         if strict and parsed.error is not None:
@@ -175,6 +149,51 @@ def _parse(binary: IO[bytes], strict: bool) -> Iterator[ParsedRow]:
         raise _refuse("the file has no header row")
     if data_rows == 0:
         raise _refuse("no data rows: the file has a header but no rows to apply")
+
+
+def _records(binary: IO[bytes], counter: _Counter) -> Iterator[list[str]]:
+    """The csv module's records of the file, after its first bytes are checked."""
+    head = binary.read(4)
+    _check_signature(head)
+    text = io.TextIOWrapper(
+        io.BufferedReader(_Prefixed(head, binary)),
+        encoding="utf-8-sig",
+        errors="surrogateescape",
+        newline="",
+    )
+    records = csv.reader(_checked_lines(text, counter), strict=True)
+    if csv.field_size_limit() <= MAX_FIELD_CHARS:
+        csv.field_size_limit(MAX_FIELD_CHARS + 1)
+    return records
+
+
+def _next_record(records: Iterator[list[str]], counter: _Counter) -> list[str] | None:
+    """The next record, None at the end; the csv module's errors in the user's words."""
+    try:
+        return next(records)
+    except StopIteration:
+        return None
+    except csv.Error as exc:
+        reason = _CSV_ERRORS.get(str(exc), f"malformed CSV ({exc})")
+        if str(exc).startswith("field larger than field limit"):
+            reason = f"a cell is larger than {MAX_FIELD_CHARS} characters (unterminated quote?)"
+        raise _refuse(reason, counter.records + 1) from exc
+
+
+def _check_cell_sizes(cells: list[str], names: list[str], row: int) -> None:
+    for index, cell in enumerate(cells):
+        if len(cell) > MAX_FIELD_CHARS:
+            column = names[index].strip() if index < len(names) else None
+            reason = f"a cell is larger than {MAX_FIELD_CHARS} characters"
+            raise _refuse(reason, row, column)
+
+
+def _check_row_width(cells: list[str], header: _Header, row: int) -> None:
+    """Refuse a row with non-empty cells past the header's last column."""
+    width = len(header.names)
+    if len(cells) > width and any(c.strip() for c in cells[width:]):
+        reason = f"{len(cells)} cells but the header has {width} columns"
+        raise _refuse(reason + " (an unquoted comma in a value?)", row)
 
 
 def _check_signature(head: bytes) -> None:
@@ -245,36 +264,18 @@ class _Header:
 
     def __init__(self, cells: list[str]) -> None:
         self.names = [cell.strip() for cell in cells]
-        if not any(self.names):
-            raise _refuse("the header row is empty; row 1 must name the columns", 1)
-        counted = sum(1 for name in self.names if name not in IGNORED_COLUMNS)
-        if counted > MAX_COLUMNS:
-            reason = f"{counted} columns, more than the {MAX_COLUMNS} vsbatch reads (the columns"
-            raise _refuse(
-                f"{reason} of its own outputs not counted); remove the columns you do not need", 1
-            )
-        if len(self.names) == 1 and (";" in self.names[0] or "\t" in self.names[0]):
-            reason = "the header is a single column: the file seems to use ';' or tabs as"
-            raise _refuse(reason + " separator; vsbatch reads comma-separated files", 1)
+        _check_header_shape(self.names)
         seen: dict[str, int] = {}
         unknown: list[str] = []
         for index, name in enumerate(self.names, start=1):
-            if not name:
-                raise _refuse(f"column {index} has no name in the header", 1)
-            if name in seen:
-                reason = f"duplicate column (columns {seen[name]} and {index})"
-                raise _refuse(reason, 1, name)
+            _check_column_name(name, index, seen)
             seen[name] = index
             if name.startswith("metadata."):
                 _check_metadata_key(name)
             elif name not in FIXED_COLUMNS and name not in IGNORED_COLUMNS:
                 unknown.append(name)
         if unknown:
-            listed = ", ".join(_describe_unknown(name) for name in unknown[:_UNKNOWN_LISTED])
-            if len(unknown) > _UNKNOWN_LISTED:
-                listed += f" and {len(unknown) - _UNKNOWN_LISTED} more"
-            reason = f"unknown column{'s' if len(unknown) > 1 else ''} {listed}"
-            raise _refuse(reason + "; see docs/csv-format.md", 1, unknown[0])
+            _refuse_unknown(unknown)
         if ID_COLUMN not in seen:
             raise _refuse("no id column: the header must name the session column 'id'", 1)
 
@@ -288,6 +289,37 @@ class _Header:
         except RowProblem as problem:
             return ParsedRow(row, session_id, account, None, problem.error, raw)
         return ParsedRow(row, session_id, account, update, None, raw)
+
+
+def _check_header_shape(names: list[str]) -> None:
+    """Refuse an empty header, too many columns, or a file split by ';' or tabs."""
+    if not any(names):
+        raise _refuse("the header row is empty; row 1 must name the columns", 1)
+    counted = sum(1 for name in names if name not in IGNORED_COLUMNS)
+    if counted > MAX_COLUMNS:
+        reason = f"{counted} columns, more than the {MAX_COLUMNS} vsbatch reads (the columns"
+        raise _refuse(
+            f"{reason} of its own outputs not counted); remove the columns you do not need", 1
+        )
+    if len(names) == 1 and (";" in names[0] or "\t" in names[0]):
+        reason = "the header is a single column: the file seems to use ';' or tabs as"
+        raise _refuse(reason + " separator; vsbatch reads comma-separated files", 1)
+
+
+def _check_column_name(name: str, index: int, seen: dict[str, int]) -> None:
+    if not name:
+        raise _refuse(f"column {index} has no name in the header", 1)
+    if name in seen:
+        reason = f"duplicate column (columns {seen[name]} and {index})"
+        raise _refuse(reason, 1, name)
+
+
+def _refuse_unknown(unknown: list[str]) -> None:
+    listed = ", ".join(_describe_unknown(name) for name in unknown[:_UNKNOWN_LISTED])
+    if len(unknown) > _UNKNOWN_LISTED:
+        listed += f" and {len(unknown) - _UNKNOWN_LISTED} more"
+    reason = f"unknown column{'s' if len(unknown) > 1 else ''} {listed}"
+    raise _refuse(reason + "; see docs/csv-format.md", 1, unknown[0])
 
 
 def _check_metadata_key(name: str) -> None:
