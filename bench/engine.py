@@ -15,6 +15,9 @@ start-up is not counted.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -99,9 +102,34 @@ class CommandTap:
         return self.sent
 
 
-def engine_figures(rows: int, *, tap: bool = False) -> dict[str, float]:
+def start_profile(pid: int, svg: Path) -> subprocess.Popen[bytes] | None:
+    """``py-spy record`` of the worker into ``svg`` (a flame graph), or None without py-spy."""
+    spy = shutil.which("py-spy")
+    if spy is None:
+        return None
+    svg.parent.mkdir(parents=True, exist_ok=True)
+    args = [spy, "record", "--pid", str(pid), "--output", str(svg), "--rate", "200"]
+    return subprocess.Popen(
+        [*args, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+
+
+def stop_profile(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop recording (py-spy writes its flame graph on SIGINT)."""
+    if proc is not None:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
+
+
+PROFILE_SVG = Path(__file__).resolve().parent / "out" / "engine-flame.svg"
+
+
+def engine_figures(
+    rows: int, *, tap: bool = False, profile: Path | None = None
+) -> dict[str, float]:
     """Run ``rows`` updates through one worker process and measure the work per row; with
-    ``tap``, only count the commands clients send (MONITOR slows the server)."""
+    ``tap``, only count the commands clients send (MONITOR slows the server); with
+    ``profile``, record a flame graph of the worker there (a separate run: sampling costs CPU)."""
     with Stack("engine") as stack:
         emulator = Emulator(stack, rate_limit=0, latency_ms=LATENCY_MS)
         server = stack.redis()
@@ -118,9 +146,11 @@ def engine_figures(rows: int, *, tap: bool = False) -> dict[str, float]:
         client.config_resetstat()
         used_before, keys_before = int(client.info("memory")["used_memory"]), key_bytes(client)
         watcher = CommandTap(server.url) if tap else None
+        spy = start_profile(pid, profile) if profile is not None else None
         cpu_before = cpu_seconds(pid)
         run = run_vsbatch(producer, emulator, path, ids, timeout=30 + rows / 50)
         cpu = cpu_seconds(pid) - cpu_before
+        stop_profile(spy)
         if watcher is not None:
             sent = watcher.stop(client)
             fleet.stop()
@@ -152,6 +182,7 @@ def engine(sizes: Sizes) -> ScenarioResult:
     """Target 2: rows/s, CPU ms, Redis commands and bytes per row of one worker process."""
     rows = int(sizes.engine_rows)
     figures = engine_figures(rows) | engine_figures(TAP_ROWS, tap=True)
+    engine_figures(TAP_ROWS, profile=PROFILE_SVG)
     result = ScenarioResult("engine")
     names = list(TARGETS)
     result.tables.append(
@@ -164,6 +195,8 @@ def engine(sizes: Sizes) -> ScenarioResult:
     )
     result.notes.append(f"client commands per row ({TAP_ROWS} rows): {_top(figures, 'sent ')}")
     result.notes.append(f"server commands per row: {_top(figures, 'cmd ')}")
+    if PROFILE_SVG.exists():
+        result.notes.append(f"flame graph of the worker (py-spy, {TAP_ROWS} rows): {PROFILE_SVG}")
     result.notes.append(
         f"succeeded {figures['succeeded']:.0f} of {rows}; client commands: MONITOR without the "
         "scripts' own; server commands: INFO commandstats after CONFIG RESETSTAT"

@@ -79,3 +79,39 @@ class TestSharedTls:
         contexts = [c._http._transport._pool._ssl_context for c in (first, second)]  # type: ignore[attr-defined]
 
         assert contexts[0] is contexts[1]
+
+    def test_threads_starting_together_build_one_tls_context(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A worker's threads build their clients at the same moment: the TLS context is
+        still built once (a plain cache let each of 256 threads load the CA bundle: a quarter
+        of a worker's CPU)."""
+        import threading
+        import time
+
+        from vsbatch.stripe import http_deadline
+
+        built: list[int] = []
+
+        def slow_context(verify: bool = True) -> object:
+            built.append(1)
+            time.sleep(0.05)  # loading a CA bundle takes this long
+            return object()
+
+        monkeypatch.setattr(http_deadline.httpx, "create_ssl_context", slow_context)
+        http_deadline._ssl_context.cache_clear()
+        start = threading.Barrier(16)
+        got: list[object] = []
+
+        def build() -> None:
+            start.wait()
+            got.append(http_deadline.shared_ssl_context(False))
+
+        threads = [threading.Thread(target=build) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        http_deadline._ssl_context.cache_clear()
+
+        assert (1, 1) == (len(built), len({id(context) for context in got}))
