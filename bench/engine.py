@@ -103,12 +103,13 @@ class CommandTap:
 
 
 def start_profile(pid: int, svg: Path) -> subprocess.Popen[bytes] | None:
-    """``py-spy record`` of the worker into ``svg`` (a flame graph), or None without py-spy."""
+    """``py-spy record`` of the worker into ``svg`` (a flame graph of the threads holding the
+    GIL: where its CPU goes, not where it waits), or None without py-spy."""
     spy = shutil.which("py-spy")
     if spy is None:
         return None
     svg.parent.mkdir(parents=True, exist_ok=True)
-    args = [spy, "record", "--pid", str(pid), "--output", str(svg), "--rate", "200"]
+    args = [spy, "record", "--pid", str(pid), "--output", str(svg), "--rate", "200", "--gil"]
     return subprocess.Popen(
         [*args, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
