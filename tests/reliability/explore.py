@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -249,6 +250,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     seeds = [args.seed] if args.seed is not None else range(args.start, args.start + args.seeds)
     from vsbatch.emulator.server import EmulatorServer
 
+    # ``kill`` (SIGTERM) stops a long run like Ctrl-C: the seed's workers, Redis and the
+    # emulator are stopped on the way out, never left running.
+    signal.signal(signal.SIGTERM, _interrupted)
+
     results: list[SeedResult] = []
     began = time.monotonic()
     try:
@@ -258,6 +263,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: the summary covers the seeds that finished")
     return _summary(results, time.monotonic() - began)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _run_and_print(seed: int, emulator: Any, *, keep: bool) -> SeedResult:

@@ -6,6 +6,8 @@ chosen so that together they draw every fault kind and a gateway outage (20-40 s
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -113,3 +115,60 @@ class TestExplorer:
         assert (result.seed, []) == (seed, result.violations)
         assert SESSIONS * WAVES == sum(result.outcomes.values())
         assert 0 < sum(result.injected.values())
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every living process below ``pid`` (from /proc, children of children included)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if stat[0] != "Z":
+                parents[int(entry.name)] = int(stat[1])
+    found: set[int] = set()
+    frontier = {pid}
+    while frontier:
+        frontier = {child for child, parent in parents.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+class TestExplorerCommand:
+    def test_sigterm_stops_the_explorer_and_everything_it_started(self, tmp_path: Path) -> None:
+        """``kill`` of a long explorer run (SIGTERM) stops its workers, Redis and emulator too:
+        it once left them running."""
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        # Given an explorer run with its workers up
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.reliability.explore", "--seeds", "3"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while len(_descendants(proc.pid)) < 3 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        started = _descendants(proc.pid)
+        assert len(started) >= 3, "the explorer did not start its processes"
+
+        # When it is sent SIGTERM
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+        # Then none of the processes it started is left alive
+        time.sleep(1)
+        alive = {pid for pid in started if Path(f"/proc/{pid}").exists()}
+        zombies = {pid for pid in alive if "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]}
+        try:
+            assert set() == alive - zombies
+        finally:
+            for pid in alive - zombies:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
