@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis
 
 from tests.conftest import TEST_API_KEY
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
+from vsbatch.store.ledger import Ledger
 
 
 @pytest.fixture
@@ -31,3 +33,24 @@ def deps(redis_url: str, redis_client: Any, emulator: Any) -> Iterator[Deps]:
         yield built
     finally:
         built.close()
+
+
+class Clock:
+    """A settable wall clock."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def ledger(redis_client: redis.Redis, clock: Clock) -> Ledger:
+    """A ledger on the test Redis with a one-hour retention and a settable clock."""
+    return Ledger(redis_client, retention_seconds=3600, clock=clock)

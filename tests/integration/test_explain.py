@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.integration.conftest import Clock
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, NewRow, Outcome, SkipReason
 from vsbatch.ops.explain import explain_row, story_lines
@@ -16,26 +17,6 @@ from vsbatch.store.ledger import Ledger
 SID = "vs_1EXPLAINAAAAAAAAAAAAAAAA"
 KEY = "vsbatch-b_0123456789abcdef:2-0f0f"
 UPDATE = {"metadata": {"tier": "gold"}}
-
-
-class Clock:
-    """A settable wall clock."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(redis_client: redis.Redis, clock: Clock) -> Ledger:
-    return Ledger(redis_client, retention_seconds=3600, clock=clock)
 
 
 def opened(ledger: Ledger, *rows: NewRow) -> BatchInfo:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import redis
 
+from tests.integration.conftest import Clock
 from vsbatch.errors import InputError, NotFoundError
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome, SkipReason
 from vsbatch.store.keys import Keys
@@ -20,26 +21,6 @@ from vsbatch.store.scripts import lua_script
 
 RETENTION = 3600
 SELFIE = {"options": {"document": {"require_matching_selfie": True}}}
-
-
-class Clock:
-    """A settable wall clock."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def ledger(redis_client: redis.Redis, clock: Clock) -> Ledger:
-    return Ledger(redis_client, retention_seconds=RETENTION, clock=clock)
 
 
 def sid(n: int) -> str:
