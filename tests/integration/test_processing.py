@@ -234,3 +234,48 @@ class TestSkips:
 
         assert isinstance(outcome, Later)
         assert Outcome.QUEUED == record.outcome
+
+
+class TestLeanRecords:
+    def test_a_staged_csv_row_stores_no_key_it_can_derive(
+        self, deps: Deps, emulator: Any, tmp_path: Any
+    ) -> None:
+        """A CSV row's record holds no idempotency key (100 bytes a row): the worker derives
+        the same key from batch, row and update, and the row is applied once under it."""
+        import json
+
+        from vsbatch.intake.stage import submit_csv
+        from vsbatch.model.update import row_key
+
+        # Given a staged CSV row
+        (sid,) = emulator.seed(count=1)
+        path = tmp_path / "one.csv"
+        path.write_text(f"id,metadata.tier\n{sid},gold\n", encoding="utf-8")
+        batch = submit_csv(deps, path, lambda *_: None)
+        raw = json.loads(deps.redis.hget(deps.ledger.keys.rows(batch.id), "2"))
+
+        # When the worker runs it
+        outcome, record = run(deps, batch.id)
+
+        # Then no key was stored, the derived one is the old rule's, and it applied once
+        assert record.params is not None
+        expected = idempotency_key(f"{batch.id}:2", parse_update(record.params))
+        assert ("k" in raw, row_key(batch.id, 2, record.params), outcome) == (
+            False,
+            expected,
+            Outcome.SUCCEEDED,
+        )
+        assert {sid: 1} == emulator.stats()["applied"]
+
+    def test_a_row_applied_at_once_writes_no_event(self, deps: Deps, emulator: Any) -> None:
+        """A row that goes queued -> running -> succeeded leaves no event: its record tells it
+        (two events a row were most of the stream's bytes)."""
+        (sid,) = emulator.seed(count=1)
+        batch_id = submit(deps, sid)
+
+        outcome, _ = run(deps, batch_id)
+
+        assert (Outcome.SUCCEEDED, 0) == (
+            outcome,
+            deps.redis.xlen(deps.ledger.keys.events(batch_id)),
+        )

@@ -304,13 +304,17 @@ def _encode(key: str, value: Any, pairs: list[tuple[str, str]]) -> None:
         pairs.append((key, str(value)))
 
 
-def row_key(batch_id: str, row: int, params: dict[str, Any], stored: str | None = None) -> str:
+def row_key(
+    batch_id: str, row: int, update: SessionUpdate | dict[str, Any], stored: str | None = None
+) -> str:
     """A ledger row's Idempotency-Key: ``stored`` when the row has one (a retried row keeps
     its original's; a new key generation), else derived from the batch, the row and the
-    update, the same on every call (the ledger keeps only keys it cannot derive)."""
+    update (parsed, or its params), the same on every call (the ledger keeps only keys it
+    cannot derive)."""
     if stored:
         return stored
-    return idempotency_key(f"{batch_id}:{row}", parse_update(params))
+    parsed = update if isinstance(update, SessionUpdate) else parse_update(update)
+    return idempotency_key(f"{batch_id}:{row}", parsed)
 
 
 def key_of(record: RowRecord) -> str | None:

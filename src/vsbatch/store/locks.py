@@ -84,14 +84,6 @@ class SessionLocks:
         token = secrets.token_hex(16)
         return token if self.owner is None else f"{self.owner}|{token}"
 
-    def note_held(self, account: str | None, session_id: str, token: str) -> None:
-        """Remember a token taken by a script (``claim_row``), so ``extend`` finds it."""
-        self._held[self.keys.lock(account, session_id)] = token
-
-    def note_released(self, account: str | None, session_id: str) -> None:
-        """Forget the token of a lock a script let go (``finish_row``)."""
-        self._held.pop(self.keys.lock(account, session_id), None)
-
     def acquire(self, account: str | None, session_id: str, *, wait: float = 0.0) -> str | None:
         """Take the session's lock, waiting up to ``wait`` seconds for it.
 

@@ -150,7 +150,6 @@ class RowLeases:
         if kind == "busy":
             return Busy()
         record = decode_row(batch_id, row, reply[1])
-        self.locks.note_held(record.account, record.session_id, token)
         return RowLease(self, record, token, canceled=as_text(reply[2]) == "1")
 
     def finish(self, lease: RowLease, outcome: Outcome, *, applied: bool, **fields: Any) -> bool:
@@ -162,7 +161,6 @@ class RowLeases:
             fields = {**dict.fromkeys(ERROR_FIELDS), **fields}  # an applied row has no error
         patch = {ROW_KEYS[k]: stored_form(k, v) for k, v in fields.items()}
         ledger, keys, record = self.ledger, self.ledger.keys, lease.record
-        self.locks.note_released(record.account, record.session_id)
         row_keys = [
             *keys.row_script_keys(record.batch_id),
             keys.lock(record.account, record.session_id),

@@ -218,8 +218,8 @@ def _send_until_settled(
     """Send under the row's key until an answer settles it; a new key only after a finished
     ambiguous answer whose read-back shows the change missing."""
     record = lease.record
-    assert record.params is not None  # claim_row ends a row without an update
-    key = row_key(record.batch_id, record.row, record.params, record.idempotency_key)
+    # The update is already parsed: the derived key costs no second parse.
+    key = row_key(record.batch_id, record.row, update, record.idempotency_key)
     counter = _Counter(record.attempts, unsettled=record.unsettled)
     for generation in range(1, MAX_KEY_GENERATIONS + 1):
         try:
