@@ -70,11 +70,23 @@ class Deps:
         self.redis.close()
 
 
+# Connections one process opens to Redis at most. redis-py's default pool (100) fails a
+# command at once when all are in use, and a worker runs up to 256 threads: a busy moment
+# failed whole chunks ("Too many connections"). This pool makes a thread wait for a free
+# connection instead (for at most POOL_WAIT seconds), and a command holds one for well under
+# a millisecond.
+POOL_SIZE = 512
+POOL_WAIT = 30.0
+
+
 def redis_client(url: str) -> redis.Redis:
-    """A Redis client that rides out a short server restart (bounded reconnect retries)."""
+    """A Redis client that rides out a short server restart (bounded reconnect retries) and
+    that many threads share (a blocking pool of ``POOL_SIZE`` connections)."""
     try:
-        return redis.Redis.from_url(
+        pool = redis.BlockingConnectionPool.from_url(
             url,
+            max_connections=POOL_SIZE,
+            timeout=POOL_WAIT,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=30),
             retry_on_error=[RedisConnectionError, RedisTimeoutError],
             health_check_interval=30,
@@ -83,6 +95,7 @@ def redis_client(url: str) -> redis.Redis:
         )
     except ValueError as exc:
         raise ConfigError(f"invalid VSBATCH_REDIS_URL: {exc}") from None
+    return redis.Redis(connection_pool=pool)
 
 
 def check_redis(client: redis.Redis, url: str) -> None:
