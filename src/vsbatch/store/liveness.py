@@ -104,6 +104,7 @@ class Liveness:
         self.interval = interval
         self._retention = retention
         self._reap = client.register_script(lua_script("reap.lua"))
+        self._hold = client.register_script(lua_script("hold.lua"))
 
     def beat(self) -> None:
         """Say this process is alive for the next ``MISSED_BEATS`` intervals."""
@@ -115,12 +116,8 @@ class Liveness:
 
     def hold(self, message_id: str, chunk: HeldChunk) -> None:
         """Record that this process holds message ``message_id`` (until :meth:`release`)."""
-        held = self.keys.held(self.node)
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hset(held, message_id, chunk.to_json())
-        pipe.expire(held, self._retention)
-        pipe.sadd(self.keys.nodes, self.node)
-        pipe.execute()
+        keys = [self.keys.held(self.node), self.keys.nodes]
+        self._hold(keys=keys, args=[message_id, chunk.to_json(), self._retention, self.node])
 
     def release(self, message_id: str) -> None:
         """This process is done with message ``message_id``."""
