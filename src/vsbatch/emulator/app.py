@@ -277,7 +277,7 @@ def _claim_key(call: _Call, key: str, pairs: list[tuple[str, str]]) -> Response 
     fingerprint = (call.path, tuple(sorted(pairs)))
     stored = call.world.idempotency.get(call.account, key)
     if stored is None:
-        return call.world.idempotency.claim(call.account, key, fingerprint)
+        return call.world.idempotency.claim(call.account, key, fingerprint, call.request_id)
     if stored.fingerprint != fingerprint:
         call.world.stats.idempotency_mismatches += 1
         message = MESSAGES["idempotency_mismatch"].format(key=key)
@@ -287,7 +287,8 @@ def _claim_key(call: _Call, key: str, pairs: list[tuple[str, str]]) -> Response 
         message = MESSAGES["idempotency_in_use"].format(key=key)
         return call.error(409, "idempotency_error", message, code="idempotency_key_in_use")
     call.world.stats.replayed += 1
-    extra = {**stored.headers, "Idempotent-Replayed": "true"}
+    # Stripe names the request whose answer it replays.
+    extra = {**stored.headers, "Idempotent-Replayed": "true", "Original-Request": stored.request_id}
     return call.respond(stored.status, stored.body, extra)
 
 

@@ -60,10 +60,11 @@ class SeedRequest(BaseModel):
 
 @dataclass(slots=True)
 class IdempotencyEntry:
-    """A key's first request: its parameters and, once finished, the stored response."""
+    """A key's first request: its parameters, its request id and, once finished, the response."""
 
     fingerprint: tuple[Any, ...]
     created: float
+    request_id: str = ""
     done: bool = False
     status: int = 0
     body: bytes = b""
@@ -86,9 +87,11 @@ class IdempotencyStore:
             return None
         return entry
 
-    def claim(self, account: str, key: str, fingerprint: tuple[Any, ...]) -> IdempotencyEntry:
-        """Mark the key as executing for a request with these parameters."""
-        entry = IdempotencyEntry(fingerprint=fingerprint, created=self._clock())
+    def claim(
+        self, account: str, key: str, fingerprint: tuple[Any, ...], request_id: str = ""
+    ) -> IdempotencyEntry:
+        """Mark the key as executing for the request ``request_id`` with these parameters."""
+        entry = IdempotencyEntry(fingerprint, self._clock(), request_id)
         self._entries[(account, key)] = entry
         return entry
 
