@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import stripe
 
 SPEC_VERSION = "2026-07-29.dahlia"
@@ -20,6 +21,19 @@ def _sessions(library: stripe.StripeClient) -> Any:
 
 class TestRequestChecks:
     """Empty details are refused; replays say which request they replay."""
+
+    @pytest.mark.parametrize("field", ["email", "phone"])
+    def test_empty_provided_detail_is_refused(
+        self, emulator: Any, library: stripe.StripeClient, field: str
+    ) -> None:
+        """``provided_details[email]=`` cannot unset the email: 400 parameter_invalid_empty."""
+        [sid] = emulator.seed(provided_details={field: "x"})
+
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            _sessions(library).update(sid, {"provided_details": {field: ""}})
+
+        actual = (caught.value.http_status, caught.value.code, caught.value.param)
+        assert (400, "parameter_invalid_empty", f"provided_details[{field}]") == actual
 
     def test_replay_names_the_original_request(
         self, emulator: Any, library: stripe.StripeClient

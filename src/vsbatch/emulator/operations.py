@@ -151,14 +151,8 @@ def _apply(obj: dict[str, Any], params: dict[str, Any]) -> None:
             **obj["options"],
             "document": {**obj["options"].get("document", {}), **document},
         }
-    if "provided_details" in params:
-        details = dict(obj["provided_details"] or {})
-        for key, value in params["provided_details"].items():
-            if value == "":
-                details.pop(key, None)
-            else:
-                details[key] = value
-        obj["provided_details"] = details
+    if "provided_details" in params:  # validation refuses "" here: details cannot be unset
+        obj["provided_details"] = {**(obj["provided_details"] or {}), **params["provided_details"]}
     if "type" in params:
         obj["type"] = params["type"]
 
