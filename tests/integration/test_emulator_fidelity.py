@@ -12,11 +12,59 @@ from typing import Any
 import pytest
 import stripe
 
+from tests.conftest import TEST_API_KEY
+
 SPEC_VERSION = "2026-07-29.dahlia"
 
 
 def _sessions(library: stripe.StripeClient) -> Any:
     return library.v1.identity.verification_sessions
+
+
+class TestConnectedAccounts:
+    """An account the key cannot reach is a 403, not a missing session."""
+
+    def test_unknown_account_is_403_account_invalid(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """A ``Stripe-Account`` nobody connected raises PermissionError: 403 account_invalid."""
+        [sid] = emulator.seed()
+
+        with pytest.raises(stripe.PermissionError) as caught:
+            _sessions(library).retrieve(sid, options={"stripe_account": "acct_1Unknown"})
+
+        error = (caught.value.json_body or {})["error"]
+        actual = (caught.value.http_status, error["type"], error["code"])
+        assert (403, "invalid_request_error", "account_invalid") == actual
+
+    def test_the_403_names_the_account_and_hides_the_key(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """The message is Stripe's, with the key cut to its prefix and last four characters."""
+        [sid] = emulator.seed()
+
+        with pytest.raises(stripe.PermissionError) as caught:
+            _sessions(library).update(
+                sid, {"metadata": {"a": "1"}}, {"stripe_account": "acct_1Unknown"}
+            )
+
+        message = str(caught.value.user_message)
+        expected = (
+            f"The provided key 'sk_test_{'*' * (len(TEST_API_KEY) - 12)}{TEST_API_KEY[-4:]}' "
+            "does not have access to account 'acct_1Unknown' (or that account does not exist). "
+            "Application access may have been revoked."
+        )
+        assert expected == message
+
+    def test_an_account_seeded_without_sessions_lists_empty(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """Seeding ``count=0`` for an account connects it: its list is empty, not a 403."""
+        emulator.seed(count=0, account="acct_1Empty")
+
+        page = _sessions(library).list(options={"stripe_account": "acct_1Empty"})
+
+        assert [] == page.data
 
 
 class TestRequestChecks:

@@ -1,10 +1,11 @@
 """The Starlette app: Stripe's VerificationSession routes and the ``/_emulator`` admin routes.
 
 Every ``/v1`` request goes through one pipeline: request id, API key (401), ``Stripe-Account``
-scope, rate limit (429 ``rate_limit``, nothing stored), fault draw (updates, and reads when
-``faults_on_reads``), idempotency (replay, 400 ``idempotency_error``, 409
-``idempotency_key_in_use``), validation (400, nothing stored), then execution under the session's
-lock (429 ``lock_timeout`` if busy, nothing stored). Results of executed writes (200, 404, status
+(403 ``account_invalid`` for an account the emulator was not given), rate limit (429
+``rate_limit``, nothing stored), fault draw (updates, and reads when ``faults_on_reads``),
+idempotency (replay, 400 ``idempotency_error``, 409 ``idempotency_key_in_use``), validation
+(400, nothing stored), then execution under the session's lock (429 ``lock_timeout`` if busy,
+nothing stored). Results of executed writes (200, 404, status
 400s and injected 500s) are stored under their idempotency key.
 
 A ``gateway`` fault puts a proxy in front of that pipeline: the client gets the gateway's answer
@@ -35,10 +36,12 @@ from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, World
 from vsbatch.emulator.wire import (
     MESSAGES,
     DroppedResponse,
+    api_key,
     api_key_error,
     error_body,
     gateway_page,
     new_request_id,
+    redact_key,
     to_json,
 )
 
@@ -101,9 +104,14 @@ class _Api:
             headers["Idempotency-Key"] = key
         account = request.headers.get("stripe-account") or PLATFORM
         call = _Call(world, request_id, account, request.url.path, key, headers)
-        refusal = api_key_error(request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        refusal = api_key_error(authorization)
         if refusal is not None:
             return call, call.error(401, "invalid_request_error", refusal)
+        if account not in world.accounts:
+            key = redact_key(api_key(authorization))
+            message = MESSAGES["account_invalid"].format(key=key, account=account)
+            return call, call.error(403, "invalid_request_error", message, code="account_invalid")
         if not world.limiter.allow(account):
             world.stats.rate_limited += 1
             message = MESSAGES["rate_limit"]

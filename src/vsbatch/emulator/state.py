@@ -162,10 +162,16 @@ class Stats:
 
 
 class World:
-    """Everything a reset throws away: sessions, keys, limiter, stats and fault counters."""
+    """Everything a reset throws away: sessions, keys, limiter, stats and fault counters.
+
+    ``accounts`` are the connected accounts the key may act on with ``Stripe-Account``: the
+    platform, and every account a seeding request named (``count=0`` connects one with no
+    sessions). Any other account is Stripe's 403 ``account_invalid``.
+    """
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
+        self.accounts: set[str] = {PLATFORM}
         self.sessions = SessionStore(random.Random(f"ids:{config.seed}"))
         self.idempotency = IdempotencyStore(config.idempotency_ttl_seconds)
         self.limiter = RateLimiter(config.rate_limit, config.rate_window_seconds)
@@ -188,6 +194,7 @@ class World:
                 ``count``).
         """
         account = request.account or PLATFORM
+        self.accounts.add(account)
         ids: list[str | None] = [None] * request.count
         if request.ids is not None:
             ids = list(request.ids)
