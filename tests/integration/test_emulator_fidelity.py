@@ -13,6 +13,7 @@ import pytest
 import stripe
 
 from tests.conftest import TEST_API_KEY
+from tests.stripe_contract import RecordingClient
 
 SPEC_VERSION = "2026-07-29.dahlia"
 
@@ -65,6 +66,46 @@ class TestConnectedAccounts:
         page = _sessions(library).list(options={"stripe_account": "acct_1Empty"})
 
         assert [] == page.data
+
+
+@pytest.mark.usefixtures("library")  # its teardown checks what ``recorder`` got
+class TestApiVersions:
+    """``Stripe-Version`` is checked and echoed."""
+
+    def test_unknown_version_is_400(self, emulator: Any, recorder: RecordingClient) -> None:
+        """A version Stripe never released raises InvalidRequestError, HTTP 400."""
+        [sid] = emulator.seed()
+        client = stripe.StripeClient(
+            TEST_API_KEY,
+            base_addresses={"api": emulator.url},
+            stripe_version="2099-01-01.nonesuch",
+            max_network_retries=0,
+            http_client=recorder,
+        )
+
+        with pytest.raises(stripe.InvalidRequestError) as caught:
+            client.v1.identity.verification_sessions.retrieve(sid)
+
+        actual = (caught.value.http_status, caught.value.user_message)
+        assert (400, "Invalid Stripe API version: 2099-01-01.nonesuch") == actual
+
+    @pytest.mark.parametrize("version", [SPEC_VERSION, stripe.api_version])
+    def test_known_versions_are_served_and_echoed(
+        self, emulator: Any, recorder: RecordingClient, version: str
+    ) -> None:
+        """The spec's version and the library's own are accepted; the answer names it."""
+        [sid] = emulator.seed()
+        client = stripe.StripeClient(
+            TEST_API_KEY,
+            base_addresses={"api": emulator.url},
+            stripe_version=version,
+            max_network_retries=0,
+            http_client=recorder,
+        )
+
+        client.v1.identity.verification_sessions.retrieve(sid)
+
+        assert version == recorder.answers[-1].headers["stripe-version"]
 
 
 class TestRequestChecks:

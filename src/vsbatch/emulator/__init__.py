@@ -38,11 +38,12 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from vsbatch.emulator.app import API_VERSION, create_app
+    from vsbatch.emulator.app import create_app
     from vsbatch.emulator.config import EmulatorConfig
     from vsbatch.emulator.forms import UPDATE_PARAMETERS
     from vsbatch.emulator.server import EmulatorServer, serve
     from vsbatch.emulator.state import Emulator, SeedRequest
+    from vsbatch.emulator.versions import API_VERSION
 
 __all__ = [
     "API_VERSION",
@@ -58,7 +59,7 @@ __all__ = [
 # Imported on first use: ``vsbatch --help`` loads the ``emulator`` sub-app from this package
 # and must not pay for starlette, uvicorn and pydantic.
 _HOMES = {
-    "API_VERSION": "app",
+    "API_VERSION": "versions",
     "create_app": "app",
     "EmulatorConfig": "config",
     "UPDATE_PARAMETERS": "forms",

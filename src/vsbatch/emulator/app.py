@@ -1,12 +1,12 @@
 """The Starlette app: Stripe's VerificationSession routes and the ``/_emulator`` admin routes.
 
-Every ``/v1`` request goes through one pipeline: request id, API key (401), ``Stripe-Account``
-(403 ``account_invalid`` for an account the emulator was not given), rate limit (429
-``rate_limit``, nothing stored), fault draw (updates, and reads when ``faults_on_reads``),
-idempotency (replay, 400 ``idempotency_error``, 409 ``idempotency_key_in_use``), validation
-(400, nothing stored), then execution under the session's lock (429 ``lock_timeout`` if busy,
-nothing stored). Results of executed writes (200, 404, status
-400s and injected 500s) are stored under their idempotency key.
+Every ``/v1`` request goes through one pipeline: request id, API key (401), ``Stripe-Version``
+(400 for a version Stripe never released; echoed), ``Stripe-Account`` (403 ``account_invalid``
+for an account the emulator was not given), rate limit (429 ``rate_limit``, nothing stored),
+fault draw (updates, and reads when ``faults_on_reads``), idempotency (replay, 400
+``idempotency_error``, 409 ``idempotency_key_in_use``), validation (400, nothing stored), then
+execution under the session's lock (429 ``lock_timeout`` if busy, nothing stored). Results of
+executed writes (200, 404, status 400s and injected 500s) are stored under their idempotency key.
 
 A ``gateway`` fault puts a proxy in front of that pipeline: the client gets the gateway's answer
 (HTML 502/504, an HTML 200, or another session's JSON), while the request may still run through
@@ -33,6 +33,7 @@ from vsbatch.emulator.admin import Admin
 from vsbatch.emulator.faults import NO_FAULT, Fault, FaultKind
 from vsbatch.emulator.operations import Result
 from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, World
+from vsbatch.emulator.versions import API_VERSION, accepted_version
 from vsbatch.emulator.wire import (
     MESSAGES,
     DroppedResponse,
@@ -47,7 +48,6 @@ from vsbatch.emulator.wire import (
 
 __all__ = ["API_VERSION", "create_app"]
 
-API_VERSION = "2026-07-29.dahlia"
 _PREFIX = "/v1/identity/verification_sessions"
 _READS = frozenset({"list", "retrieve"})
 # The id a misrouted answer (gateway_answer "200_other_session") carries instead of the caller's.
@@ -108,6 +108,12 @@ class _Api:
         refusal = api_key_error(authorization)
         if refusal is not None:
             return call, call.error(401, "invalid_request_error", refusal)
+        asked = request.headers.get("stripe-version")
+        version = accepted_version(asked, world.config.api_versions)
+        if version is None:
+            message = f"Invalid Stripe API version: {asked}"
+            return call, call.error(400, "invalid_request_error", message)
+        headers["Stripe-Version"] = version
         if account not in world.accounts:
             key = redact_key(api_key(authorization))
             message = MESSAGES["account_invalid"].format(key=key, account=account)
