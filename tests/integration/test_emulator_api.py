@@ -91,13 +91,17 @@ class TestUpdate:
         assert {} == body["options"]
 
     def test_provided_details_are_set(self, emulator: Any, api: httpx.Client) -> None:
-        """Email and phone land in ``provided_details``."""
+        """Email and phone land in ``provided_details`` (shown when expanded)."""
         [sid] = emulator.seed()
 
         body = _update(
             api,
             sid,
-            {"provided_details[email]": "a@b.co", "provided_details[phone]": "+15555550100"},
+            {
+                "provided_details[email]": "a@b.co",
+                "provided_details[phone]": "+15555550100",
+                "expand[]": "provided_details",
+            },
         ).json()
 
         assert {"email": "a@b.co", "phone": "+15555550100"} == body["provided_details"]

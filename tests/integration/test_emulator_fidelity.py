@@ -108,6 +108,55 @@ class TestApiVersions:
         assert version == recorder.answers[-1].headers["stripe-version"]
 
 
+class TestExpand:
+    """``provided_details`` only when expanded; the report object when expanded."""
+
+    def test_provided_details_are_left_out_unless_expanded(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """Retrieve without ``expand`` has no provided_details; with it, the details."""
+        [sid] = emulator.seed(provided_details={"email": "a@b.co"})
+
+        plain = _sessions(library).retrieve(sid)
+        expanded = _sessions(library).retrieve(sid, {"expand": ["provided_details"]})
+
+        actual = ("provided_details" in plain, expanded.provided_details.to_dict())
+        assert (False, {"email": "a@b.co"}) == actual
+
+    def test_update_answer_leaves_provided_details_out(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """An update that sets an email answers without provided_details (not expanded)."""
+        [sid] = emulator.seed()
+
+        session = _sessions(library).update(sid, {"provided_details": {"email": "a@b.co"}})
+
+        assert "provided_details" not in session
+
+    def test_list_expands_provided_details_of_each_item(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """``expand[]=data.provided_details`` on list gives every item its details."""
+        emulator.seed(count=2, provided_details={"phone": "+15555550100"})
+
+        page = _sessions(library).list({"expand": ["data.provided_details"]})
+
+        actual = [item.provided_details.to_dict() for item in page.data]
+        assert [{"phone": "+15555550100"}] * 2 == actual
+
+    def test_expanded_last_verification_report_is_the_report(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """``expand[]=last_verification_report`` gives the VerificationReport object."""
+        [sid] = emulator.seed(status="verified")
+
+        session = _sessions(library).retrieve(sid, {"expand": ["last_verification_report"]})
+
+        report = session.last_verification_report
+        actual = (type(report).__name__, report.object, report.verification_session)
+        assert ("VerificationReport", "identity.verification_report", sid) == actual
+
+
 class TestRequestChecks:
     """Empty details are refused; replays say which request they replay."""
 

@@ -31,7 +31,7 @@ class TestExports:
         """Every name in ``__all__`` exists and no public name is missing from it."""
         public = {name for name in dir(vsbatch.emulator) if not name.startswith("_")}
         modules = {"app", "config", "faults", "forms", "operations", "server", "state", "wire"}
-        modules |= {"sessions", "cli", "fault_spec", "launch", "admin", "versions"}
+        modules |= {"sessions", "cli", "fault_spec", "launch", "admin", "versions", "views"}
         modules.add("annotations")
 
         actual = sorted(vsbatch.emulator.__all__)

@@ -34,6 +34,7 @@ from vsbatch.emulator.faults import NO_FAULT, Fault, FaultKind
 from vsbatch.emulator.operations import Result
 from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, World
 from vsbatch.emulator.versions import API_VERSION, accepted_version
+from vsbatch.emulator.views import show
 from vsbatch.emulator.wire import (
     MESSAGES,
     DroppedResponse,
@@ -236,7 +237,7 @@ class _Api:
         world.stats.requests[str(status)] += 1
         if answer == "200_other_session":
             session = world.sessions.get(call.account, session_id or "")
-            obj = dict(session.obj) if session is not None else {"status": "requires_input"}
+            obj = show(session) if session is not None else {"status": "requires_input"}
             obj.update(id=OTHER_SESSION_ID, object="identity.verification_session")
             return Response(to_json(obj), status, media_type="application/json")
         return Response(gateway_page(status), status, media_type="text/html")

@@ -27,7 +27,6 @@ from vsbatch.emulator.faults import Fault
 from vsbatch.emulator.forms import (
     CREATE_PARAMETERS,
     EXPAND_ONLY_PARAMETERS,
-    EXPANDABLE_FIELDS,
     LIST_PARAMETERS,
     UPDATE_PARAMETERS,
     ParamError,
@@ -37,6 +36,7 @@ from vsbatch.emulator.forms import (
 )
 from vsbatch.emulator.sessions import Session, cancel, redact
 from vsbatch.emulator.state import World
+from vsbatch.emulator.views import expansions, show
 from vsbatch.emulator.wire import MESSAGES, error_body, to_json
 
 __all__ = ["MAX_EMAIL", "MAX_METADATA_KEYS", "Result", "execute"]
@@ -87,7 +87,7 @@ def _missing(session_id: str, param: str = "id") -> Result:
 
 
 def _check_extras(params: dict[str, Any]) -> None:
-    """Stripe's rules beyond types: metadata sizes, email length, expandable fields."""
+    """Stripe's rules beyond types: metadata sizes and email length."""
     metadata = params.get("metadata")
     if isinstance(metadata, dict):
         for key, value in metadata.items():
@@ -112,11 +112,6 @@ def _check_extras(params: dict[str, Any]) -> None:
             code="parameter_invalid_string",
             param="provided_details[email]",
         )
-    for name in params.get("expand", ()):
-        if name not in EXPANDABLE_FIELDS:
-            raise ParamError(
-                f"This property cannot be expanded ({name}).", code=None, param="expand"
-            )
 
 
 def _merge_metadata(current: dict[str, str], update: dict[str, str] | str) -> dict[str, str]:
@@ -191,10 +186,11 @@ async def execute(
     try:
         params = validate(_TABLES[op], parse_pairs(pairs))
         _check_extras(params)
+        expand = expansions(op, params.get("expand", ()))
         if op == "list":
-            return _list(world, account, params)
+            return _list(world, account, params, expand)
         if op == "create":
-            return _create(world, account, params)
+            return _create(world, account, params, expand)
         assert session_id is not None
         session = world.sessions.get(account, session_id)
         if session is None:
@@ -202,13 +198,13 @@ async def execute(
         if op == "retrieve":
             if fault.latency:
                 await asyncio.sleep(fault.latency)
-            return Result(200, to_json(session.obj))
+            return Result(200, to_json(show(session, expand)))
         if not await _locked(world, session):
             return _lock_timeout()
         try:
             if fault.latency:
                 await asyncio.sleep(fault.latency)
-            return _write(world, session, op, params)
+            return _write(world, session, op, params, expand)
         finally:
             session.lock.release()
     except ParamError as exc:
@@ -227,7 +223,9 @@ def _invalid_status(session: Session, action: str) -> Result:
     return _fail(400, message, code="session_invalid_status", param="status", store=True)
 
 
-def _write(world: World, session: Session, op: str, params: dict[str, Any]) -> Result:
+def _write(
+    world: World, session: Session, op: str, params: dict[str, Any], expand: frozenset[str]
+) -> Result:
     obj = session.obj
     config = world.config
     if op == "update":
@@ -239,12 +237,12 @@ def _write(world: World, session: Session, op: str, params: dict[str, Any]) -> R
             return _invalid_status(session, "update")
         _apply(obj, params)
         world.stats.applied[session.id] += 1
-        return Result(200, to_json(obj), applied=True)
+        return Result(200, to_json(show(session, expand)), applied=True)
     if op == "cancel":
         if obj["status"] != "requires_input" or obj["redaction"] is not None:
             return _invalid_status(session, "cancel")
         cancel(session)
-        return Result(200, to_json(obj))
+        return Result(200, to_json(show(session, expand)))
     if obj["redaction"] is None:
         if obj["status"] not in ("requires_input", "verified"):
             return _fail(
@@ -256,10 +254,10 @@ def _write(world: World, session: Session, op: str, params: dict[str, Any]) -> R
                 store=True,
             )
         redact(session)
-    return Result(200, to_json(obj))
+    return Result(200, to_json(show(session, expand)))
 
 
-def _create(world: World, account: str, params: dict[str, Any]) -> Result:
+def _create(world: World, account: str, params: dict[str, Any], expand: frozenset[str]) -> Result:
     if "type" not in params and "verification_flow" not in params:
         raise ParamError("Missing required param: type.", code="parameter_missing", param="type")
     extra: dict[str, Any] = {
@@ -279,10 +277,10 @@ def _create(world: World, account: str, params: dict[str, Any]) -> Result:
         provided_details=probe["provided_details"],
         extra=extra,
     )
-    return Result(200, to_json(session.obj))
+    return Result(200, to_json(show(session, expand)))
 
 
-def _list(world: World, account: str, params: dict[str, Any]) -> Result:
+def _list(world: World, account: str, params: dict[str, Any], expand: frozenset[str]) -> Result:
     limit = params.get("limit", 10)
     if not 1 <= limit <= 100:
         bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
@@ -333,7 +331,7 @@ def _list(world: World, account: str, params: dict[str, Any]) -> Result:
     except LookupError as exc:
         param = "starting_after" if "starting_after" in params else "ending_before"
         return _missing(str(exc.args[0]), param)
-    data = ",".join(json.dumps(s.obj, separators=(",", ":")) for s in found)
+    data = ",".join(json.dumps(show(s, expand), separators=(",", ":")) for s in found)
     body = (
         f'{{"object":"list","data":[{data}],"has_more":{"true" if has_more else "false"},'
         f'"url":"/v1/identity/verification_sessions"}}'
