@@ -457,12 +457,12 @@ class TestCreateCancelRedact:
     def test_redact_from_requires_input_or_verified(
         self, emulator: Any, api: httpx.Client, status: str, after: str
     ) -> None:
-        """Redaction erases metadata, marks the session redacted and cancels requires_input."""
+        """The redact answer: metadata erased, redaction processing, requires_input canceled."""
         [sid] = emulator.seed(status=status, metadata={"a": "1"})
 
         body = api.post(f"{BASE}/{sid}/redact").json()
 
-        assert ({"status": "redacted"}, {}, after) == (
+        assert ({"status": "processing"}, {}, after) == (
             body["redaction"],
             body["metadata"],
             body["status"],

@@ -108,6 +108,46 @@ class TestApiVersions:
         assert version == recorder.answers[-1].headers["stripe-version"]
 
 
+class TestRedaction:
+    """Redaction passes through ``processing`` and leaves placeholders."""
+
+    def test_redact_answers_processing_with_metadata_erased(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """The redact answer: canceled, ``redaction.status`` processing, metadata gone."""
+        [sid] = emulator.seed(metadata={"plan": "gold"})
+
+        session = _sessions(library).redact(sid)
+
+        actual = (session.status, session.redaction.status, session.metadata.to_dict())
+        assert ("canceled", "processing", {}) == actual
+
+    def test_redaction_stays_processing_until_it_is_due(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """Before ``redaction_seconds`` have passed a read still says processing."""
+        emulator.configure(redaction_seconds=3600)
+        [sid] = emulator.seed(status="verified")
+        _sessions(library).redact(sid)
+
+        session = _sessions(library).retrieve(sid)
+
+        assert ("verified", "processing") == (session.status, session.redaction.status)
+
+    def test_redacted_details_read_as_placeholders(
+        self, emulator: Any, library: stripe.StripeClient
+    ) -> None:
+        """Once redacted, the provided details read ``[redacted]`` and the status says so."""
+        emulator.configure(redaction_seconds=0)
+        [sid] = emulator.seed(provided_details={"email": "a@b.co", "phone": "+15555550100"})
+        _sessions(library).redact(sid)
+
+        session = _sessions(library).retrieve(sid, {"expand": ["provided_details"]})
+
+        actual = (session.redaction.status, session.provided_details.to_dict())
+        assert ("redacted", {"email": "[redacted]", "phone": "[redacted]"}) == actual
+
+
 class TestExpand:
     """``provided_details`` only when expanded; the report object when expanded."""
 

@@ -50,6 +50,9 @@ class EmulatorConfig(BaseModel):
             (0: before the answer; more: the client may read back before the change lands).
         api_versions: ``Stripe-Version`` values accepted besides the known ones (an account
             pinned to an older release, say); any other version is refused with 400.
+        redaction_seconds: How long a redaction stays ``processing`` before it is ``redacted``
+            (Stripe: up to four days; 0: the redact answer says processing, the next read
+            redacted).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -77,6 +80,7 @@ class EmulatorConfig(BaseModel):
     gateway_applies: bool | Share = True
     gateway_delay_seconds: float = Field(default=0.0, ge=0)
     api_versions: tuple[str, ...] = ()
+    redaction_seconds: float = Field(default=0.0, ge=0)
 
     @property
     def has_faults(self) -> bool:

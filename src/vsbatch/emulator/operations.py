@@ -9,8 +9,9 @@ Assumptions where Stripe's behaviour is UNVERIFIED (see FACTS.md), each switchab
   accepts updates in every status, ``allow_metadata_update_any_status`` accepts metadata-only
   ones; a redacted session is never updated.
 - ``options[document]=""`` removes the document options, leaving ``options`` as ``{}``.
-- Redacting a ``requires_input`` session cancels it; metadata and provided details are erased
-  and ``redaction`` becomes ``{"status": "redacted"}`` at once. Redacting twice answers 200.
+- Redaction follows Stripe's lifecycle (:mod:`vsbatch.emulator.sessions`): ``processing`` in
+  the answer, ``redacted`` with ``[redacted]`` placeholders ``redaction_seconds`` later.
+  Redacting twice answers 200 with the session as it is.
 - A 404 for an unknown session is an executed request (stored); validation 400s and
   ``lock_timeout`` 429s are not.
 """
@@ -34,7 +35,7 @@ from vsbatch.emulator.forms import (
     parse_pairs,
     validate,
 )
-from vsbatch.emulator.sessions import Session, cancel, redact
+from vsbatch.emulator.sessions import Session, cancel
 from vsbatch.emulator.state import World
 from vsbatch.emulator.views import expansions, show
 from vsbatch.emulator.wire import MESSAGES, error_body, to_json
@@ -253,7 +254,7 @@ def _write(
                 param="status",
                 store=True,
             )
-        redact(session)
+        world.sessions.redact(session, config.redaction_seconds)
     return Result(200, to_json(show(session, expand)))
 
 

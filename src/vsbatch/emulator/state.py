@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsbatch.emulator.config import EmulatorConfig
 from vsbatch.emulator.faults import FaultPlan
-from vsbatch.emulator.sessions import SessionStore, redact
+from vsbatch.emulator.sessions import SessionStore, finish_redaction, start_redaction
 
 __all__ = [
     "PLATFORM",
@@ -215,8 +215,9 @@ class World:
                 provided_details=request.provided_details,
                 created=request.created,
             )
-            if request.redacted:
-                redact(session)
+            if request.redacted:  # seeded redacted: the process is over
+                start_redaction(session, due=0.0)
+                finish_redaction(session)
             created.append(session.id)
         return created
 

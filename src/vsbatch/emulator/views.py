@@ -10,8 +10,8 @@ is not expandable is refused like Stripe does: 400 "This property cannot be expa
 
 The report is built from the session, with the values of Stripe's own fixture
 (``identity.verification_report`` in ``fixtures3.json``: Jenny Rosen's driving licence). Once
-the session is redacted its personal data reads ``[redacted]`` (dates: null; files: none), the
-emulator's reading of Stripe's "replaced by the string [redacted] or a similar placeholder".
+the session is redacted its personal data reads ``[redacted]`` as the session's does
+(:func:`vsbatch.emulator.sessions.blank`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,13 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from vsbatch.emulator.forms import EXPANDABLE_FIELDS, ParamError
-from vsbatch.emulator.sessions import Session
+from vsbatch.emulator.sessions import Session, blank
 
 __all__ = ["INCLUDABLE_FIELDS", "expansions", "show"]
 
 INCLUDABLE_FIELDS: Final = ("provided_details", "verified_outputs")
 """Fields Stripe leaves out of a VerificationSession unless the request expands them."""
 
-PLACEHOLDER: Final = "[redacted]"
 _LIST_PREFIX: Final = "data."
 
 _DOCUMENT_REPORT: Final[dict[str, Any]] = {
@@ -105,7 +104,7 @@ def report(session: Session) -> dict[str, Any]:
         "type": kind,
         "verification_session": session.id,
     }
-    fill = _blank if redacted else copy.deepcopy
+    fill = blank if redacted else copy.deepcopy
     if kind == "document":
         document = (obj["options"] or {}).get("document", {})
         found["options"] = {"document": copy.deepcopy(document)}
@@ -114,20 +113,3 @@ def report(session: Session) -> dict[str, Any]:
         found["options"] = {"id_number": {}}
         found["id_number"] = fill(_ID_NUMBER_REPORT)
     return found
-
-
-def _blank(sub_report: dict[str, Any]) -> dict[str, Any]:
-    """A sub-report with its personal data replaced (status, type and error are not personal)."""
-    blank: dict[str, Any] = {}
-    for key, value in sub_report.items():
-        if key in ("status", "type", "id_number_type", "error"):
-            blank[key] = copy.deepcopy(value)
-        elif key == "address":
-            blank[key] = {part: PLACEHOLDER for part in value}
-        elif key == "files":
-            blank[key] = []
-        elif isinstance(value, dict):
-            blank[key] = None
-        else:
-            blank[key] = PLACEHOLDER
-    return blank
