@@ -56,6 +56,14 @@ def test_help_imports_neither_the_worker_stack_nor_the_settings(tmp_path: Path) 
     assert {*WORKER_STACK, "redis", "valkey", "pydantic", "pydantic_settings"} & modules == set()
 
 
+def test_help_imports_no_rich(tmp_path: Path) -> None:
+    """``vsbatch --help`` builds no Rich console, text or table (typer's help is plain click)."""
+    proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--help")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {"rich", "urllib.request"} & modules == set()
+
+
 def test_status_imports_no_worker_stack(redis_url: str, tmp_path: Path) -> None:
     """``vsbatch status`` on a configured Redis reads the ledger without Celery or httpx."""
     env = _env(VSBATCH_REDIS_URL=redis_url, VSBATCH_DATA_DIR=str(tmp_path))
