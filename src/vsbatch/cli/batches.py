@@ -175,37 +175,15 @@ def status(
     ] = False,
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
-    from vsbatch.cli.live_render import watch_status
+    from vsbatch.cli.status_view import show_status, watch_status
     from vsbatch.ops import reports
-    from vsbatch.ops.idle import no_worker_hint
-    from vsbatch.worker.runtime import ledger_for
 
     settings = cli_settings(need_key=False)
-    with ledger_for(settings) as ledger:
-        if batch_id is None:
-            batches = ledger.list_batches()
-            if watch:
-                _hint(no_worker_hint(ledger, batches))
-                watch_status(ledger, settings.effective_rate_limit, None, out())  # until Ctrl-C
-                return
-            for batch in batches:
-                counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
-                out().print(
-                    f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})"
-                )
-            _hint(no_worker_hint(ledger, batches))
-            return
-        batch = ledger.get_batch(batch_id)
-        _hint(no_worker_hint(ledger, [batch]))
-        if watch:
-            batch = watch_status(ledger, settings.effective_rate_limit, batch_id, out())
-        out().print(reports.summary_table(batch))
+    batch = watch_status(settings, batch_id) if watch else show_status(settings, batch_id)
+    if batch is None:
+        return
+    out().print(reports.summary_table(batch))
     raise typer.Exit(_exit_for(batch))
-
-
-def _hint(line: str | None) -> None:
-    if line:
-        err().print(f"[yellow]hint:[/yellow] {safe(line)}", highlight=False, soft_wrap=True)
 
 
 @command
@@ -238,7 +216,7 @@ def _print_report(
     from vsbatch.cli.outputs import output_stream
     from vsbatch.intake.csv_writers import write_report_csv
     from vsbatch.ops import reports
-    from vsbatch.ops.redaction import RedactedLedger
+    from vsbatch.ops.redacted_ledger import RedactedLedger
 
     if fmt not in ("table", "json", "csv", "html"):
         raise InputError(f"unknown format {fmt!r}: use table, json, csv or html")
@@ -273,7 +251,7 @@ def failures(
     from vsbatch.cli.outputs import output_stream
     from vsbatch.intake.csv_writers import write_failures
     from vsbatch.model.row import Outcome
-    from vsbatch.ops.redaction import RedactedLedger
+    from vsbatch.ops.redacted_ledger import RedactedLedger
     from vsbatch.worker.runtime import ledger_for
 
     settings = cli_settings(need_key=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -13,7 +13,9 @@ from vsbatch.model.row import TERMINAL, BatchInfo, Outcome, RowRecord
 from vsbatch.model.update import key_of
 from vsbatch.ops.reasons import reason, why
 from vsbatch.ops.terminal_text import safe
-from vsbatch.store.ledger import Ledger
+
+if TYPE_CHECKING:  # status prints its table without importing redis-py
+    from vsbatch.store.ledger import Ledger
 
 OUTCOME_ORDER = [
     Outcome.SUCCEEDED,
