@@ -206,8 +206,12 @@ class RespClient:
                 sock.settimeout(self._connect_timeout)
                 sock.connect(address.path)
             else:
+                # An ASCII host as bytes: a str host imports the idna codec (10 ms) to resolve.
+                # getaddrinfo takes bytes; typeshed's create_connection says str only.
+                host = address.host.encode() if address.host.isascii() else address.host
                 sock = socket.create_connection(
-                    (address.host, address.port), timeout=self._connect_timeout
+                    (host, address.port),  # type: ignore[arg-type]
+                    self._connect_timeout,
                 )
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 if address.tls is not None:
