@@ -82,7 +82,7 @@ def test_status_imports_no_worker_stack(redis_url: str, tmp_path: Path) -> None:
 
 def test_settings_load_without_pydantic_settings(tmp_path: Path) -> None:
     """``vsbatch status`` reads its settings (environment and ``.env``) without
-    pydantic-settings, whose import alone cost every command about 0.3 s."""
+    pydantic-settings, whose import cost every command about as much as pydantic's."""
     (tmp_path / ".env").write_text("VSBATCH_RATE_LIMIT=3\n", encoding="utf-8")
     env = _env(VSBATCH_DATA_DIR=str(tmp_path / "data"))
     argv = [sys.executable, "-X", "importtime", "-c", IMPORTS_OF_SETTINGS]
@@ -119,7 +119,7 @@ def test_status_reads_without_redis_py(
     where: str, running_embedded: Path, redis_url: str, tmp_path: Path
 ) -> None:
     """``vsbatch status`` reads the ledger through the small client (``store.resp``): no
-    redis-py, whose import was half of its start."""
+    redis-py, whose import was over a third of its start."""
     env = _env(VSBATCH_DATA_DIR=str(running_embedded))
     if where == "configured":
         env = _env(VSBATCH_DATA_DIR=str(tmp_path), VSBATCH_REDIS_URL=redis_url)

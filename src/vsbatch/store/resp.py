@@ -1,7 +1,7 @@
 """A small Redis client for the reads ``vsbatch status`` makes, and the embedded server's PING.
 
-Why: importing redis-py costs about 0.16 s of CPU even from bytecode, half of what a plain
-``vsbatch status`` took: its package imports the asyncio client, cluster support and a mixin
+Why: importing redis-py costs about 0.16 s of CPU even from bytecode, over a third of what a
+plain ``vsbatch status`` took: its package imports the asyncio client, cluster support and a mixin
 per command family. ``status`` sends a handful of reads (``HGETALL``, ``ZREVRANGE``,
 ``SMEMBERS``, ``EXISTS``...). :class:`RespClient` speaks RESP2 for exactly those and answers
 as a redis-py client without ``decode_responses`` does (bytes; ``HGETALL`` a dict, ``SMEMBERS``
