@@ -20,8 +20,10 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
+from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
 from vsbatch.store import resp
+from vsbatch.worker.runtime import reader_for
 
 
 def _certificate(directory: Path) -> tuple[Path, Path]:
@@ -176,3 +178,23 @@ def test_unix_socket_with_the_password_in_the_userinfo(
         client.close()
         reference.close()
         forwarder.close()
+
+
+@pytest.mark.parametrize(("query", "kind"), [("", resp.RespClient), ("?db=0", redis.Redis)])
+def test_reader_uses_the_small_client_where_it_can(
+    query: str, kind: type, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """``reader_for`` reads through the small client, and through redis-py for a URL the small
+    client leaves to it (a unix socket's ``?db=``): the same batches either way."""
+    parts = urlsplit(redis_url)
+    path = tmp_path / "redis.sock"
+    forwarder = Forwarder((parts.hostname or "", parts.port or 6379), tls=None, path=path)
+    url = f"unix://{parts.netloc.rpartition('@')[0]}@{path}{query}"
+    settings = Settings(_env_file=None, redis_url=url, data_dir=tmp_path / "data")
+    try:
+        with reader_for(settings) as reader:
+            found = (type(reader.client), reader.list_batches())
+    finally:
+        forwarder.close()
+
+    assert (kind, []) == found
