@@ -8,7 +8,6 @@ Celery threads pool runs one task per thread), everything else is shared and thr
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -24,6 +23,8 @@ from vsbatch.errors import ConfigError
 from vsbatch.store.ledger import Ledger
 from vsbatch.store.locks import SessionLocks
 from vsbatch.store.rate_limit import RedisRateLimiter
+from vsbatch.store.refusals import is_refusal as is_refusal
+from vsbatch.store.refusals import redis_refusal as redis_refusal
 from vsbatch.urls import safe_url
 
 if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
@@ -122,38 +123,6 @@ def check_redis(client: redis.Redis, url: str) -> None:
         raise ConfigError(f"cannot reach Redis at {safe_url(url)}: {type(exc).__name__}") from None
     finally:
         probe.close()
-
-
-# Error replies a retry cannot fix, by their code, and what they mean for the user.
-_REFUSALS = {
-    "MISCONF": "Redis refuses writes: it cannot save to its disk (full, or not writable)",
-    "OOM": "Redis refuses writes: it is out of memory (its maxmemory is reached)",
-    "READONLY": "Redis refuses writes: VSBATCH_REDIS_URL names a read-only replica",
-    "NOPERM": "Redis refuses a command: the user in VSBATCH_REDIS_URL lacks a permission",
-}
-_CODE = re.compile(r"\b(" + "|".join(_REFUSALS) + r")\b")
-
-
-def redis_refusal(exc: Exception, *, then: str = "run the command again") -> ConfigError:
-    """One line for a Redis error that retrying cannot fix (the CLI prints it, exit 2).
-
-    ``exc`` is a redis-py error, or kombu's ``OperationalError`` wrapping one. Known
-    refusals (``MISCONF`` when Redis cannot persist, as on a full disk; ``OOM``;
-    ``READONLY``; ``NOPERM``) are named with the fix; anything else gives its type and the
-    first line of its message. ``then`` says what to do once it is fixed.
-    """
-    text = str(exc).partition("\n")[0]
-    code = _CODE.search(text)
-    if code is not None:
-        what = f"{_REFUSALS[code.group(1)]}; fix it (see the Redis log), then {then}"
-    else:
-        what = f"Redis failed ({type(exc).__name__}: {text[:200]}); check Redis, then {then}"
-    return ConfigError(what)
-
-
-def is_refusal(exc: Exception) -> bool:
-    """True for a Redis error reply that retrying cannot fix (``MISCONF``, ``OOM``...)."""
-    return _CODE.search(str(exc).partition("\n")[0]) is not None
 
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:

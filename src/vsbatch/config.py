@@ -2,18 +2,21 @@
 
 Built once (by the CLI or :func:`vsbatch.bootstrap.bootstrap`) and passed down; nothing else
 reads the environment. Every variable is documented in the README's Configuration section.
+``Settings(...)`` reads its sources itself (:mod:`vsbatch.config_sources`: given values >
+environment > ``.env`` > defaults); ``_env_file=None`` reads no ``.env`` (tests).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from vsbatch.config_sources import DEFAULT_ENV_FILE, gather
 from vsbatch.errors import ConfigError
 from vsbatch.store.redis_url import normalize_redis_url
 from vsbatch.stripe.destination import STRIPE_API_BASE as STRIPE_API_BASE
@@ -31,23 +34,9 @@ _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Secret (sk_) and restricted (rk_) keys, test or live: what Stripe issues, nothing else.
 _KEY_SHAPE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9_]{1,240}")
+ENV_PREFIX = "VSBATCH_"
 # Settings a ``.env`` file in the working directory may not set: they widen where the key goes.
 _NOT_FROM_DOTENV = ("stripe_api_base_allow",)
-
-
-class _DotEnvWithout(PydanticBaseSettingsSource):
-    """The ``.env`` source minus the settings only the operator's environment may set."""
-
-    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
-        super().__init__(settings_cls)
-        self.inner = inner
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ delegates to the inner source
-
-    def __call__(self) -> dict[str, Any]:
-        values = self.inner()
-        return {k: v for k, v in values.items() if k.lower() not in _NOT_FROM_DOTENV}
 
 
 def _key_problem(key: str) -> str | None:
@@ -59,17 +48,18 @@ def _key_problem(key: str) -> str | None:
     return None
 
 
-class Settings(BaseSettings):
-    """All of vsbatch's configuration (env prefix ``VSBATCH_``)."""
+class Settings(BaseModel):
+    """All of vsbatch's configuration (env prefix ``VSBATCH_``).
 
-    model_config = SettingsConfigDict(
-        env_prefix="VSBATCH_",
-        env_file=".env",
-        env_file_encoding="utf-8",
+    Args:
+        _env_file: The ``.env`` file to read (default: the working directory's); None: none.
+        **values: Settings by field name (or alias); they win over the environment.
+    """
+
+    model_config = ConfigDict(
         extra="ignore",
         frozen=True,
         populate_by_name=True,
-        env_ignore_empty=True,  # ``VSBATCH_RATE_LIMIT=`` (compose, .env) means the default
         allow_inf_nan=False,  # ``inf``, ``nan`` and ``1e400`` are no rate, timeout or budget
     )
 
@@ -107,18 +97,18 @@ class Settings(BaseSettings):
     migrations_file: Path = Path("migrations.toml")
     migration_min_interval: int = Field(default=60, ge=1)  # shortest schedule interval (s)
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The usual sources, except that ``.env`` may not widen where the key is sent."""
-        dotenv = _DotEnvWithout(settings_cls, dotenv_settings)
-        return init_settings, env_settings, dotenv, file_secret_settings
+    def __init__(
+        self, _env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE, **values: Any
+    ) -> None:
+        # ``.env`` may not widen where the key is sent (``_NOT_FROM_DOTENV``).
+        raw = gather(
+            type(self).model_fields,
+            values,
+            prefix=ENV_PREFIX,
+            env_file=_env_file,
+            not_from_dotenv=_NOT_FROM_DOTENV,
+        )
+        super().__init__(**raw)
 
     @field_validator("stripe_api_key", mode="before")
     @classmethod

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
-
-import redis
+from typing import TYPE_CHECKING, Any
 
 from vsbatch.errors import InputError, NotFoundError
 from vsbatch.model.row import TERMINAL, BatchInfo, BatchState, NewRow, Outcome, RowRecord
 from vsbatch.store.keys import Keys
+
+if TYPE_CHECKING:  # status decodes rows without importing redis-py
+    import redis
 
 # RowRecord attribute -> short key in the stored JSON. Defaults (None, 0, {}) are not stored.
 # ``params`` and ``extra`` are stored as JSON *strings* so that the Lua transition script,

@@ -1,16 +1,16 @@
 """Reading the ledger: batches, their counters and row records, in pages of bounded size.
 
 :class:`LedgerReader` is the read-only half of :class:`vsbatch.store.ledger.Ledger`: what
-``status``, ``report`` and ``failures`` need, and what the writer builds on.
+``status``, ``report`` and ``failures`` need, and what the writer builds on. It reads through
+any :class:`ReadClient`: redis-py's client, or :class:`vsbatch.store.resp.RespClient`, which
+spares ``vsbatch status`` the import of redis-py.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
-from typing import Any, cast
-
-import redis
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
@@ -22,22 +22,55 @@ BLOCK = 1000  # rows per read page and per add_rows script call
 PAGE_BYTES = 4 << 20  # readers page by size as well as by row numbers (page.lua)
 
 
-class LedgerReader:
+class ReadScript(Protocol):
+    """A registered Lua script, called as redis-py's ``Script`` is."""
+
+    def __call__(
+        self, keys: Sequence[str] = ..., args: Iterable[str | bytes | int | float] = ...
+    ) -> Any: ...
+
+
+class ReadPipeline(Protocol):
+    """The pipelined reads of the ledger's readers (``execute`` returns the replies)."""
+
+    def hgetall(self, name: str, /) -> Any: ...
+    def exists(self, *names: str) -> Any: ...
+    def execute(self) -> list[Any]: ...
+
+
+class ReadClient(Protocol):
+    """What reading the ledger asks of a Redis client: redis-py's or ``resp.RespClient``."""
+
+    def get(self, name: str, /) -> Any: ...
+    def hget(self, name: str, key: str, /) -> Any: ...
+    def hmget(self, name: str, keys: list[str], /) -> Any: ...
+    def zrevrange(self, name: str, start: int, end: int, /) -> Any: ...
+    def smembers(self, name: str, /) -> Any: ...
+    def pipeline(self, transaction: bool = ...) -> ReadPipeline: ...
+    def register_script(self, script: str, /) -> ReadScript: ...
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=ReadClient)
+
+
+class LedgerReader(Generic[C]):
     """Reads of the ledger's batches and rows (see :class:`vsbatch.store.ledger.Ledger`).
 
     Args:
-        client: A redis-py client (bytes or decoded responses both work).
+        client: A redis-py client (bytes or decoded responses both work), or any other
+            :class:`ReadClient`.
         prefix: Namespace of every key.
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "vsbatch") -> None:
+    def __init__(self, client: C, *, prefix: str = "vsbatch") -> None:
         self._r = client
         self.keys = Keys(prefix)
         self._page = client.register_script(lua_script("page.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> C:
         """The Redis client the ledger reads and writes (for readers of other keys)."""
         return self._r
 

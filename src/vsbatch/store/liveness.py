@@ -27,12 +27,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import redis
+from typing import TYPE_CHECKING, Any, cast
 
 from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
+
+if TYPE_CHECKING:  # status reads heartbeats through store.resp: no redis-py there
+    import redis
+
+    from vsbatch.store.ledger_reader import ReadClient
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def new_node_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def live_nodes(client: redis.Redis, keys: Keys) -> list[str]:
+def live_nodes(client: ReadClient, keys: Keys) -> list[str]:
     """The worker processes whose heartbeat has not expired (sorted)."""
     nodes = sorted(as_text(n) for n in cast(set[bytes], client.smembers(keys.nodes)))
     pipe = client.pipeline(transaction=False)
