@@ -2,9 +2,9 @@
 
 Rows are streamed into the ledger while the batch is STAGING, so a file that turns out to be
 malformed half way (bad bytes at row 900,000) is discarded whole and nothing is enqueued.
-Messages carry chunks of row numbers, never the rows: a million-row batch is about
-``1,000,000 / chunk_size`` small messages, shrinking to single rows at the end of the batch
-(:func:`cut_chunks`).
+Messages carry chunks of row numbers of one Stripe account each, never the rows: a
+million-row batch is about ``1,000,000 / chunk_size`` small messages, shrinking to single rows
+at the end of the batch (:func:`cut_chunks`).
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 Enqueue = Callable[[str, list[int], RowOptions], None]
 # Messages a batch is spread over when its size allows (more than a fleet's worker threads).
 SPREAD = 256
+# Accounts whose chunks may be filling at once (bounds the producer's memory, see cut_chunks).
+OPEN_CHUNKS = 256
 # How many of the newest batches are searched for an open batch of the same file.
 RESUME_LOOKBACK = 1000
 
@@ -261,37 +263,57 @@ def _enqueue_pending(
     deps: Deps, batch: BatchInfo, enqueue: Enqueue, row_options: RowOptions
 ) -> int:
     largest = deps.settings.chunk_size
-    pages = deps.ledger.pending_chunks(batch.id, largest)
+    pending = deps.ledger.pending_rows(batch.id)
     rows = 0
-    for chunk in cut_chunks(pages, batch.total - batch.terminal, largest):
+    for chunk in cut_chunks(pending, batch.total - batch.terminal, largest):
         enqueue(batch.id, chunk, row_options)
         rows += len(chunk)
     return rows
 
 
-def cut_chunks(pages: Iterable[list[int]], pending: int, largest: int) -> Iterator[list[int]]:
-    """Re-cut row numbers into messages that shrink toward the end (guided self-scheduling).
+def cut_chunks(
+    rows: Iterable[tuple[int, str | None]], pending: int, largest: int
+) -> Iterator[list[int]]:
+    """Cut (row, account) pairs into messages of one account each, shrinking toward the end.
+
+    A chunk's rows run one after another in one thread, each waiting for its account's rate
+    slot. Chunks mixing accounts hold their thread on one account's slot while the rows
+    behind it, of accounts with slots free, wait too: the threads walk the accounts in step,
+    pile up behind whichever account is slowest and leave the others without senders
+    (``docs/concurrency.md``). So each account fills its own chunks, in row order; accounts
+    with too few rows to fill one (more than ``OPEN_CHUNKS`` being filled at once) share a
+    chunk, since an account that sends so little has no queue to wait in.
 
     Each message holds :func:`chunk_size` of the rows still to cut (``pending`` at first), so a
-    batch starts with chunks of ``largest`` rows and ends with ``SPREAD`` single rows. A
-    chunk's rows run one after another in one thread: equal chunks would leave the last few
-    running alone for ``chunk x latency`` seconds (100 s at 100 rows and 1 s) while the other
-    threads idle; shrinking ones end together. It costs about ``SPREAD x ln(largest)`` more
-    messages, whatever the batch's size.
+    batch starts with chunks of ``largest`` rows and ends with single rows. A chunk's rows
+    running in one thread, equal chunks would leave the last few running alone for ``chunk x
+    latency`` seconds (100 s at 100 rows and 1 s) while the other threads idle; shrinking
+    ones end together. It costs about ``SPREAD x ln(largest)`` more messages, whatever the
+    batch's size.
     """
-    chunk: list[int] = []
+    filling: dict[str | None, list[int]] = {}  # by account, oldest first
     left = pending
-    size = chunk_size(left, largest)
-    for page in pages:
-        for row in page:
-            chunk.append(row)
-            if len(chunk) >= size:
-                yield chunk
-                left -= len(chunk)
-                chunk = []
-                size = chunk_size(left, largest)
-    if chunk:
+    for row, account in rows:
+        chunk = filling.setdefault(account, [])
+        chunk.append(row)
+        size = chunk_size(left, largest)
+        if len(chunk) >= size:
+            del filling[account]
+        elif len(filling) > OPEN_CHUNKS:
+            chunk = _oldest(filling, size)
+        else:
+            continue
+        left -= len(chunk)
         yield chunk
+    yield from filling.values()
+
+
+def _oldest(filling: dict[str | None, list[int]], size: int) -> list[int]:
+    """Take the chunks filled longest ago, whole, into one of at least ``size`` rows (or all)."""
+    shared: list[int] = []
+    while filling and len(shared) < size:
+        shared += filling.pop(next(iter(filling)))
+    return shared
 
 
 def read_digest(path: Path) -> str:
