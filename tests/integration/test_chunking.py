@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tests.integration.test_resume import Enqueued, write_csv
 from vsbatch.bootstrap import Deps
-from vsbatch.intake.stage import SPREAD, submit_csv
+from vsbatch.intake.chunks import SPREAD
+from vsbatch.intake.stage import submit_csv
 
 
 class TestChunking:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vsbatch.intake.stage import OPEN_CHUNKS, SPREAD, cut_chunks
+from vsbatch.intake.chunks import OPEN_CHUNKS, SPREAD, cut_chunks
 
 
 def platform(rows: range) -> list[tuple[int, str | None]]:
@@ -40,6 +40,16 @@ class TestCutChunks:
             chunks[0][:3],
             chunks[1][:3],
         )
+
+    def test_a_file_sorted_by_account_leaves_no_big_chunk_for_the_end(self) -> None:
+        """An account whose rows stop sends its last, partly filled chunk soon after, not
+        at the end of the batch, where it would run alone after every other row."""
+        rows = [(n, f"acct_{n // 7_500}") for n in range(30_000)]
+
+        chunks = list(cut_chunks(rows, pending=30_000, largest=100))
+
+        assert list(range(30_000)) == sorted(row for chunk in chunks for row in chunk)
+        assert max(len(chunk) for chunk in chunks[-SPREAD:]) <= 2
 
     def test_accounts_with_a_row_or_two_share_chunks(self) -> None:
         """Thousands of accounts with one row each do not make one message per row: past

@@ -53,7 +53,7 @@ class TestSettings:
 class TestChunkSize:
     def test_small_batches_are_cut_fine(self) -> None:
         """A 1,000-row batch is spread over enough messages to keep many threads busy."""
-        from vsbatch.intake.stage import chunk_size
+        from vsbatch.intake.chunks import chunk_size
 
         assert (4, 1, 100) == (chunk_size(1000, 100), chunk_size(3, 100), chunk_size(10**6, 100))
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import redis
 
 from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFoundError
+from vsbatch.intake.chunks import cut_chunks
 from vsbatch.intake.csv_reader import ParsedRow, file_digest, read_updates
 from vsbatch.intake.file_claim import claim_file, release_file
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
@@ -31,10 +31,6 @@ from vsbatch.worker.row_options import RowOptions
 log = logging.getLogger(__name__)
 
 Enqueue = Callable[[str, list[int], RowOptions], None]
-# Messages a batch is spread over when its size allows (more than a fleet's worker threads).
-SPREAD = 256
-# Accounts whose chunks may be filling at once (bounds the producer's memory, see cut_chunks).
-OPEN_CHUNKS = 256
 # How many of the newest batches are searched for an open batch of the same file.
 RESUME_LOOKBACK = 1000
 
@@ -271,68 +267,12 @@ def _enqueue_pending(
     return rows
 
 
-def cut_chunks(
-    rows: Iterable[tuple[int, str | None]], pending: int, largest: int
-) -> Iterator[list[int]]:
-    """Cut (row, account) pairs into messages of one account each, shrinking toward the end.
-
-    A chunk's rows run one after another in one thread, each waiting for its account's rate
-    slot. Chunks mixing accounts hold their thread on one account's slot while the rows
-    behind it, of accounts with slots free, wait too: the threads walk the accounts in step,
-    pile up behind whichever account is slowest and leave the others without senders
-    (``docs/concurrency.md``). So each account fills its own chunks, in row order; accounts
-    with too few rows to fill one (more than ``OPEN_CHUNKS`` being filled at once) share a
-    chunk, since an account that sends so little has no queue to wait in.
-
-    Each message holds :func:`chunk_size` of the rows still to cut (``pending`` at first), so a
-    batch starts with chunks of ``largest`` rows and ends with single rows. A chunk's rows
-    running in one thread, equal chunks would leave the last few running alone for ``chunk x
-    latency`` seconds (100 s at 100 rows and 1 s) while the other threads idle; shrinking
-    ones end together. It costs about ``SPREAD x ln(largest)`` more messages, whatever the
-    batch's size.
-    """
-    filling: dict[str | None, list[int]] = {}  # by account, oldest first
-    left = pending
-    for row, account in rows:
-        chunk = filling.setdefault(account, [])
-        chunk.append(row)
-        size = chunk_size(left, largest)
-        if len(chunk) >= size:
-            del filling[account]
-        elif len(filling) > OPEN_CHUNKS:
-            chunk = _oldest(filling, size)
-        else:
-            continue
-        left -= len(chunk)
-        yield chunk
-    yield from filling.values()
-
-
-def _oldest(filling: dict[str | None, list[int]], size: int) -> list[int]:
-    """Take the chunks filled longest ago, whole, into one of at least ``size`` rows (or all)."""
-    shared: list[int] = []
-    while filling and len(shared) < size:
-        shared += filling.pop(next(iter(filling)))
-    return shared
-
-
 def read_digest(path: Path) -> str:
     """The file's content digest (what finds its open batch); CsvFileError if unreadable."""
     try:
         return file_digest(path)
     except OSError as exc:
         raise CsvFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def chunk_size(total: int, largest: int) -> int:
-    """Rows per message for ``total`` rows still to cut: at most ``largest``, and small enough
-    for ``SPREAD`` messages (1 when ``total`` is at most ``SPREAD``).
-
-    A chunk's rows run one after another in one worker thread, so a 1,000-row batch cut in
-    chunks of 100 would keep only 10 threads busy; cut finer, it keeps the fleet busy, while
-    a million rows still make only about ``1,000,000 / largest`` messages.
-    """
-    return max(1, min(largest, math.ceil(total / SPREAD)))
 
 
 def _new_rows(
