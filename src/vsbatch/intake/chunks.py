@@ -42,11 +42,23 @@ def cut_chunks(
     """
     filling = _Filling()
     left = pending
+    size = chunk_size(left, largest)
     for position, (row, account) in enumerate(rows):
-        for chunk in filling.add(position, row, account, chunk_size(left, largest)):
+        for chunk in filling.add(position, row, account, size):
             left -= len(chunk)
+            size = chunk_size(left, largest)
             yield chunk
     yield from filling.rest()
+
+
+class _Chunk:
+    """One account's chunk being filled, and where in the input its last row was."""
+
+    __slots__ = ("last", "rows")
+
+    def __init__(self, last: int) -> None:
+        self.last = last
+        self.rows: list[int] = []
 
 
 class _Filling:
@@ -61,37 +73,42 @@ class _Filling:
     """
 
     def __init__(self) -> None:
-        self._open: dict[str | None, tuple[int, list[int]]] = {}  # account: (last row at, rows)
+        self._open: dict[str | None, _Chunk] = {}
+        self._newest: str | None = None
 
     def add(self, position: int, row: int, account: str | None, size: int) -> list[list[int]]:
         """Add the input's ``position``-th row; return the chunks ready to go out."""
-        chunk = self._open.pop(account, (position, []))[1]
-        chunk.append(row)
+        chunk = self._open.get(account)
+        if chunk is None:
+            chunk = self._open[account] = _Chunk(position)
+        elif account != self._newest:
+            self._open[account] = self._open.pop(account)  # now the newest
+        chunk.last, self._newest = position, account
+        chunk.rows.append(row)
         ready = []
-        if len(chunk) >= size:
-            ready.append(chunk)
-        else:
-            self._open[account] = (position, chunk)
+        if len(chunk.rows) >= size:
+            del self._open[account]
+            ready.append(chunk.rows)
         if len(self._open) > OPEN_CHUNKS:
             ready.append(self._shared(size))
-        elif self._open and self._stale(position, size):
-            ready.append(self._open.pop(next(iter(self._open)))[1])
+        elif len(self._open) > 1 and self._stale(position, size):
+            ready.append(self._open.pop(next(iter(self._open))).rows)
         return ready
 
     def _stale(self, position: int, size: int) -> bool:
-        last = next(iter(self._open.values()))[0]
-        return position - last > STALE * size * len(self._open)
+        oldest = next(iter(self._open.values()))
+        return position - oldest.last > STALE * size * len(self._open)
 
     def _shared(self, size: int) -> list[int]:
         shared: list[int] = []
         while self._open and len(shared) < size:
-            shared += self._open.pop(next(iter(self._open)))[1]
+            shared += self._open.pop(next(iter(self._open))).rows
         return shared
 
     def rest(self) -> Iterator[list[int]]:
         """The chunks still filling at the end of the input."""
-        for _, chunk in self._open.values():
-            yield chunk
+        for chunk in self._open.values():
+            yield chunk.rows
 
 
 def chunk_size(total: int, largest: int) -> int:
