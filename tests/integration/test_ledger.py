@@ -293,18 +293,16 @@ class TestRows:
 
         assert [3, 5] == [r.row for r in ledger.iter_rows(batch.id, [Outcome.FAILED])]
 
-    def test_pending_chunks_page_in_order(self, ledger: Ledger) -> None:
-        """pending_chunks yields the non-terminal rows in order, size at a time."""
-        batch = opened(ledger, [row(n) for n in range(2, 2502)])
+    def test_pending_rows_in_order_with_their_account(self, ledger: Ledger) -> None:
+        """pending_rows yields the non-terminal rows in order, each with its account."""
+        account = {n: "acct_1" if n % 3 else None for n in range(2, 2502)}
+        batch = opened(ledger, [row(n, account=account[n]) for n in range(2, 2502)])
         for n in range(2, 1002):
             ledger.transition(batch.id, n, Outcome.SUCCEEDED)
 
-        chunks = list(ledger.pending_chunks(batch.id, 600))
+        pending = list(ledger.pending_rows(batch.id))
 
-        assert ([600, 600, 300], list(range(1002, 2502))) == (
-            [len(c) for c in chunks],
-            [n for c in chunks for n in c],
-        )
+        assert [(n, account[n]) for n in range(1002, 2502)] == pending
 
     def test_iter_rows_pages_in_blocks(self, ledger: Ledger, redis_client: redis.Redis) -> None:
         """iter_rows reads pages of 1000 row numbers (page.lua), never the whole hash at once."""

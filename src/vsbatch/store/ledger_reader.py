@@ -74,19 +74,12 @@ class LedgerReader(Generic[C]):
         """The Redis client the ledger reads and writes (for readers of other keys)."""
         return self._r
 
-    def pending_chunks(self, batch_id: str, size: int) -> Iterator[list[int]]:
-        """Row numbers of the batch's non-terminal rows, in order, ``size`` at a time."""
-        if size < 1:
-            raise ValueError("size must be at least 1")
-        chunk: list[int] = []
+    def pending_rows(self, batch_id: str) -> Iterator[tuple[int, str | None]]:
+        """(row, Stripe account) of the batch's non-terminal rows, in row order."""
         for row, raw in self._scan(batch_id):
-            if json.loads(raw)["o"] not in TERMINAL_NAMES:
-                chunk.append(row)
-                if len(chunk) == size:
-                    yield chunk
-                    chunk = []
-        if chunk:
-            yield chunk
+            record = json.loads(raw)
+            if record["o"] not in TERMINAL_NAMES:
+                yield row, record.get("a")
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
         """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
