@@ -24,12 +24,16 @@ from vsbatch.stripe.destination import check_destination
 
 STRIPE_VERSION = "2026-07-29.dahlia"
 # Stripe's published per-account limits, and the share of them vsbatch takes by default.
-# Live: 80 %, so that the account's live traffic still gets through while a batch runs
-# (Stripe's advice for background jobs). Test: the limit less one request a second (24/s):
-# no customer traffic shares it, and Stripe counts a sliding second, so evenly spaced sends
-# at 24/s leave 42 ms for the sends' jitter before a second holds 26 (at 25/s: none).
+# Live: 80 % of what one endpoint may take, so that the account's live traffic still gets
+# through while a batch runs (Stripe's advice for background jobs): every update goes to one
+# endpoint, and besides 100/s per live account Stripe limits each endpoint to 25/s by default,
+# so 80 % of the account's 100/s would draw 429s from the endpoint's limit: 20/s. Test: the
+# limit less one request a second (24/s): no customer traffic shares it, and Stripe counts a
+# sliding second, so evenly spaced sends at 24/s leave 42 ms for the sends' jitter before a
+# second holds 26 (at 25/s: none).
 STRIPE_LIMIT_TEST = 25.0
 STRIPE_LIMIT_LIVE = 100.0
+STRIPE_LIMIT_ENDPOINT = 25.0
 DEFAULT_SHARE_LIVE = 0.8
 DEFAULT_SHARE_TEST = 0.96
 
@@ -171,7 +175,7 @@ class Settings(BaseModel):
         if self.rate_limit is not None:
             return self.rate_limit
         if self.is_live_key:
-            return STRIPE_LIMIT_LIVE * DEFAULT_SHARE_LIVE
+            return min(STRIPE_LIMIT_LIVE, STRIPE_LIMIT_ENDPOINT) * DEFAULT_SHARE_LIVE
         return STRIPE_LIMIT_TEST * DEFAULT_SHARE_TEST
 
     def require_api_key(self) -> str:
