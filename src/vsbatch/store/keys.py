@@ -19,6 +19,8 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 
 from __future__ import annotations
 
+import re
+
 
 class Keys:
     """The name of every Redis key vsbatch writes, under one namespace prefix."""
@@ -141,3 +143,26 @@ class Keys:
     def held(self, node: str) -> str:
         """Message id -> chunk (JSON) of every chunk message a worker process holds."""
         return f"{self.prefix}:held:{node}"
+
+
+# Letters, digits and a few separators; at most one hash tag ("{...}", not empty).
+_PREFIX = re.compile(r"[A-Za-z0-9_.:\-]*(\{[A-Za-z0-9_.:\-]+\})?[A-Za-z0-9_.:\-]*")
+
+
+def check_key_prefix(prefix: str) -> str:
+    """``prefix`` when it can name vsbatch's keys (``VSBATCH_KEY_PREFIX``).
+
+    A hash tag (``{vsbatch}``) puts every key in one Redis Cluster slot: then every script's
+    keys, declared or built inside Lua, are in the slot of the node that runs it.
+
+    Raises:
+        ValueError: Empty, too long, characters other than letters, digits and ``_.:-``, or
+            braces that are not one non-empty hash tag.
+    """
+    prefix = prefix.strip()
+    if not prefix or len(prefix) > 64 or not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            "use 1 to 64 letters, digits and _.:- with at most one {hash tag}, e.g. vsbatch or"
+            " {vsbatch} (Redis Cluster)"
+        )
+    return prefix
