@@ -233,3 +233,70 @@ def start_sentinel_set(tmp_path: Path, started: list[Server]) -> SentinelSet:
     found = SentinelSet(master, replica, sentinels)
     found.wait_ready()
     return found
+
+
+# -- TLS -------------------------------------------------------------------------------------
+
+TLS_PASSWORD = "tls-SECRETpw"
+
+
+@dataclass
+class TlsServer:
+    """A TLS-only server (no plain port) whose certificate a private CA signed."""
+
+    server: Server
+    ca: Path
+
+    def url(self, *, ca: bool = True, password: str = TLS_PASSWORD) -> str:
+        """``rediss://`` to it by name (the certificate's), with the CA bundle or without."""
+        query = f"?ssl_ca_certs={self.ca}" if ca else ""
+        return f"rediss://:{password}@localhost:{self.server.port}/0{query}"
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA, and a server certificate it signs for localhost and 127.0.0.1 (openssl CLI).
+
+    Returns (ca.pem, server.pem, server.key).
+    """
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("no openssl command to make the test's CA and certificate")
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.pem", directory / "ca.key"
+    cert, key, csr = directory / "server.pem", directory / "server.key", directory / "server.csr"
+    ext = directory / "ext.cnf"
+    ext.write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n", encoding="utf-8")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    sign = ["-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-days", "2", "-extfile", ext]
+    root = ["-keyout", ca_key, "-out", ca, "-days", "2", "-subj", "/CN=vsbatch test CA"]
+    steps = [
+        ["req", "-x509", *ec, *root],
+        ["req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+        ["x509", "-req", "-in", csr, "-out", cert, *sign],
+    ]
+    for step in steps:
+        subprocess.run([openssl, *map(str, step)], check=True, capture_output=True, timeout=60)
+    key.chmod(0o600)
+    return ca, cert, key
+
+
+def start_tls_server(tmp_path: Path, started: list[Server]) -> TlsServer:
+    """A TLS-only server requiring ``TLS_PASSWORD`` (skips without a TLS build or openssl)."""
+    binary = tls_binary()
+    ca, cert, key = make_certificates(tmp_path / "certs")
+    port = closed_port()
+    conf = [
+        "port 0",
+        f"tls-port {port}",
+        f"tls-cert-file {cert}",
+        f"tls-key-file {key}",
+        f"tls-ca-cert-file {ca}",
+        "tls-auth-clients no",
+        f"requirepass {TLS_PASSWORD}",
+        'save ""',
+        "appendonly no",
+    ]
+    server = Server(binary, tmp_path / "tls", port, conf)
+    server.client_options = {"ssl": True, "ssl_ca_certs": str(ca), "password": TLS_PASSWORD}
+    started.append(server.start())
+    return TlsServer(server, ca)
