@@ -111,6 +111,7 @@ class Settings(BaseSettings):
     redact_pii: bool = False
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so that Prometheus can scrape
+    health_file: Path | None = None  # touched by each worker heartbeat and beat tick
     migrations_file: Path = Path("migrations.toml")
     migration_min_interval: int = Field(default=60, ge=1)  # shortest schedule interval (s)
 

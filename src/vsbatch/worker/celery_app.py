@@ -13,6 +13,7 @@ within seconds rather than after the visibility timeout.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import threading
 from typing import Any
@@ -26,6 +27,7 @@ from kombu.exceptions import ChannelError, OperationalError
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings, load_settings
 from vsbatch.intake.stage import Enqueue, sweep_stalled
+from vsbatch.ops.health import touch
 from vsbatch.store.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 from vsbatch.worker.broker import transport_for
 from vsbatch.worker.row_options import RowOptions
@@ -224,7 +226,14 @@ def heartbeat(enqueue: Enqueue) -> Heartbeat:
                 if queue_is_empty(deps):
                     sweep_stalled(deps, enqueue, stall=settings.visibility_timeout)
 
-            beat = Heartbeat(liveness, resend, sweep, sweep_every=settings.visibility_timeout / 4)
+            health = settings.health_file
+            beat = Heartbeat(
+                liveness,
+                resend,
+                sweep,
+                sweep_every=settings.visibility_timeout / 4,
+                on_beat=functools.partial(touch, health) if health else None,
+            )
             _heartbeat = (deps, beat.start())
             deps.locks.owner = _NODE  # only now: a lock names a node once that node beats
         return _heartbeat[1]
