@@ -166,10 +166,21 @@ def check_redis(client: redis.Redis, url: str, *, sentinel: SentinelOptions | No
         probe.close()
 
 
+_TLS_REFUSAL = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+?)\s*(?:\(_ssl|$)")
+
+
 def _cause(exc: redis.RedisError) -> str:
-    """The error's type, and for Sentinel's "no master" its (password-free) message."""
+    """The error's type; for a TLS refusal the reason and the fix, for Sentinel's "no
+    master" its (password-free) message."""
+    text = str(exc).partition("\n")[0]
+    tls = _TLS_REFUSAL.search(text)
+    if tls is not None:
+        return (
+            f"{type(exc).__name__} (TLS: {tls.group(1)}; a private CA goes in the URL as"
+            " ?ssl_ca_certs=/path/ca.pem)"
+        )
     if isinstance(exc, MasterNotFoundError):
-        return f"{type(exc).__name__} ({safe_url(str(exc).partition(chr(10))[0])[:200]})"
+        return f"{type(exc).__name__} ({safe_url(text)[:200]})"
     return type(exc).__name__
 
 

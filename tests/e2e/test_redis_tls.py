@@ -55,6 +55,8 @@ class TestRedisTls:
 
         assert (2, 1) == (result.returncode, len(result.stderr.strip().splitlines())), result
         assert "cannot reach Redis at rediss://***@localhost" in result.stderr
+        assert "TLS: certificate verify failed" in result.stderr
+        assert "?ssl_ca_certs=/path/ca.pem" in result.stderr
         assert (TLS_PASSWORD in result.stderr, "Traceback" in result.stderr) == (False, False)
 
     def test_a_wrong_password_is_refused_in_one_line(

@@ -1,6 +1,7 @@
 """Every Redis key vsbatch writes, named in one place (``Keys``), under one namespace prefix.
 
-Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in ``Keys``):
+Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``, ``VSBATCH_KEY_PREFIX``;
+names live in ``Keys``; ``{bid}`` and the like below are placeholders, not hash tags):
 
 - ``b:{bid}``          hash: the batch's fields (id, name, kind, source, digest, account,
                         created_at, finished_at, state, total, parent_id, min_row, max_row)
@@ -15,6 +16,11 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 - ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
 - ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
+
+Redis Cluster: scripts touch keys of a batch, of its sessions and of workers' heartbeats
+together, some built inside Lua, so every key must be in one slot: a prefix with a hash tag
+(``{vsbatch}``) does that. The default has none, so that existing ledgers keep their names
+(docs/redis.md).
 """
 
 from __future__ import annotations
