@@ -8,6 +8,10 @@ their check, see ``messages``), and a broker visibility timeout far above a task
 (tasks stop at a third of it and re-enqueue what is left). It also owns this process's
 heartbeat (``liveness``), which lets live workers take over a dead one's chunks and locks
 within seconds rather than after the visibility timeout.
+
+The broker is the ledger's Redis unless ``VSBATCH_BROKER_URL`` names another: a Redis or
+Sentinel set (this package's hardened transports, ``broker``) or RabbitMQ (a quorum queue);
+:func:`broker_options` holds what each needs (docs/redis.md).
 """
 
 from __future__ import annotations
