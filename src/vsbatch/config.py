@@ -14,11 +14,20 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from vsbatch.config_sources import DEFAULT_ENV_FILE, gather
 from vsbatch.errors import ConfigError
-from vsbatch.store.redis_url import normalize_redis_url
+from vsbatch.store.keys import check_key_prefix
+from vsbatch.store.redis_url import is_sentinel_url, normalize_broker_url, normalize_redis_url
 from vsbatch.stripe.destination import STRIPE_API_BASE as STRIPE_API_BASE
 from vsbatch.stripe.destination import check_destination
 
@@ -75,10 +84,16 @@ class Settings(BaseModel):
         default=None,
         validation_alias=AliasChoices("VSBATCH_STRIPE_API_KEY", "STRIPE_API_KEY", "stripe_api_key"),
     )
+    # A file holding the key (a container secret): read once here, stripped, never logged.
+    stripe_api_key_file: Path | None = None
     stripe_api_base: str = STRIPE_API_BASE
     stripe_api_base_allow: str = ""  # comma-separated https bases trusted with a live key
     stripe_version: str = STRIPE_VERSION
     redis_url: str | None = None
+    redis_sentinel_master: str | None = None  # the monitored master's name (sentinel:// URLs)
+    redis_sentinel_password: SecretStr | None = None  # the sentinels' own password, if any
+    broker_url: str | None = None  # Celery's broker; None: the ledger's Redis (redis_url)
+    key_prefix: str = "vsbatch"  # every ledger key's namespace; "{vsbatch}" for Redis Cluster
     data_dir: Path = Path(".vsbatch")
 
     http_connect_timeout: float = Field(default=5.0, gt=0)
@@ -102,6 +117,7 @@ class Settings(BaseModel):
     redact_pii: bool = False
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so that Prometheus can scrape
+    health_file: Path | None = None  # touched by each worker heartbeat and beat tick
     migrations_file: Path = Path("migrations.toml")
     migration_min_interval: int = Field(default=60, ge=1)  # shortest schedule interval (s)
 
@@ -117,6 +133,19 @@ class Settings(BaseModel):
             not_from_dotenv=_NOT_FROM_DOTENV,
         )
         super().__init__(**raw)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_from_file(cls, data: Any) -> Any:
+        # Before the fields: the file's key then goes through the same checks as the variable's.
+        if not isinstance(data, dict) or not data.get("stripe_api_key_file"):
+            return data
+        if any(data.get(name) for name in _KEY_NAMES):
+            raise ValueError(
+                "VSBATCH_STRIPE_API_KEY (or STRIPE_API_KEY) and VSBATCH_STRIPE_API_KEY_FILE are"
+                " both set: keep one"
+            )
+        return {**data, "stripe_api_key": read_key_file(Path(data["stripe_api_key_file"]))}
 
     @field_validator("stripe_api_key", mode="before")
     @classmethod
@@ -139,6 +168,26 @@ class Settings(BaseModel):
     def _normalize_redis_url(cls, value: str | None) -> str | None:
         # One URL for redis-py and kombu: ``?password=`` moves into the userinfo.
         return normalize_redis_url(value) if value else value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str | None) -> str | None:
+        return normalize_broker_url(value) if value else value
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_key_prefix(cls, value: str) -> str:
+        return check_key_prefix(value)
+
+    @model_validator(mode="after")
+    def _sentinel_needs_a_master(self) -> Settings:
+        for name, url in (("REDIS_URL", self.redis_url), ("BROKER_URL", self.broker_url)):
+            if is_sentinel_url(url) and not self.redis_sentinel_master:
+                raise ValueError(
+                    f"VSBATCH_{name} is a sentinel:// URL: set VSBATCH_REDIS_SENTINEL_MASTER to"
+                    " the name the sentinels monitor the master under"
+                )
+        return self
 
     @field_validator("stripe_api_base")
     @classmethod
@@ -192,6 +241,36 @@ class Settings(BaseModel):
         return self.stripe_api_key.get_secret_value()
 
 
+# The names the key arrives under, from the environment (its first alias) or as a keyword.
+_KEY_NAMES = ("VSBATCH_STRIPE_API_KEY", "STRIPE_API_KEY", "stripe_api_key")
+_KEY_FILE_MAX = 4096  # a key is a few hundred characters; a bigger file is not a key file
+
+
+def read_key_file(path: Path) -> str:
+    """The key in ``path`` (``VSBATCH_STRIPE_API_KEY_FILE``), stripped and shape-checked.
+
+    Raises:
+        ValueError: The file cannot be read, is empty, or holds no usable key (the message
+            names the file, never its content).
+    """
+    where = f"VSBATCH_STRIPE_API_KEY_FILE ({path})"
+    try:
+        with path.open("rb") as file:
+            raw = file.read(_KEY_FILE_MAX + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {where}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        key = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{where} is not text") from None
+    if len(raw) > _KEY_FILE_MAX or not key:
+        raise ValueError(f"{where} holds no key" if not key else f"{where} is too big for a key")
+    problem = _key_problem(key)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
+    return key
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, turning validation errors into one ConfigError."""
     from pydantic import ValidationError
@@ -200,9 +279,11 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]).upper() or "SETTINGS"
+        message = first["msg"].removeprefix("Value error, ")
+        where = ".".join(str(p) for p in first["loc"]).upper()
+        if not where:  # a check across settings: its message names them
+            raise ConfigError(f"invalid settings: {message}") from None
         # Only the key has an unprefixed alias (STRIPE_API_KEY); every other name is VSBATCH_'s.
         keep = where.startswith("VSBATCH_") or where == "STRIPE_API_KEY"
         name = where if keep else f"VSBATCH_{where}"
-        message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"invalid setting {name}: {message}") from None

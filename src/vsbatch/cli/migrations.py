@@ -180,6 +180,7 @@ def beat(
         from celery.signals import setup_logging
 
         from vsbatch.ops import logs
+        from vsbatch.worker.beat import MAX_TICK, SCHEDULER
         from vsbatch.worker.celery_app import app
 
         def _own_logging(**_: Any) -> None:  # connected: Celery leaves logging to us
@@ -187,6 +188,7 @@ def beat(
 
         setup_logging.connect(_own_logging, weak=False)
         app.conf.beat_schedule = schedule
+        app.conf.vsbatch_health_file = settings.health_file
         # The in-memory scheduler: nothing to share or corrupt between two beat processes;
         # ticks are computed from the wall clock and claimed in Redis.
-        app.Beat(scheduler="celery.beat:Scheduler", loglevel=loglevel, quiet=True).run()
+        app.Beat(scheduler=SCHEDULER, max_interval=MAX_TICK, loglevel=loglevel, quiet=True).run()

@@ -160,6 +160,7 @@ class Heartbeat:
             seconds, so that an idle fleet reads little.
         sweep_every: Seconds between sweeps.
         clock: Monotonic seconds (injected for tests).
+        on_beat: Called after each beat Redis took (the container's health file).
     """
 
     def __init__(
@@ -170,8 +171,10 @@ class Heartbeat:
         *,
         sweep_every: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        on_beat: Callable[[], None] | None = None,
     ) -> None:
         self.liveness = liveness
+        self._on_beat = on_beat
         self._enqueue = enqueue
         self._sweep = sweep
         self._sweep_every = sweep_every
@@ -182,7 +185,7 @@ class Heartbeat:
 
     def start(self) -> Heartbeat:
         """Beat once now (before any chunk is held), then every interval in the background."""
-        self.liveness.beat()
+        self._beat()
         self._thread.start()
         return self
 
@@ -194,7 +197,7 @@ class Heartbeat:
 
     def run_once(self) -> int:
         """Beat, then re-enqueue the chunks of dead nodes; return how many."""
-        self.liveness.beat()
+        self._beat()
         chunks = self.liveness.reap()
         for chunk in chunks:
             self._enqueue(chunk)
@@ -202,6 +205,11 @@ class Heartbeat:
             self._last_sweep = self._clock()
             self._sweep()
         return len(chunks)
+
+    def _beat(self) -> None:
+        self.liveness.beat()
+        if self._on_beat is not None:
+            self._on_beat()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.liveness.interval):

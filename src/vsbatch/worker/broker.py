@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from vsbatch.store.scripts import lua_script
 from vsbatch.worker.messages import refuse
 
-__all__ = ["Channel", "Envelope", "Transport", "transport_for"]
+__all__ = ["Channel", "Envelope", "SentinelTransport", "Transport", "transport_for"]
 
 
 class _DeliveryInfo(BaseModel):
@@ -187,7 +187,21 @@ class Transport(kombu_redis.Transport):
         super()._deliver(message, queue)
 
 
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """:class:`Channel`'s hardening on kombu's Sentinel channel (the master found by asking
+    the sentinels, again after a failover)."""
+
+
+class SentinelTransport(Transport, kombu_redis.SentinelTransport):
+    """Kombu's Sentinel transport (``sentinel://``) with :class:`SentinelChannel`."""
+
+    Channel = SentinelChannel
+
+
 def transport_for(url: str | None) -> str | None:
-    """Celery's ``broker_transport`` for a broker URL: this transport for Redis URLs."""
-    scheme = (url or "").partition("://")[0]
+    """Celery's ``broker_transport`` for a broker URL: this module's transports for Redis and
+    Sentinel URLs; None (kombu's choice by scheme) for any other, such as RabbitMQ's."""
+    scheme = (url or "").partition("://")[0].lower()
+    if scheme == "sentinel":
+        return f"{__name__}:SentinelTransport"
     return f"{__name__}:Transport" if scheme in ("redis", "rediss") else None

@@ -25,7 +25,8 @@
 -- "id" and reason "duplicate of row N". Rejected rows do not claim their session.
 -- A queued row joins its session's pending set (ARGV[3] .. session key), scored by its seq:
 -- per-session FIFO (order_gate.lua); transition.lua removes it when the row is terminal.
--- (The pending keys are derived here, not declared: vsbatch targets one Redis, not Cluster.)
+-- (The pending keys are derived here, not declared: on Redis Cluster they share the batch's
+-- slot through the namespace's hash tag, VSBATCH_KEY_PREFIX={vsbatch}; docs/redis.md.)
 -- Returns the number of rows written; error replies "NOBATCH" or "BATCHSTATE <state>".
 
 local state = redis.call('HGET', KEYS[1], 'state')

@@ -7,8 +7,8 @@
 -- open; if it does, the row ends superseded when a newer update was applied first). Returns
 -- the outcome ("queued", "running", "retrying") of the first other member found, or false
 -- when no older update of the session is in flight. At most 100 members are looked at.
--- Row and batch keys are built here from ``prefix`` (fine on a single Redis, which is what
--- vsbatch uses).
+-- Row and batch keys are built here from ``prefix`` (on Redis Cluster they share the pending
+-- set's slot through the namespace's hash tag, VSBATCH_KEY_PREFIX={vsbatch}; docs/redis.md).
 
 local ORDER_TERMINAL = {succeeded = true, skipped = true, failed = true, rejected = true}
 
