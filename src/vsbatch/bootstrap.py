@@ -8,7 +8,6 @@ Celery threads pool runs one task per thread), everything else is shared and thr
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from vsbatch.store.rate_limit import RedisRateLimiter
 from vsbatch.store.redis_url import is_sentinel_url
 from vsbatch.store.refusals import is_refusal as is_refusal
 from vsbatch.store.refusals import redis_refusal as redis_refusal
+from vsbatch.store.refusals import tls_hint
 from vsbatch.urls import safe_url
 
 if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
@@ -168,19 +168,13 @@ def check_redis(client: redis.Redis, url: str, *, sentinel: SentinelOptions | No
         probe.close()
 
 
-_TLS_REFUSAL = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+?)\s*(?:\(_ssl|$)")
-
-
 def _cause(exc: redis.RedisError) -> str:
     """The error's type; for a TLS refusal the reason and the fix, for Sentinel's "no
     master" its (password-free) message."""
     text = str(exc).partition("\n")[0]
-    tls = _TLS_REFUSAL.search(text)
+    tls = tls_hint(text)
     if tls is not None:
-        return (
-            f"{type(exc).__name__} (TLS: {tls.group(1)}; a private CA goes in the URL as"
-            " ?ssl_ca_certs=/path/ca.pem)"
-        )
+        return f"{type(exc).__name__} ({tls})"
     if isinstance(exc, MasterNotFoundError):
         return f"{type(exc).__name__} ({safe_url(text)[:200]})"
     return type(exc).__name__

@@ -10,7 +10,7 @@ import re
 
 from vsbatch.errors import ConfigError
 
-__all__ = ["is_refusal", "redis_refusal"]
+__all__ = ["is_refusal", "redis_refusal", "tls_hint"]
 
 # Error replies a retry cannot fix, by their code, and what they mean for the user.
 _REFUSALS = {
@@ -43,3 +43,15 @@ def redis_refusal(exc: Exception, *, then: str = "run the command again") -> Con
 def is_refusal(exc: Exception) -> bool:
     """True for a Redis error reply that retrying cannot fix (``MISCONF``, ``OOM``...)."""
     return _CODE.search(str(exc).partition("\n")[0]) is not None
+
+
+_TLS_REFUSAL = re.compile(r"\[SSL: [A-Z_]+\] ([^(]+?)\s*(?:\(_ssl|$)")
+
+
+def tls_hint(text: str) -> str | None:
+    """For a connection error's message that is a TLS refusal: its reason and the fix; else
+    None (both Redis clients name it the same way)."""
+    tls = _TLS_REFUSAL.search(text)
+    if tls is None:
+        return None
+    return f"TLS: {tls.group(1)}; a private CA goes in the URL as ?ssl_ca_certs=/path/ca.pem"

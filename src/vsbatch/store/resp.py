@@ -327,7 +327,7 @@ def connect(url: str) -> RespClient | None:
 def _answered(client: RespClient, url: str) -> None:
     """PING until answered: two quick retries of an unreachable server, then ConfigError."""
     from vsbatch.errors import ConfigError
-    from vsbatch.store.refusals import redis_refusal
+    from vsbatch.store.refusals import redis_refusal, tls_hint
     from vsbatch.urls import safe_url
 
     for attempt in range(3):
@@ -343,5 +343,7 @@ def _answered(client: RespClient, url: str) -> None:
         except RespConnectionError as exc:
             if attempt == 2:
                 kind = "TimeoutError" if isinstance(exc, RespTimeoutError) else "ConnectionError"
-                raise ConfigError(f"cannot reach Redis at {safe_url(url)}: {kind}") from None
+                tls = tls_hint(str(exc))
+                cause = kind if tls is None else f"{kind} ({tls})"
+                raise ConfigError(f"cannot reach Redis at {safe_url(url)}: {cause}") from None
             time.sleep(0.1 * 2**attempt)
