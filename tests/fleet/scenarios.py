@@ -270,7 +270,9 @@ def _drive(
     while True:
         info = _poll(rig)
         if info is not None and fault is None and info.terminal >= fleet.sizes.rows // 4:
-            fault = threading.Thread(target=_fault, args=(fleet, rig, scenario, result))
+            fault = threading.Thread(
+                target=_fault, args=(fleet, rig, scenario, result), daemon=True
+            )
             fault.start()
         if info is not None and info.terminal >= info.total and finished is None:
             finished = time.monotonic()
