@@ -191,6 +191,15 @@ def skewed_env() -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(path), "VSBATCH_FLEET_CLOCK_OFFSET": "30"}
 
 
+def _taken_over(rig: Rig) -> str:
+    """Whether the fleet reaped w1's chunks, and how many of w1's rows met the fence."""
+    logs = sorted(rig.workers.log_dir.glob("worker*.log"))
+    text = [log.read_text(encoding="utf-8", errors="replace") for log in logs]
+    reaped = sum(t.count(f":{rig.first.pid}:") for t in text[1:])
+    fenced = text[0].count("session lock lost") if text else 0
+    return f"w1 reaped by the fleet {reaped} time(s), {fenced} of its rows fenced"
+
+
 def _alive(proc: subprocess.Popen[bytes]) -> str:
     return "running" if proc.poll() is None else f"exit {proc.returncode}"
 
@@ -202,6 +211,7 @@ class Scenario:
     fault: Fault
     prepare: Callable[[Fleet, Rig], None] | None = None
     host_env: Callable[[], dict[str, dict[str, str]]] = dict
+    after: Callable[[Rig], str] | None = None  # more evidence, once the batch has settled
     may_fail_retryable: bool = False
 
 
@@ -212,12 +222,12 @@ def no_fault(fleet: Fleet, rig: Rig) -> str:
 
 SCENARIOS: dict[str, Scenario] = {
     "0. no fault": Scenario(no_fault),
-    "a. w1 partitioned from Redis": Scenario(partition_w1),
+    "a. w1 partitioned from Redis": Scenario(partition_w1, after=_taken_over),
     "b. 200±50 ms, 5 % loss to Stripe": Scenario(
         slow_lossy_stripe, prepare=prepare_latency, may_fail_retryable=True
     ),
     "c. Redis host restarted": Scenario(restart_redis_host),
-    "d. w1 SIGSTOPped, resumed": Scenario(pause_w1),
+    "d. w1 SIGSTOPped, resumed": Scenario(pause_w1, after=_taken_over),
     "e. w3's clock 30 s ahead": Scenario(clock_ahead, host_env=lambda: {"w3": skewed_env()}),
 }
 
@@ -257,6 +267,8 @@ def _run(fleet: Fleet, rig: Rig, scenario: Scenario, result: Result) -> None:
     rig.batch_id, submitted = batch.id, time.monotonic()
     done = _drive(fleet, rig, scenario, result, submitted)
     _settle(rig)
+    if scenario.after is not None:
+        result.evidence = f"{result.evidence}; {scenario.after(rig)}"
     _check(rig, scenario, result, done)
 
 
