@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ PREFIX = "vsf"
 CLONE_NEWNET = 0x40000000
 NOWHERE_MAC = "02:00:00:00:de:ad"  # no interface has it: frames sent there are lost
 _libc = ctypes.CDLL(None, use_errno=True)
+_opened = itertools.count()  # networks made by this process: each gets its own names
 
 
 def unavailable() -> str | None:
@@ -66,8 +68,10 @@ class Network:
     """Hosts in network namespaces on one bridge; torn down by :meth:`close` (idempotent)."""
 
     def __init__(self, hosts: Sequence[str]) -> None:
-        self.tag = f"{PREFIX}{os.getpid()}"
-        self.subnet = f"10.231.{os.getpid() % 250}"
+        # vsf<pid>x<n>: at most 12 characters, so that "<tag>br" and "<tag>p5" fit IFNAMSIZ.
+        number = next(_opened) % 10
+        self.tag = f"{PREFIX}{os.getpid()}x{number}"
+        self.subnet = f"10.231.{(os.getpid() * 10 + number) % 250}"
         self.bridge = f"{self.tag}br"
         self.addresses = {host: f"{self.subnet}.{n + 2}" for n, host in enumerate(hosts)}
         self.macs: dict[str, str] = {}
@@ -78,7 +82,16 @@ class Network:
         return f"{self.tag}-{host}"
 
     def open(self) -> Network:
-        """Create the bridge, then one namespace and veth per host (lo and eth0 up)."""
+        """Create the bridge, then one namespace and veth per host (lo and eth0 up); on a
+        failure half-way, remove what was made and raise."""
+        try:
+            self._make()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _make(self) -> None:
         _ip("link", "add", self.bridge, "type", "bridge")
         self._created.append(self.bridge)
         _ip("addr", "add", f"{self.subnet}.1/24", "dev", self.bridge)
@@ -88,6 +101,7 @@ class Network:
             _ip("netns", "add", ns)
             self._created.append(ns)
             _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+            self._created.append(outer)
             _ip("link", "set", inner, "netns", ns)
             _ip("link", "set", outer, "master", self.bridge)
             _ip("link", "set", outer, "up")
@@ -96,17 +110,16 @@ class Network:
             _ip("link", "set", "eth0", "up", ns=ns)
             _ip("link", "set", "lo", "up", ns=ns)
             self.macs[host] = _ip("-br", "link", "show", "eth0", ns=ns).stdout.split()[2]
-        return self
 
     def close(self) -> None:
         """Kill what still runs in the hosts, delete the namespaces (their veths go with them)
         and the bridge."""
         for name in reversed(self._created):
-            if name == self.bridge:
-                _ip("link", "del", name, check=False)
-            else:
+            if name.startswith(f"{self.tag}-"):
                 kill_inside(name)
                 _ip("netns", "del", name, check=False)
+            else:  # the bridge, or a veth (gone already once its peer's namespace is)
+                _ip("link", "del", name, check=False)
         self._created.clear()
 
     def __enter__(self) -> Network:
@@ -178,16 +191,20 @@ def sweep_stale() -> list[str]:
     removed: list[str] = []
     listed = _ip("netns", "list", check=False).stdout.split("\n")
     for name in (line.split()[0] for line in listed if line.startswith(PREFIX)):
-        if not _alive(name[len(PREFIX) :].split("-")[0]):
+        if not _alive(_pid_of(name)):
             kill_inside(name)
             _ip("netns", "del", name, check=False)
             removed.append(name)
     links = _ip("-br", "link", "show", "type", "bridge", check=False).stdout.split("\n")
     for name in (line.split()[0] for line in links if line.startswith(PREFIX)):
-        if not _alive(name[len(PREFIX) : -len("br")]):
+        if not _alive(_pid_of(name)):
             _ip("link", "del", name, check=False)
             removed.append(name)
     return removed
+
+
+def _pid_of(name: str) -> str:
+    return name[len(PREFIX) :].split("x")[0].split("-")[0]
 
 
 def _alive(pid: str) -> bool:

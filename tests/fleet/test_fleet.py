@@ -1,7 +1,7 @@
 """The fleet test in pytest: the netns toolkit, and one short scenario (the partition).
 
 Runs as root where ``ip netns`` works, and skips with the reason otherwise. The full table
-(every scenario, the issue's durations: about 8 minutes) is ``python -m tests.fleet``.
+(every scenario, the issue's durations: about 6.5 minutes) is ``python -m tests.fleet``.
 """
 
 from __future__ import annotations
