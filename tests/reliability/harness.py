@@ -42,14 +42,20 @@ class Rig:
 
 
 @contextmanager
-def open_rig(workdir: Path, emulator: Any, env: dict[str, str] | None = None) -> Iterator[Rig]:
-    """Start a private Redis under ``workdir`` and point the producer (this process) at it.
+def open_rig(
+    workdir: Path,
+    emulator: Any,
+    env: dict[str, str] | None = None,
+    redis: EmbeddedRedis | None = None,
+) -> Iterator[Rig]:
+    """Start a private Redis under ``workdir`` (or ``redis``, not started yet: the fleet test's
+    Redis on its own host) and point the producer (this process) at it.
 
     Workers are started by the caller (``rig.workers.start``) and stopped on exit. The Celery
     app is left configured for this Redis: a caller that shares the process must configure it
     back.
     """
-    server = EmbeddedRedis(workdir / "redis").start()
+    server = (redis or EmbeddedRedis(workdir / "redis")).start()
     full_env = {**worker_env(server.url, emulator.url), **(env or {})}
     pool = Workers(full_env, workdir)
     settings = settings_from(full_env)
