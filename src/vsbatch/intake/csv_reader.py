@@ -17,10 +17,11 @@ import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from functools import cached_property
 from typing import IO, TYPE_CHECKING, Any
 
 from vsbatch.errors import CsvFileError, InvalidUpdate
-from vsbatch.intake.csv_cells import RowError, RowProblem, update_from_cells
+from vsbatch.intake.csv_cells import RowError, RowProblem, check_ids, update_from_cells
 from vsbatch.intake.csv_format import (
     ACCOUNT_COLUMN,
     FIXED_COLUMNS,
@@ -30,6 +31,7 @@ from vsbatch.intake.csv_format import (
     MAX_FIELD_CHARS,
     MAX_LINE_CHARS,
 )
+from vsbatch.intake.fast_cells import CellPlan
 from vsbatch.model.row import NewRow
 from vsbatch.model.update import parse_update
 
@@ -46,19 +48,21 @@ _CSV_ERRORS = {
 
 @dataclass(frozen=True)
 class ParsedRow:
-    """One data row: its spreadsheet row number, session, and either an update or an error."""
+    """One data row: its spreadsheet row number, session, and either an update (``params``,
+    canonical and Stripe-shaped) or an error."""
 
     row: int
     session_id: str
     account: str | None
-    update: SessionUpdate | None
+    params: dict[str, Any] | None
     error: RowError | None
     raw: dict[str, str]
 
-    @property
-    def params(self) -> dict[str, Any] | None:
-        """The canonical Stripe-shaped update, or None for a rejected row."""
-        return None if self.update is None else self.update.to_params()
+    @cached_property
+    def update(self) -> SessionUpdate | None:
+        """The checked update, or None for a rejected row (built on first use: staging needs
+        only ``params``)."""
+        return None if self.params is None else parse_update(self.params)
 
     def to_new_row(self, idempotency_key: str | None = None) -> NewRow:
         """The ledger's ``NewRow`` for this row (rejected rows carry their rejection)."""
@@ -265,6 +269,7 @@ class _Header:
     def __init__(self, cells: list[str]) -> None:
         self.names = [cell.strip() for cell in cells]
         _check_header_shape(self.names)
+        self.plan = CellPlan(self.names)
         seen: dict[str, int] = {}
         unknown: list[str] = []
         for index, name in enumerate(self.names, start=1):
@@ -285,10 +290,13 @@ class _Header:
         session_id = raw[ID_COLUMN].strip()
         account = raw.get(ACCOUNT_COLUMN, "").strip() or None
         try:
-            update = update_from_cells(session_id, account, raw)
+            check_ids(session_id, account)
+            params = self.plan.params(cells)
+            if params is None:  # anything unusual: the checked path, which names the fault
+                params = update_from_cells(session_id, account, raw).to_params()
         except RowProblem as problem:
             return ParsedRow(row, session_id, account, None, problem.error, raw)
-        return ParsedRow(row, session_id, account, update, None, raw)
+        return ParsedRow(row, session_id, account, params, None, raw)
 
 
 def _check_header_shape(names: list[str]) -> None:
