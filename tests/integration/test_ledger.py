@@ -323,7 +323,8 @@ class TestRows:
         )
 
     def test_add_rows_streams_a_large_generator(self, ledger: Ledger) -> None:
-        """100,000 rows from a generator are written as they come, not after it ends."""
+        """100,000 rows from a generator are written as they come, not after it ends (at
+        most three round trips of 4,000 rows behind: one running, one waiting, one built)."""
         batch = ledger.create_batch(name="big", kind="csv", source="big.csv")
         written_when_half_read: list[int] = []
 
@@ -340,7 +341,7 @@ class TestRows:
             written,
             info.total,
             info.counts[Outcome.QUEUED],
-            45_000 <= written_when_half_read[0] < 50_000,
+            38_000 <= written_when_half_read[0] < 50_000,
         )
 
 

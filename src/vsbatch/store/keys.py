@@ -15,6 +15,9 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 - ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
 - ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
+                        in a batch that is not indexed
+- ``indexed``          set: ids of indexed batches with unfinished rows (a file's batch: its
+                        rows join no pending set; their sessions are found in its sessions hash)
 """
 
 from __future__ import annotations
@@ -85,6 +88,11 @@ class Keys:
     def applied(self, account: str | None, session_id: str) -> str:
         """Highest seq applied to one session."""
         return f"{self.prefix}:applied:{self.session_field(account, session_id)}"
+
+    @property
+    def indexed(self) -> str:
+        """The indexed batches: their rows are found by session in their sessions hash."""
+        return f"{self.prefix}:indexed"
 
     @property
     def pending_prefix(self) -> str:

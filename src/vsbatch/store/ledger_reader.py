@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator
 from typing import Any, cast
 
@@ -14,11 +13,12 @@ import redis
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
-from vsbatch.store.codec import TERMINAL_NAMES, as_text, batch_info, decode_row
+from vsbatch.store.codec import as_text, batch_info, decode_row
 from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
 
 BLOCK = 1000  # rows per read page and per add_rows script call
+UNFINISHED_BLOCK = 10_000  # row numbers unfinished.lua looks at per call (replies are numbers)
 PAGE_BYTES = 4 << 20  # readers page by size as well as by row numbers (page.lua)
 
 
@@ -35,6 +35,7 @@ class LedgerReader:
         self.keys = Keys(prefix)
         self._page = client.register_script(lua_script("page.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
+        self._unfinished = client.register_script(lua_script("unfinished.lua"))
 
     @property
     def client(self) -> redis.Redis:
@@ -46,14 +47,34 @@ class LedgerReader:
         if size < 1:
             raise ValueError("size must be at least 1")
         chunk: list[int] = []
-        for row, raw in self._scan(batch_id):
-            if json.loads(raw)["o"] not in TERMINAL_NAMES:
-                chunk.append(row)
-                if len(chunk) == size:
-                    yield chunk
-                    chunk = []
+        for row in self._unfinished_rows(batch_id):
+            chunk.append(row)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
         if chunk:
             yield chunk
+
+    def _unfinished_rows(self, batch_id: str) -> Iterator[int]:
+        """The batch's non-terminal row numbers in order, picked out by Redis
+        (``unfinished.lua``) a block of row numbers at a time: only numbers cross the wire."""
+        lo, hi = self._row_range(batch_id)
+        for start in range(lo, hi + 1, UNFINISHED_BLOCK):
+            end = min(start + UNFINISHED_BLOCK - 1, hi)
+            reply = self._unfinished(keys=[self.keys.rows(batch_id)], args=[start, end])
+            yield from (int(n) for n in cast(list[Any], reply))
+
+    def _row_range(self, batch_id: str) -> tuple[int, int]:
+        """The batch's min_row..max_row (1..0 when it has no rows); NotFoundError if unknown."""
+        fields = cast(
+            list[bytes | None],
+            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
+        )
+        if fields[2] is None:
+            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        if fields[0] is None or fields[1] is None:
+            return 1, 0
+        return int(fields[0]), int(fields[1])
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
         """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
@@ -140,8 +161,9 @@ class LedgerReader:
         the session's pending set whose row is gone (expired, discarded) or already terminal
         are removed on the way, so a lost row never blocks its session for good.
         """
+        session = self.keys.session_field(record.account, record.session_id)
         found = self._order_gate(
             keys=[self.keys.pending(record.account, record.session_id)],
-            args=[record.seq, self.keys.prefix],
+            args=[record.seq, self.keys.prefix, session, record.batch_id],
         )
         return Outcome(as_text(cast(bytes, found))) if found else None
