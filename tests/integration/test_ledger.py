@@ -306,6 +306,20 @@ class TestRows:
             [n for c in chunks for n in c],
         )
 
+    def test_pending_chunks_skip_gaps_and_final_rows(self, ledger: Ledger) -> None:
+        """Unfinished rows come out across gaps in row numbers, past final rows, and a queued
+        row whose metadata holds text like a stored outcome stays unfinished."""
+        looks_final = NewRow(8, sid(8), None, {"metadata": {"o": "succeeded"}})
+        rejected = NewRow(7, sid(7), None, None, rejection=("id", "bad"))
+        numbers = [*range(2, 7), 9, *range(12, 21)]
+        batch = opened(ledger, [row(n) for n in numbers] + [rejected, looks_final])
+        ledger.transition(batch.id, 5, Outcome.SUCCEEDED)
+        ledger.transition(batch.id, 6, Outcome.RUNNING)
+
+        chunks = list(ledger.pending_chunks(batch.id, 100))
+
+        assert [[2, 3, 4, 6, 8, 9, *range(12, 21)]] == chunks
+
     def test_iter_rows_pages_in_blocks(self, ledger: Ledger, redis_client: redis.Redis) -> None:
         """iter_rows reads pages of 1000 row numbers (page.lua), never the whole hash at once."""
         batch = staged(ledger, [row(n) for n in range(2, 2502)])

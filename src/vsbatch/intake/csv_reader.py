@@ -141,7 +141,7 @@ def _parse(binary: IO[bytes], strict: bool) -> Iterator[ParsedRow]:
         if header is None:
             header = _Header(cells)
             continue
-        if not any(cell.strip() for cell in cells):
+        if not cells or not (cells[0].strip() or any(cell.strip() for cell in cells)):
             continue  # blank rows (Excel pads with them) still count in row numbers
         _check_row_width(cells, header, counter.records)
         data_rows += 1
@@ -185,6 +185,8 @@ def _next_record(records: Iterator[list[str]], counter: _Counter) -> list[str] |
 
 
 def _check_cell_sizes(cells: list[str], names: list[str], row: int) -> None:
+    if not cells or max(map(len, cells)) <= MAX_FIELD_CHARS:
+        return  # the usual row, checked without a loop in Python
     for index, cell in enumerate(cells):
         if len(cell) > MAX_FIELD_CHARS:
             column = names[index].strip() if index < len(names) else None
@@ -285,7 +287,8 @@ class _Header:
             raise _refuse("no id column: the header must name the session column 'id'", 1)
 
     def parse(self, row: int, cells: list[str]) -> ParsedRow:
-        cells = cells + [""] * (len(self.names) - len(cells))  # short rows: missing = empty
+        if len(cells) < len(self.names):
+            cells = cells + [""] * (len(self.names) - len(cells))  # short rows: missing = empty
         raw = dict(zip(self.names, cells, strict=False))
         session_id = raw[ID_COLUMN].strip()
         account = raw.get(ACCOUNT_COLUMN, "").strip() or None

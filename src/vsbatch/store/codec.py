@@ -70,8 +70,16 @@ _DOCUMENT = {
 }
 _DETAILS = {"email": "e", "phone": "p"}
 _NAMES = {"options": _DOCUMENT, "provided_details": _DETAILS}  # the parts with known keys
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_TEXT = json.encoder.encode_basestring  # a str as JSON, as _ENCODE writes it
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+_TEXT = json.encoder.encode_basestring  # a str as JSON, as _JSON writes it
+# _JSON's C encoder, made once: ``encode`` makes one per call, a good part of the time a
+# staged row costs (None where the C accelerator is missing).
+_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)  # not in the stubs
+_C_ENCODE = (
+    _MAKE_ENCODER(None, _JSON.default, _TEXT, None, ":", ",", False, False, True)
+    if _MAKE_ENCODER is not None
+    else None
+)
 
 
 def as_text(value: bytes | str) -> str:
@@ -79,7 +87,10 @@ def as_text(value: bytes | str) -> str:
 
 
 def compact_json(value: Any) -> str:
-    return _ENCODE(value)
+    """``value`` as compact JSON, non-ASCII kept (what every stored form is written with)."""
+    if _C_ENCODE is None or isinstance(value, str):
+        return _JSON.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def pack_params(params: dict[str, Any]) -> dict[str, Any] | str:
@@ -200,7 +211,7 @@ def encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
         members.append('"k":' + _TEXT(new.idempotency_key))
     if new.extra:
         members.append('"x":' + _TEXT(compact_json(new.extra)))
-    members.append('"ca":' + compact_json(now))
+    members.append('"ca":' + repr(float(now)))  # what JSON writes for a float
     tail = ""
     if new.rejection is not None:
         column, reason = new.rejection

@@ -18,7 +18,7 @@ from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
 
 BLOCK = 1000  # rows per read page and per add_rows script call
-UNFINISHED_BLOCK = 10_000  # row numbers unfinished.lua looks at per call (replies are numbers)
+UNFINISHED_BLOCK = 10_000  # row numbers unfinished.lua looks at per call (replies are runs)
 PAGE_BYTES = 4 << 20  # readers page by size as well as by row numbers (page.lua)
 
 
@@ -61,8 +61,11 @@ class LedgerReader:
         lo, hi = self._row_range(batch_id)
         for start in range(lo, hi + 1, UNFINISHED_BLOCK):
             end = min(start + UNFINISHED_BLOCK - 1, hi)
-            reply = self._unfinished(keys=[self.keys.rows(batch_id)], args=[start, end])
-            yield from (int(n) for n in cast(list[Any], reply))
+            runs = cast(
+                list[Any], self._unfinished(keys=[self.keys.rows(batch_id)], args=[start, end])
+            )
+            for first, last in zip(runs[::2], runs[1::2], strict=True):
+                yield from range(int(first), int(last) + 1)
 
     def _row_range(self, batch_id: str) -> tuple[int, int]:
         """The batch's min_row..max_row (1..0 when it has no rows); NotFoundError if unknown."""
