@@ -336,6 +336,27 @@ class TestRows:
             "cmdstat_hgetall" in stats or "cmdstat_hscan" in stats,
         )
 
+    def test_staging_writes_a_call_with_one_command_a_key(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """2,500 file rows in order are staged in 3 script calls, each writing its records and
+        its sessions with one HSET, and the batch's row range (no write or existence check
+        per row: each write is a command of its own in the append-only file)."""
+        batch = ledger.create_batch(name="t", kind="csv", source="t.csv", indexed=True)
+        redis_client.script_load(lua_script("add_rows.lua"))
+        redis_client.config_resetstat()
+
+        ledger.add_rows(batch.id, [row(n) for n in range(2, 2502)])
+
+        stats = redis_client.info("commandstats")
+        assert (3, True, 0, 0, 0) == (
+            stats["cmdstat_evalsha"]["calls"],
+            stats["cmdstat_hset"]["calls"] <= 3 * 4,
+            stats.get("cmdstat_hsetnx", {}).get("calls", 0),
+            stats.get("cmdstat_hexists", {}).get("calls", 0),
+            stats.get("cmdstat_zadd", {}).get("calls", 0),
+        )
+
     def test_add_rows_streams_a_large_generator(self, ledger: Ledger) -> None:
         """100,000 rows from a generator are written as they come, not after it ends (at
         most three round trips of 4,000 rows behind: one running, one waiting, one built)."""
