@@ -306,6 +306,23 @@ class TestRows:
             [n for c in chunks for n in c],
         )
 
+    def test_pending_chunks_of_a_whole_unfinished_batch_read_no_row(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """A batch whose rows fill their range and are all unfinished (a file just staged)
+        gives its row numbers without a script or a look at a row."""
+        batch = opened(ledger, [row(n) for n in range(2, 2502)])
+        redis_client.config_resetstat()
+
+        chunks = list(ledger.pending_chunks(batch.id, 1000))
+
+        stats = redis_client.info("commandstats")
+        assert (list(range(2, 2502)), False, False) == (
+            [n for c in chunks for n in c],
+            "cmdstat_evalsha" in stats,
+            "cmdstat_hget" in stats,
+        )
+
     def test_pending_chunks_skip_gaps_and_final_rows(self, ledger: Ledger) -> None:
         """Unfinished rows come out across gaps in row numbers, past final rows, and a queued
         row whose metadata holds text like a stored outcome stays unfinished."""

@@ -13,7 +13,7 @@ import redis
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
-from vsbatch.store.codec import as_text, batch_info, decode_row
+from vsbatch.store.codec import TERMINAL_NAMES, as_text, batch_info, decode_row
 from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
 
@@ -57,8 +57,15 @@ class LedgerReader:
 
     def _unfinished_rows(self, batch_id: str) -> Iterator[int]:
         """The batch's non-terminal row numbers in order, picked out by Redis
-        (``unfinished.lua``) a block of row numbers at a time: only numbers cross the wire."""
-        lo, hi = self._row_range(batch_id)
+        (``unfinished.lua``) a block of row numbers at a time: only numbers cross the wire.
+
+        A batch whose rows fill min_row..max_row and none of which is final (a file just
+        staged without a rejected row) is that range, without a look at any row.
+        """
+        lo, hi, total, final = self._row_range(batch_id)
+        if final == 0 and total == hi - lo + 1:
+            yield from range(lo, hi + 1)
+            return
         for start in range(lo, hi + 1, UNFINISHED_BLOCK):
             end = min(start + UNFINISHED_BLOCK - 1, hi)
             runs = cast(
@@ -67,17 +74,19 @@ class LedgerReader:
             for first, last in zip(runs[::2], runs[1::2], strict=True):
                 yield from range(int(first), int(last) + 1)
 
-    def _row_range(self, batch_id: str) -> tuple[int, int]:
-        """The batch's min_row..max_row (1..0 when it has no rows); NotFoundError if unknown."""
-        fields = cast(
-            list[bytes | None],
-            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
-        )
+    def _row_range(self, batch_id: str) -> tuple[int, int, int, int]:
+        """The batch's min_row, max_row (1, 0 when it has no rows), rows and final rows, read
+        together; NotFoundError if the batch is unknown."""
+        pipe = self._r.pipeline(transaction=True)
+        pipe.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"])
+        pipe.hmget(self.keys.counts(batch_id), TERMINAL_NAMES)
+        fields, counts = cast(list[list[bytes | None]], pipe.execute())
         if fields[2] is None:
             raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        final = sum(int(n or 0) for n in counts)
         if fields[0] is None or fields[1] is None:
-            return 1, 0
-        return int(fields[0]), int(fields[1])
+            return 1, 0, 0, final
+        return int(fields[0]), int(fields[1]), int(fields[2]), final
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
         """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""

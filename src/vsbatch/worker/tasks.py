@@ -113,8 +113,9 @@ def _leave(**_: Any) -> None:
 
 # Messages one pipeline to the broker carries inside ``ChunkSender.together``.
 SEND_BATCH = 500
-# The producer whose publish batch this thread is inside (``ChunkSender.together``), if any.
-_PRODUCER: ContextVar[Any] = ContextVar("vsbatch_chunk_producer", default=None)
+# The producer whose publish batch this thread is inside (``ChunkSender.together``), if any,
+# and whether the queue was declared in it already.
+_PRODUCER: ContextVar[list[Any] | None] = ContextVar("vsbatch_chunk_producer", default=None)
 
 
 class ChunkSender:
@@ -132,13 +133,18 @@ class ChunkSender:
         # countdown 0 sends a plain message (no ETA). The shown arguments (argsrepr, for logs
         # and monitors) name the rows' span instead of repeating the list: a third of the
         # message, which waits in Redis as long as the rows do.
-        shown: dict[str, Any] = {"argsrepr": shown_arguments(batch_id, rows)}  # not in stubs
+        extra: dict[str, Any] = {"argsrepr": shown_arguments(batch_id, rows)}  # not in stubs
+        batch = _PRODUCER.get()
+        if batch is not None:
+            extra["producer"] = batch[0]
+            if batch[1]:  # declared by the batch's first message: kombu copies the queue
+                extra["declare"] = []  # object to declare it again, for every message
+            batch[1] = True
         process_chunk.apply_async(
             (batch_id, list(rows), options.to_message()),
             queue=QUEUE,
             countdown=countdown or 0.0,
-            producer=_PRODUCER.get(),
-            **shown,
+            **extra,
         )
 
     @contextmanager
@@ -150,7 +156,7 @@ class ChunkSender:
         inside it drops those not sent yet (``resume`` sends a batch's unfinished rows again).
         """
         with app.producer_or_acquire() as producer, producer.batch(SEND_BATCH):
-            token = _PRODUCER.set(producer)
+            token = _PRODUCER.set([producer, False])
             try:
                 yield
             finally:
