@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -115,6 +116,37 @@ def pack_params(params: dict[str, Any]) -> dict[str, Any] | str:
     return packed
 
 
+def params_json(params: dict[str, Any]) -> str:
+    """``compact_json(pack_params(params))``, written straight from a validated update's
+    parts (a third of the time; any other shape takes the long way)."""
+    try:
+        return "{" + ",".join([_PART_JSON[part](value) for part, value in params.items()]) + "}"
+    except (KeyError, TypeError, AttributeError):
+        return compact_json(pack_params(params))
+
+
+def _fields_json(value: Any, names: dict[str, str] | None) -> str:
+    """A part's object (its keys mapped by ``names``) or "" (an unset), as compact JSON."""
+    if value == "":
+        return '""'
+    members = []
+    for key, item in value.items():
+        if item is True or item is False:
+            text = "true" if item else "false"
+        elif type(item) is list:
+            text = "[" + ",".join([_TEXT(entry) for entry in item]) + "]"
+        else:
+            text = _TEXT(item)
+        members.append(_TEXT(key if names is None else names[key]) + ":" + text)
+    return "{" + ",".join(members) + "}"
+
+
+def _options_json(value: Any) -> str:
+    if len(value) != 1:
+        raise KeyError("options")
+    return '"D":' + _fields_json(value["document"], _DOCUMENT)
+
+
 def unpack_params(stored: Any) -> dict[str, Any]:
     """The canonical params (keys sorted at every level) of a stored form of any version."""
     if isinstance(stored, str):
@@ -206,7 +238,7 @@ def encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
     if new.account is not None:
         members.append('"a":' + _TEXT(new.account))
     if new.params is not None:
-        members.append('"p":' + compact_json(pack_params(new.params)))
+        members.append('"p":' + params_json(new.params))
     if new.idempotency_key is not None:
         members.append('"k":' + _TEXT(new.idempotency_key))
     if new.extra:
@@ -254,3 +286,12 @@ def script_error(exc: redis.ResponseError, batch_id: str) -> Exception:
     if "NOROW" in text:
         return NotFoundError(f"batch {batch_id} has no such row")
     return exc
+
+
+# Each part of a validated update as its member of the stored params (see params_json).
+_PART_JSON: dict[str, Callable[[Any], str]] = {
+    "metadata": lambda value: '"m":' + _fields_json(value, None),
+    "options": _options_json,
+    "provided_details": lambda value: '"d":' + _fields_json(value, _DETAILS),
+    "type": lambda value: '"t":' + _TEXT(value),
+}

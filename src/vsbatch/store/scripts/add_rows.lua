@@ -54,30 +54,46 @@ local seq = tonumber(redis.call('GET', KEYS[5]) or '0')
 local first_seq = seq
 -- Records and session claims are gathered here and written with one HSET each at the end:
 -- every write a script makes goes to the append-only file as a command of its own, and
--- one per row cost as much as the rest of the script.
-local records, claims, claimed = {}, {}, {}
+-- one per row cost as much as the rest of the script. The sessions already claimed by
+-- earlier calls are read with one HMGET.
+local rows, bodies, rejections, sessions, wanted = {}, {}, {}, {}, {}
 for i = 6, #ARGV do
   local parts = ARGV[i]
   local a = string.find(parts, '\0', 1, true)
   local b = string.find(parts, '\0', a + 1, true)
   local c = string.find(parts, '\0', b + 1, true)
-  local row = string.sub(parts, 1, a - 1)
+  local k = #rows + 1
+  rows[k] = string.sub(parts, 1, a - 1)
+  bodies[k] = string.sub(parts, a + 1, b - 1)
+  rejections[k] = string.sub(parts, b + 1, c - 1)
+  sessions[k] = string.sub(parts, c + 1)
+  if rejections[k] == '' then wanted[#wanted + 1] = sessions[k] end
+end
+local taken = {}
+if #wanted > 0 then
+  local found = redis.call('HMGET', KEYS[4], unpack(wanted))
+  for k, session in ipairs(wanted) do
+    if found[k] then taken[session] = found[k] end
+  end
+end
+local records, claims = {}, {}
+for k, row in ipairs(rows) do
   if not records[row] and (tonumber(row) > known or redis.call('HEXISTS', KEYS[3], row) == 0) then
-    local body, rejection = string.sub(parts, a + 1, b - 1), string.sub(parts, b + 1, c - 1)
+    local body = bodies[k]
     if body ~= '{' then body = body .. ',' end
     local outcome, tail = 'rejected', nil
-    if rejection ~= '' then
-      tail = '"o":"rejected",' .. rejection
+    if rejections[k] ~= '' then
+      tail = '"o":"rejected",' .. rejections[k]
     else
-      local session = string.sub(parts, c + 1)
-      local first = claimed[session] or redis.call('HGET', KEYS[4], session)
+      local session = sessions[k]
+      local first = taken[session]
       if first then
         tail = '"o":"rejected","c":"id","r":' .. cjson.encode('duplicate of row ' .. first)
       else
         outcome = 'queued'
         seq = seq + 1
         tail = '"q":' .. string.format('%d', seq)
-        claimed[session] = row
+        taken[session] = row
         claims[#claims + 1] = session
         claims[#claims + 1] = row
         if not indexed then
