@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -203,6 +204,24 @@ class TestRows:
             record.outcome,
             record.seq,
             record.created_at,
+        )
+
+    def test_created_at_is_stored_after_the_batch_s_time(
+        self, ledger: Ledger, clock: Clock, redis_client: redis.Redis
+    ) -> None:
+        """A row staged 90.5 s after its batch was created reads back created then, and its
+        record holds the milliseconds since the batch's time (its id), not the full time."""
+        clock.now = 1_800_000_000.123
+        batch = ledger.create_batch(name="t", kind="csv", source="t.csv")
+        clock.now += 90.5
+        ledger.add_rows(batch.id, [row(2)])
+
+        raw = json.loads(redis_client.hget(Keys().rows(batch.id), "2") or b"{}")
+
+        assert (clock.now, 90_500, None) == (
+            ledger.get_row(batch.id, 2).created_at,
+            raw.get("cd"),
+            raw.get("ca"),
         )
 
     def test_valid_rows_get_increasing_seq(self, ledger: Ledger) -> None:

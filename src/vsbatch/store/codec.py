@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -59,6 +60,9 @@ PATCHABLE = frozenset(ROW_KEYS) - {
 ERROR_FIELDS = ("retryable", "error_type", "error_code", "error_message")
 TERMINAL_NAMES = tuple(o.value for o in TERMINAL)
 DEFAULT_OUTCOME = Outcome.QUEUED.value  # a record without "o" is queued
+# A staged record's created_at, as milliseconds after its batch id's time (encode_new).
+_CREATED_AFTER = "cd"
+_BATCH_ID = re.compile(r"b_[0-9a-z]{15}")
 # A validated update's parts -> their short keys in a stored record's "p" (``options`` holds
 # only ``document``, stored as "D"); each part's own keys are mapped too (metadata's are the
 # user's and kept).
@@ -190,7 +194,11 @@ def stored_form(name: str, value: Any) -> Any:
 
 
 def decode_row(batch_id: str, row: int, raw: bytes | str) -> RowRecord:
-    data = {_FROM_SHORT[k]: v for k, v in json.loads(raw).items() if k in _FROM_SHORT}
+    stored = json.loads(raw)
+    data = {_FROM_SHORT[k]: v for k, v in stored.items() if k in _FROM_SHORT}
+    if _CREATED_AFTER in stored and "created_at" not in data:
+        base = batch_millis(batch_id)
+        data["created_at"] = 0.0 if base is None else (base + int(stored[_CREATED_AFTER])) / 1000
     if "params" in data:
         data["params"] = unpack_params(data["params"])
     if "extra" in data:
@@ -210,6 +218,13 @@ def decode_row(batch_id: str, row: int, raw: bytes | str) -> RowRecord:
     )
 
 
+def batch_millis(batch_id: str) -> int | None:
+    """The creation time a batch id (:func:`new_batch_id`) holds, in ms; None for another id."""
+    if _BATCH_ID.fullmatch(batch_id) is None:
+        return None
+    return int(batch_id[2:11], 36)
+
+
 def new_batch_id(now: float) -> str:
     """``b_`` + milliseconds in 9 base-36 digits + 6 random base-36 digits: sortable, unique."""
     return "b_" + _base36(int(now * 1000), 9) + _base36(int.from_bytes(os.urandom(4)), 6)
@@ -224,11 +239,13 @@ def _base36(n: int, width: int) -> str:
     return out.rjust(width, "0")[-width:]
 
 
-def encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
+def encode_new(new: NewRow, now: float, batch_id: str | None = None) -> tuple[str, str, str, str]:
     """One new row's parts as add_rows.lua takes them: row, record body, rejection tail,
     session field (the only part that may hold a NUL: it comes last).
 
     The body is the record's compact JSON without its closing brace (add_rows.lua ends it).
+    With the row's ``batch_id``, the creation time is stored as milliseconds after the
+    batch's (its id tells it): 11 characters a row instead of 20.
     """
     if new.row < 1:
         raise ValueError(f"row numbers start at 1, got {new.row}")
@@ -243,7 +260,11 @@ def encode_new(new: NewRow, now: float) -> tuple[str, str, str, str]:
         members.append('"k":' + _TEXT(new.idempotency_key))
     if new.extra:
         members.append('"x":' + _TEXT(compact_json(new.extra)))
-    members.append('"ca":' + repr(float(now)))  # what JSON writes for a float
+    base = None if batch_id is None else batch_millis(batch_id)
+    if base is None:
+        members.append('"ca":' + repr(float(now)))  # what JSON writes for a float
+    else:
+        members.append(f'"{_CREATED_AFTER}":{round(now * 1000) - base}')
     tail = ""
     if new.rejection is not None:
         column, reason = new.rejection

@@ -102,7 +102,7 @@ class RowWriter:
         args[1] = repr(now)
         count = size = 0
         for new in rows:
-            encoded = "\0".join(encode_new(new, now))
+            encoded = "\0".join(encode_new(new, now, self._batch_id))
             args.append(encoded)
             count += 1
             size += len(encoded)
