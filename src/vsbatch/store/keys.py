@@ -17,7 +17,8 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
                         in a batch that is not indexed
 - ``indexed``          set: ids of indexed batches with unfinished rows (a file's batch: its
-                        rows join no pending set; their sessions are found in its sessions hash)
+                        rows join no pending set; their sessions are found in its sessions
+                        hash); never expires, a batch leaves it when it ends or is gone
 """
 
 from __future__ import annotations

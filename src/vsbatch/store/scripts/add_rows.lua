@@ -121,8 +121,9 @@ if written > 0 then
   for outcome, n in pairs(delta) do redis.call('HINCRBY', KEYS[2], outcome, n) end
   local total = redis.call('HINCRBY', KEYS[1], 'total', written)
   if indexed and delta['queued'] then
+    -- No TTL: a batch may stay open past the retention time (its keys are refreshed as its
+    -- rows move); it leaves the set when it ends, is discarded, or is found gone.
     redis.call('SADD', KEYS[7], ARGV[4])
-    redis.call('EXPIRE', KEYS[7], ARGV[1])
   end
   b = redis.call('HMGET', KEYS[1], 'min_row', 'max_row')
   if not b[1] or lo < tonumber(b[1]) then redis.call('HSET', KEYS[1], 'min_row', lo) end
