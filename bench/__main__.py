@@ -47,7 +47,7 @@ def _args(argv: list[str] | None = None) -> argparse.Namespace:
         "--account-rate",
         type=float,
         metavar="R",
-        help="vsbatch's rate per account in the accounts scenario (default 22.5, 90 %% of 25/s)",
+        help="VSBATCH_RATE_LIMIT in the accounts scenario (default: unset, vsbatch's default)",
     )
     parser.add_argument("--json", type=Path, metavar="PATH", help="save the results as JSON")
     return parser.parse_args(argv)

@@ -43,11 +43,14 @@ if TYPE_CHECKING:
 LATENCY_MS = 50.0
 NO_LIMIT = 10_000.0  # requests/s: far above what one process reaches
 TAP_ROWS = 2_000
-TARGETS = {
+# Issue 12, target 2. "Redis commands per row" is read as the commands clients send (each a
+# round trip's worth of work on both sides; a script call counts once); the commands Redis
+# runs, scripts' own included, are shown beside it without a target.
+TARGETS: dict[str, float | None] = {
     "rows/s": 500.0,
     "CPU ms/row": 2.0,
     "client cmds/row": 8.0,
-    "server cmds/row": 8.0,
+    "server cmds/row": None,
     "Redis B/row (keys)": 250.0,
     "Redis B/row (used_memory)": 250.0,
 }
@@ -174,6 +177,10 @@ def engine_figures(
     }
 
 
+def _target(value: float | None) -> str:
+    return "-" if value is None else f"target {value:g}"
+
+
 def _top(figures: dict[str, float], prefix: str) -> str:
     names = sorted((k for k in figures if k.startswith(prefix)), key=lambda k: -figures[k])
     return ", ".join(f"{k[len(prefix) :]} {figures[k]:.2f}" for k in names[:10])
@@ -191,7 +198,7 @@ def engine(sizes: Sizes) -> ScenarioResult:
             f"engine: {rows:,} rows, one `vsbatch worker` process (default threads), emulator "
             f"at {LATENCY_MS:.0f} ms latency, no rate limit",
             ["figure", "measured", "target"],
-            [[name, figures[name], TARGETS[name]] for name in names],
+            [[name, figures[name], TARGETS[name] or "-"] for name in names],
         )
     )
     result.notes.append(f"client commands per row ({TAP_ROWS} rows): {_top(figures, 'sent ')}")
@@ -203,7 +210,7 @@ def engine(sizes: Sizes) -> ScenarioResult:
         "scripts' own; server commands: INFO commandstats after CONFIG RESETSTAT"
     )
     result.ratios += [
-        Ratio("engine", name, figures[name], f"target {TARGETS[name]:g}") for name in names
+        Ratio("engine", name, figures[name], _target(TARGETS[name])) for name in names
     ]
     result.data = figures
     return result

@@ -19,6 +19,7 @@ import redis
 import stripe
 
 from bench import emulator_throughput
+from bench.accounts import accounts
 from bench.defaults import defaults
 from bench.engine import engine
 from bench.harness import (
@@ -53,7 +54,7 @@ class Sizes:
     producer_rows: int
     emulator_updates: int
     engine_rows: int = 2_000
-    account_rate: float = 22.5  # vsbatch's rate per account in the accounts scenario (90 %)
+    account_rate: float | None = None  # accounts scenario: VSBATCH_RATE_LIMIT (None: default)
 
 
 QUICK = Sizes("quick", 1_000, 20, 500, 4, 250, 100_000, 4_000, 5_000)
@@ -65,7 +66,6 @@ VSBATCH_RATE = 90.0  # vsbatch's configured fleet rate: 90 % of the limit
 VSBATCH_RATE_TIGHT = 95.0  # closer to the limit: send-time jitter brings occasional 429s
 NAIVE_VARIANTS = ("100/s", "")  # Celery rate_limit per worker: the issue's, and none
 FAULTS_NAIVE_RATE = ""
-ACCOUNT_LIMIT = 25.0  # Stripe's test-mode limit, per connected account
 WORKERS = 2
 THREADS = 32
 HANG_SECONDS = 4.0  # above the workers' 2 s http timeout
@@ -463,94 +463,6 @@ def faults(sizes: Sizes) -> ScenarioResult:
         "rows": rows,
         "vsbatch": {f"{s:.2f}": r.as_dict() for s, r in vs_runs},
         "naive_celery": {f"{s:.2f}": r.as_dict() for s, r in naive_runs},
-    }
-    return result
-
-
-# -- 3. accounts ---------------------------------------------------------------------------
-def accounts(sizes: Sizes) -> ScenarioResult:
-    """Several connected accounts at once: aggregate rate against the sum of their limits."""
-    n, per, rate = sizes.accounts, sizes.rows_per_account, sizes.account_rate
-    names = [f"acct_bench{i}" for i in range(n)]
-    total_limit = n * ACCOUNT_LIMIT
-    rows = n * per
-    ideal = rows / total_limit
-    result = ScenarioResult("accounts")
-    with Stack("accounts") as stack:
-        server = stack.redis()
-        emulator = Emulator(stack, rate_limit=ACCOUNT_LIMIT, latency_ms=LATENCY_MS)
-        env = vsbatch_env(server.url, emulator.url, rate, THREADS)
-        producer = Producer(stack, env)
-        fleet = start_vsbatch_workers(stack, env, WORKERS)
-        seeded = {name: emulator.seed(per, account=name) for name in names}
-        # Rows interleaved across accounts, as a platform's export would list them.
-        pairs = [(seeded[name][i], name) for i in range(per) for name in names]
-        path = stack.dir / "accounts.csv"
-        write_csv(path, pairs)
-        run = run_vsbatch(
-            producer,
-            emulator,
-            path,
-            [s for s, _ in pairs],
-            timeout=_timeout(rows, n * rate),
-            label="vsbatch",
-        )
-        fleet.stop()
-    per_account: dict[str, float] = run.extra["per_account_steady"]
-    result.tables.append(
-        table(
-            f"accounts: {n} connected accounts x {per:,} rows (interleaved), emulator limit "
-            f"{ACCOUNT_LIMIT:.0f}/s per account, vsbatch {rate:g}/s per account, "
-            f"latency {LATENCY_MS:.0f} ms",
-            [
-                "rows",
-                "wall s",
-                "ideal s",
-                "x ideal",
-                "agg rows/s",
-                "steady/s",
-                "sum limits/s",
-                "steady / sum",
-                "429 rate",
-                "dup sess",
-                "failed",
-            ],
-            [
-                [
-                    rows,
-                    run.wall,
-                    ideal,
-                    run.wall / ideal,
-                    run.rate,
-                    run.steady,
-                    total_limit,
-                    run.steady / total_limit,
-                    run.rate_limited,
-                    run.applications["duplicated_sessions"],
-                    run.outcomes.get("failed", 0),
-                ]
-            ],
-        )
-    )
-    result.tables.append(
-        table(
-            "accounts: steady rate per account",
-            ["account", "steady/s", "configured/s", "limit/s"],
-            [[name, steady, rate, ACCOUNT_LIMIT] for name, steady in per_account.items()],
-        )
-    )
-    result.ratios += [
-        Ratio("accounts", "aggregate steady rate / sum of limits", run.steady / total_limit, ""),
-        Ratio("accounts", "aggregate steady rate / sum of configured", run.steady / (n * rate), ""),
-        Ratio("accounts", "wall / ideal", run.wall / ideal, ""),
-        Ratio("accounts", "429s (rate_limit)", run.rate_limited, "should be 0"),
-    ]
-    result.data = {
-        "accounts": n,
-        "rows": rows,
-        "ideal_s": ideal,
-        "run": run.as_dict(),
-        "per_account_steady": per_account,
     }
     return result
 

@@ -8,22 +8,26 @@ Celery threads pool runs one task per thread), everything else is shared and thr
 from __future__ import annotations
 
 import functools
-import re
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
+from redis.sentinel import MasterNotFoundError
 
 from vsbatch.config import Settings
 from vsbatch.errors import ConfigError
 from vsbatch.store.ledger import Ledger
 from vsbatch.store.locks import SessionLocks
 from vsbatch.store.rate_limit import RedisRateLimiter
+from vsbatch.store.redis_url import is_sentinel_url
+from vsbatch.store.refusals import is_refusal as is_refusal
+from vsbatch.store.refusals import redis_refusal as redis_refusal
+from vsbatch.store.refusals import tls_hint
 from vsbatch.urls import safe_url
 
 if TYPE_CHECKING:  # imported where used: reading the ledger (``status``) needs no httpx
@@ -70,33 +74,86 @@ class Deps:
         self.redis.close()
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A Redis client that rides out a short server restart (bounded reconnect retries)."""
+# Connections one process opens to Redis at most. redis-py's default pool (100) fails a
+# command at once when all are in use, and a worker runs up to 256 threads: a busy moment
+# failed whole chunks ("Too many connections"). This pool makes a thread wait for a free
+# connection instead (for at most POOL_WAIT seconds), and a command holds one for well under
+# a millisecond.
+POOL_SIZE = 512
+POOL_WAIT = 30.0
+
+
+def redis_client(url: str, *, sentinel: SentinelOptions | None = None) -> redis.Redis:
+    """A Redis client that rides out a short server restart (bounded reconnect retries) and
+    that many threads share (a blocking pool of ``POOL_SIZE`` connections).
+
+    A ``sentinel://`` URL gives a client on the master the sentinels name ``sentinel.master``
+    (``store.sentinel``), which follows a failover.
+    """
+    options: dict[str, Any] = {
+        "max_connections": POOL_SIZE,
+        "timeout": POOL_WAIT,
+        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=30),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+        "health_check_interval": 30,
+        "socket_connect_timeout": 5,
+        "socket_timeout": 30,
+    }
     try:
-        return redis.Redis.from_url(
-            url,
-            retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=30),
-            retry_on_error=[RedisConnectionError, RedisTimeoutError],
-            health_check_interval=30,
-            socket_connect_timeout=5,
-            socket_timeout=30,
-        )
+        if is_sentinel_url(url):
+            return _sentinel_client(url, sentinel, options)
+        pool = redis.BlockingConnectionPool.from_url(url, **options)
     except ValueError as exc:
         raise ConfigError(f"invalid VSBATCH_REDIS_URL: {exc}") from None
+    return redis.Redis(connection_pool=pool)
 
 
-def check_redis(client: redis.Redis, url: str) -> None:
+@dataclass(frozen=True)
+class SentinelOptions:
+    """The Sentinel settings that are not in a ``sentinel://`` URL."""
+
+    master: str
+    password: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SentinelOptions | None:
+        """The settings' Sentinel options, or None when no master name is set."""
+        if not settings.redis_sentinel_master:
+            return None
+        secret = settings.redis_sentinel_password
+        return cls(settings.redis_sentinel_master, secret.get_secret_value() if secret else None)
+
+
+def _sentinel_client(
+    url: str, sentinel: SentinelOptions | None, options: dict[str, Any]
+) -> redis.Redis:
+    if sentinel is None:
+        raise ConfigError(
+            "VSBATCH_REDIS_URL is a sentinel:// URL: set VSBATCH_REDIS_SENTINEL_MASTER to the"
+            " name the sentinels monitor the master under"
+        )
+    from vsbatch.store.sentinel import sentinel_client
+
+    return sentinel_client(
+        url, master=sentinel.master, sentinel_password=sentinel.password, **options
+    )
+
+
+def check_redis(client: redis.Redis, url: str, *, sentinel: SentinelOptions | None = None) -> None:
     """Fail fast with a one-line ConfigError when Redis cannot be reached.
 
     The probe is a separate connection with two quick retries: ``client`` itself retries for
     about half a minute, which suits a server restart mid-batch, not a wrong address.
     """
-    probe = redis.Redis.from_url(
-        url,
-        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2),
-        socket_connect_timeout=5,
-        socket_timeout=5,
-    )
+    quick = {
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2),
+        "socket_connect_timeout": 5,
+        "socket_timeout": 5,
+    }
+    if is_sentinel_url(url):
+        probe = _sentinel_client(url, sentinel, quick)
+    else:
+        probe = redis.Redis.from_url(url, **quick)
     try:
         probe.ping()
     except redis.AuthenticationError:
@@ -106,41 +163,21 @@ def check_redis(client: redis.Redis, url: str) -> None:
     except redis.ResponseError as exc:  # it answers, but refuses (MISCONF, OOM, ...)
         raise redis_refusal(exc) from None
     except redis.RedisError as exc:
-        raise ConfigError(f"cannot reach Redis at {safe_url(url)}: {type(exc).__name__}") from None
+        raise ConfigError(f"cannot reach Redis at {safe_url(url)}: {_cause(exc)}") from None
     finally:
         probe.close()
 
 
-# Error replies a retry cannot fix, by their code, and what they mean for the user.
-_REFUSALS = {
-    "MISCONF": "Redis refuses writes: it cannot save to its disk (full, or not writable)",
-    "OOM": "Redis refuses writes: it is out of memory (its maxmemory is reached)",
-    "READONLY": "Redis refuses writes: VSBATCH_REDIS_URL names a read-only replica",
-    "NOPERM": "Redis refuses a command: the user in VSBATCH_REDIS_URL lacks a permission",
-}
-_CODE = re.compile(r"\b(" + "|".join(_REFUSALS) + r")\b")
-
-
-def redis_refusal(exc: Exception, *, then: str = "run the command again") -> ConfigError:
-    """One line for a Redis error that retrying cannot fix (the CLI prints it, exit 2).
-
-    ``exc`` is a redis-py error, or kombu's ``OperationalError`` wrapping one. Known
-    refusals (``MISCONF`` when Redis cannot persist, as on a full disk; ``OOM``;
-    ``READONLY``; ``NOPERM``) are named with the fix; anything else gives its type and the
-    first line of its message. ``then`` says what to do once it is fixed.
-    """
+def _cause(exc: redis.RedisError) -> str:
+    """The error's type; for a TLS refusal the reason and the fix, for Sentinel's "no
+    master" its (password-free) message."""
     text = str(exc).partition("\n")[0]
-    code = _CODE.search(text)
-    if code is not None:
-        what = f"{_REFUSALS[code.group(1)]}; fix it (see the Redis log), then {then}"
-    else:
-        what = f"Redis failed ({type(exc).__name__}: {text[:200]}); check Redis, then {then}"
-    return ConfigError(what)
-
-
-def is_refusal(exc: Exception) -> bool:
-    """True for a Redis error reply that retrying cannot fix (``MISCONF``, ``OOM``...)."""
-    return _CODE.search(str(exc).partition("\n")[0]) is not None
+    tls = tls_hint(text)
+    if tls is not None:
+        return f"{type(exc).__name__} ({tls})"
+    if isinstance(exc, MasterNotFoundError):
+        return f"{type(exc).__name__} ({safe_url(text)[:200]})"
+    return type(exc).__name__
 
 
 def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
@@ -153,8 +190,8 @@ def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
         settings=settings,
         redis=client,
         ledger=ledger_on(client, settings),
-        limiter=RedisRateLimiter(client, rate=lambda _account: rate),
-        locks=SessionLocks(client, ttl=settings.session_lock_ttl),
+        limiter=RedisRateLimiter(client, rate=lambda _account: rate, prefix=settings.key_prefix),
+        locks=SessionLocks(client, ttl=settings.session_lock_ttl, prefix=settings.key_prefix),
         policy=RetryPolicy.from_settings(settings),
     )
 
@@ -163,12 +200,14 @@ def connect(settings: Settings, *, check: bool = True) -> redis.Redis:
     """The settings' Redis client, checked reachable (:func:`check_redis`) unless told not to."""
     if not settings.redis_url:
         raise ConfigError("no Redis configured: set VSBATCH_REDIS_URL")
-    client = redis_client(settings.redis_url)
+    sentinel = SentinelOptions.from_settings(settings)
+    client = redis_client(settings.redis_url, sentinel=sentinel)
     if check:
-        check_redis(client, settings.redis_url)
+        check_redis(client, settings.redis_url, sentinel=sentinel)
     return client
 
 
 def ledger_on(client: redis.Redis, settings: Settings) -> Ledger:
     """The ledger on ``client`` with the settings' retention (for Deps and read-only commands)."""
-    return Ledger(client, retention_seconds=settings.ledger_retention_days * 86400)
+    retention = settings.ledger_retention_days * 86400
+    return Ledger(client, retention_seconds=retention, prefix=settings.key_prefix)

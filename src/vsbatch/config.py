@@ -2,52 +2,58 @@
 
 Built once (by the CLI or :func:`vsbatch.bootstrap.bootstrap`) and passed down; nothing else
 reads the environment. Every variable is documented in the README's Configuration section.
+``Settings(...)`` reads its sources itself (:mod:`vsbatch.config_sources`: given values >
+environment > ``.env`` > defaults); ``_env_file=None`` reads no ``.env`` (tests).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
+from vsbatch.config_sources import DEFAULT_ENV_FILE, gather
 from vsbatch.errors import ConfigError
-from vsbatch.store.redis_url import normalize_redis_url
+from vsbatch.store.keys import check_key_prefix
+from vsbatch.store.redis_url import is_sentinel_url, normalize_broker_url, normalize_redis_url
 from vsbatch.stripe.destination import STRIPE_API_BASE as STRIPE_API_BASE
 from vsbatch.stripe.destination import check_destination
 
 STRIPE_VERSION = "2026-07-29.dahlia"
-# Stripe's published per-account limits; vsbatch defaults to a share of them so that the
-# account's live traffic still gets through while a batch runs.
+# Stripe's published per-account limits, and the share of them vsbatch takes by default.
+# Live: 80 % of what one endpoint may take, so that the account's live traffic still gets
+# through while a batch runs (Stripe's advice for background jobs): every update goes to one
+# endpoint, and besides 100/s per live account Stripe limits each endpoint to 25/s by default,
+# so 80 % of the account's 100/s would draw 429s from the endpoint's limit: 20/s. Test: the
+# limit less one request a second (24/s): no customer traffic shares it, and Stripe counts a
+# sliding second, so evenly spaced sends at 24/s leave 42 ms for the sends' jitter before a
+# second holds 26 (at 25/s: none).
 STRIPE_LIMIT_TEST = 25.0
 STRIPE_LIMIT_LIVE = 100.0
-DEFAULT_SHARE = 0.8
+STRIPE_LIMIT_ENDPOINT = 25.0
+DEFAULT_SHARE_LIVE = 0.8
+DEFAULT_SHARE_TEST = 0.96
 
 LogFormat = Literal["auto", "json", "text"]
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Secret (sk_) and restricted (rk_) keys, test or live: what Stripe issues, nothing else.
 _KEY_SHAPE = re.compile(r"[sr]k_(?:test|live)_[A-Za-z0-9_]{1,240}")
+ENV_PREFIX = "VSBATCH_"
 # Settings a ``.env`` file in the working directory may not set: they widen where the key goes.
 _NOT_FROM_DOTENV = ("stripe_api_base_allow",)
-
-
-class _DotEnvWithout(PydanticBaseSettingsSource):
-    """The ``.env`` source minus the settings only the operator's environment may set."""
-
-    def __init__(self, settings_cls: type[BaseSettings], inner: PydanticBaseSettingsSource):
-        super().__init__(settings_cls)
-        self.inner = inner
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False  # unused: __call__ delegates to the inner source
-
-    def __call__(self) -> dict[str, Any]:
-        values = self.inner()
-        return {k: v for k, v in values.items() if k.lower() not in _NOT_FROM_DOTENV}
 
 
 def _key_problem(key: str) -> str | None:
@@ -59,17 +65,18 @@ def _key_problem(key: str) -> str | None:
     return None
 
 
-class Settings(BaseSettings):
-    """All of vsbatch's configuration (env prefix ``VSBATCH_``)."""
+class Settings(BaseModel):
+    """All of vsbatch's configuration (env prefix ``VSBATCH_``).
 
-    model_config = SettingsConfigDict(
-        env_prefix="VSBATCH_",
-        env_file=".env",
-        env_file_encoding="utf-8",
+    Args:
+        _env_file: The ``.env`` file to read (default: the working directory's); None: none.
+        **values: Settings by field name (or alias); they win over the environment.
+    """
+
+    model_config = ConfigDict(
         extra="ignore",
         frozen=True,
         populate_by_name=True,
-        env_ignore_empty=True,  # ``VSBATCH_RATE_LIMIT=`` (compose, .env) means the default
         allow_inf_nan=False,  # ``inf``, ``nan`` and ``1e400`` are no rate, timeout or budget
     )
 
@@ -77,10 +84,16 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("VSBATCH_STRIPE_API_KEY", "STRIPE_API_KEY", "stripe_api_key"),
     )
+    # A file holding the key (a container secret): read once here, stripped, never logged.
+    stripe_api_key_file: Path | None = None
     stripe_api_base: str = STRIPE_API_BASE
     stripe_api_base_allow: str = ""  # comma-separated https bases trusted with a live key
     stripe_version: str = STRIPE_VERSION
     redis_url: str | None = None
+    redis_sentinel_master: str | None = None  # the monitored master's name (sentinel:// URLs)
+    redis_sentinel_password: SecretStr | None = None  # the sentinels' own password, if any
+    broker_url: str | None = None  # Celery's broker; None: the ledger's Redis (redis_url)
+    key_prefix: str = "vsbatch"  # every ledger key's namespace; "{vsbatch}" for Redis Cluster
     data_dir: Path = Path(".vsbatch")
 
     http_connect_timeout: float = Field(default=5.0, gt=0)
@@ -104,21 +117,35 @@ class Settings(BaseSettings):
     redact_pii: bool = False
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"  # 0.0.0.0 in containers, so that Prometheus can scrape
+    health_file: Path | None = None  # touched by each worker heartbeat and beat tick
     migrations_file: Path = Path("migrations.toml")
     migration_min_interval: int = Field(default=60, ge=1)  # shortest schedule interval (s)
 
+    def __init__(
+        self, _env_file: str | os.PathLike[str] | None = DEFAULT_ENV_FILE, **values: Any
+    ) -> None:
+        # ``.env`` may not widen where the key is sent (``_NOT_FROM_DOTENV``).
+        raw = gather(
+            type(self).model_fields,
+            values,
+            prefix=ENV_PREFIX,
+            env_file=_env_file,
+            not_from_dotenv=_NOT_FROM_DOTENV,
+        )
+        super().__init__(**raw)
+
+    @model_validator(mode="before")
     @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        """The usual sources, except that ``.env`` may not widen where the key is sent."""
-        dotenv = _DotEnvWithout(settings_cls, dotenv_settings)
-        return init_settings, env_settings, dotenv, file_secret_settings
+    def _key_from_file(cls, data: Any) -> Any:
+        # Before the fields: the file's key then goes through the same checks as the variable's.
+        if not isinstance(data, dict) or not data.get("stripe_api_key_file"):
+            return data
+        if any(data.get(name) for name in _KEY_NAMES):
+            raise ValueError(
+                "VSBATCH_STRIPE_API_KEY (or STRIPE_API_KEY) and VSBATCH_STRIPE_API_KEY_FILE are"
+                " both set: keep one"
+            )
+        return {**data, "stripe_api_key": read_key_file(Path(data["stripe_api_key_file"]))}
 
     @field_validator("stripe_api_key", mode="before")
     @classmethod
@@ -141,6 +168,26 @@ class Settings(BaseSettings):
     def _normalize_redis_url(cls, value: str | None) -> str | None:
         # One URL for redis-py and kombu: ``?password=`` moves into the userinfo.
         return normalize_redis_url(value) if value else value
+
+    @field_validator("broker_url")
+    @classmethod
+    def _check_broker_url(cls, value: str | None) -> str | None:
+        return normalize_broker_url(value) if value else value
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _check_key_prefix(cls, value: str) -> str:
+        return check_key_prefix(value)
+
+    @model_validator(mode="after")
+    def _sentinel_needs_a_master(self) -> Settings:
+        for name, url in (("REDIS_URL", self.redis_url), ("BROKER_URL", self.broker_url)):
+            if is_sentinel_url(url) and not self.redis_sentinel_master:
+                raise ValueError(
+                    f"VSBATCH_{name} is a sentinel:// URL: set VSBATCH_REDIS_SENTINEL_MASTER to"
+                    " the name the sentinels monitor the master under"
+                )
+        return self
 
     @field_validator("stripe_api_base")
     @classmethod
@@ -176,8 +223,9 @@ class Settings(BaseSettings):
         """Requests per second per Stripe account: the setting, or a safe share of Stripe's."""
         if self.rate_limit is not None:
             return self.rate_limit
-        limit = STRIPE_LIMIT_LIVE if self.is_live_key else STRIPE_LIMIT_TEST
-        return limit * DEFAULT_SHARE
+        if self.is_live_key:
+            return min(STRIPE_LIMIT_LIVE, STRIPE_LIMIT_ENDPOINT) * DEFAULT_SHARE_LIVE
+        return STRIPE_LIMIT_TEST * DEFAULT_SHARE_TEST
 
     def require_api_key(self) -> str:
         """The key's value, once it is known that it may go to ``stripe_api_base``.
@@ -193,6 +241,36 @@ class Settings(BaseSettings):
         return self.stripe_api_key.get_secret_value()
 
 
+# The names the key arrives under, from the environment (its first alias) or as a keyword.
+_KEY_NAMES = ("VSBATCH_STRIPE_API_KEY", "STRIPE_API_KEY", "stripe_api_key")
+_KEY_FILE_MAX = 4096  # a key is a few hundred characters; a bigger file is not a key file
+
+
+def read_key_file(path: Path) -> str:
+    """The key in ``path`` (``VSBATCH_STRIPE_API_KEY_FILE``), stripped and shape-checked.
+
+    Raises:
+        ValueError: The file cannot be read, is empty, or holds no usable key (the message
+            names the file, never its content).
+    """
+    where = f"VSBATCH_STRIPE_API_KEY_FILE ({path})"
+    try:
+        with path.open("rb") as file:
+            raw = file.read(_KEY_FILE_MAX + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {where}: {exc.strerror or type(exc).__name__}") from None
+    try:
+        key = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError(f"{where} is not text") from None
+    if len(raw) > _KEY_FILE_MAX or not key:
+        raise ValueError(f"{where} holds no key" if not key else f"{where} is too big for a key")
+    problem = _key_problem(key)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
+    return key
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, turning validation errors into one ConfigError."""
     from pydantic import ValidationError
@@ -201,9 +279,11 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]).upper() or "SETTINGS"
+        message = first["msg"].removeprefix("Value error, ")
+        where = ".".join(str(p) for p in first["loc"]).upper()
+        if not where:  # a check across settings: its message names them
+            raise ConfigError(f"invalid settings: {message}") from None
         # Only the key has an unprefixed alias (STRIPE_API_KEY); every other name is VSBATCH_'s.
         keep = where.startswith("VSBATCH_") or where == "STRIPE_API_KEY"
         name = where if keep else f"VSBATCH_{where}"
-        message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"invalid setting {name}: {message}") from None

@@ -207,6 +207,15 @@ class TestFaultOptions:
 
         assert 0.02 == running.get("/_emulator/config")["drop_rate"]
 
+    def test_python_m_vsbatch_emulator_takes_a_comma_list_of_api_versions(self, start: Any) -> None:
+        """``--api-versions a,b`` sets the extra Stripe-Version values the emulator accepts."""
+        running = start(
+            "--api-versions", "2025-03-31.basil, 2025-04-30.basil", module="vsbatch.emulator"
+        )
+
+        expected = ["2025-03-31.basil", "2025-04-30.basil"]
+        assert expected == running.get("/_emulator/config")["api_versions"]
+
     def test_a_bad_fail_rate_is_one_line_and_exit_2(self) -> None:
         """An unknown kind ends in one line naming it and the valid kinds, exit 2."""
         result = vsbatch(outside_env(), "emulator", "--port", "0", "--fail-rate", "503=0.1,tea=1")

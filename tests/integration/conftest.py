@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 import redis
+import stripe
 
 from tests.conftest import TEST_API_KEY
+from tests.stripe_contract import RecordingClient, check_answers
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
 from vsbatch.store.ledger import Ledger
@@ -33,6 +35,28 @@ def deps(redis_url: str, redis_client: Any, emulator: Any) -> Iterator[Deps]:
         yield built
     finally:
         built.close()
+
+
+@pytest.fixture
+def recorder() -> RecordingClient:
+    """stripe-python's HTTP client, keeping every answer it gets."""
+    return RecordingClient()
+
+
+@pytest.fixture
+def library(emulator: Any, recorder: RecordingClient) -> Iterator[stripe.StripeClient]:
+    """The official library on the emulator (no retries, no rate limit), recording answers.
+
+    At teardown every answer it got from a ``/v1`` route must fit Stripe's OpenAPI subset.
+    """
+    emulator.configure(rate_limit=0)
+    yield stripe.StripeClient(
+        TEST_API_KEY,
+        base_addresses={"api": emulator.url},
+        max_network_retries=0,
+        http_client=recorder,
+    )
+    check_answers(recorder.answers)
 
 
 class Clock:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tests.integration.test_resume import Enqueued, write_csv
 from vsbatch.bootstrap import Deps
-from vsbatch.intake.stage import SPREAD, submit_csv
+from vsbatch.intake.chunks import SPREAD
+from vsbatch.intake.stage import submit_csv
 
 
 class TestChunking:
@@ -34,3 +35,24 @@ class TestChunking:
         submit_csv(small, path, enqueued)
 
         assert len(enqueued.calls) <= 3000 / 10 + SPREAD * 4
+
+    def test_each_message_holds_one_accounts_rows(self, deps: Deps, tmp_path: Path) -> None:
+        """Rows of connected accounts interleaved in the file go out in chunks of one account
+        each (a mixed chunk holds its thread on one account's rate slot while the others'
+        rows wait behind it), every row once and each account's rows in file order."""
+        # Given 1,000 rows of four accounts, interleaved as a platform's export lists them
+        accounts = [f"acct_{n}" for n in range(4)]
+        path = tmp_path / "accounts.csv"
+        lines = [f"vs_{n:024d},{accounts[n % 4]},v\n" for n in range(1000)]
+        path.write_text("id,stripe_account,metadata.k\n" + "".join(lines), encoding="utf-8")
+        enqueued = Enqueued()
+
+        # When it is submitted
+        batch = submit_csv(deps, path, enqueued)
+
+        # Then no message mixes accounts, and nothing is lost or reordered within an account
+        account_of = {r.row: r.account for r in deps.ledger.iter_rows(batch.id)}
+        mixed = [rows for _, rows, _ in enqueued.calls if len({account_of[r] for r in rows}) > 1]
+        per_account = {a: [r for r in enqueued.rows if account_of[r] == a] for a in accounts}
+        assert ([], list(range(2, 1002))) == (mixed, sorted(enqueued.rows))
+        assert all(rows == sorted(rows) for rows in per_account.values())

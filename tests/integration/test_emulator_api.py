@@ -91,13 +91,17 @@ class TestUpdate:
         assert {} == body["options"]
 
     def test_provided_details_are_set(self, emulator: Any, api: httpx.Client) -> None:
-        """Email and phone land in ``provided_details``."""
+        """Email and phone land in ``provided_details`` (shown when expanded)."""
         [sid] = emulator.seed()
 
         body = _update(
             api,
             sid,
-            {"provided_details[email]": "a@b.co", "provided_details[phone]": "+15555550100"},
+            {
+                "provided_details[email]": "a@b.co",
+                "provided_details[phone]": "+15555550100",
+                "expand[]": "provided_details",
+            },
         ).json()
 
         assert {"email": "a@b.co", "phone": "+15555550100"} == body["provided_details"]
@@ -453,12 +457,12 @@ class TestCreateCancelRedact:
     def test_redact_from_requires_input_or_verified(
         self, emulator: Any, api: httpx.Client, status: str, after: str
     ) -> None:
-        """Redaction erases metadata, marks the session redacted and cancels requires_input."""
+        """The redact answer: metadata erased, redaction processing, requires_input canceled."""
         [sid] = emulator.seed(status=status, metadata={"a": "1"})
 
         body = api.post(f"{BASE}/{sid}/redact").json()
 
-        assert ({"status": "redacted"}, {}, after) == (
+        assert ({"status": "processing"}, {}, after) == (
             body["redaction"],
             body["metadata"],
             body["status"],

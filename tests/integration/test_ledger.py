@@ -312,49 +312,50 @@ class TestRows:
 
         assert [3, 5] == [r.row for r in ledger.iter_rows(batch.id, [Outcome.FAILED])]
 
-    def test_pending_chunks_page_in_order(self, ledger: Ledger) -> None:
-        """pending_chunks yields the non-terminal rows in order, size at a time."""
-        batch = opened(ledger, [row(n) for n in range(2, 2502)])
+    def test_pending_rows_in_order_with_their_account(self, ledger: Ledger) -> None:
+        """pending_rows yields the non-terminal rows in order, each with its account."""
+        account = {n: "acct_1" if n % 3 else None for n in range(2, 2502)}
+        batch = opened(ledger, [row(n, account=account[n]) for n in range(2, 2502)])
         for n in range(2, 1002):
             ledger.transition(batch.id, n, Outcome.SUCCEEDED)
 
-        chunks = list(ledger.pending_chunks(batch.id, 600))
+        pending = list(ledger.pending_rows(batch.id))
 
-        assert ([600, 600, 300], list(range(1002, 2502))) == (
-            [len(c) for c in chunks],
-            [n for c in chunks for n in c],
-        )
+        assert [(n, account[n]) for n in range(1002, 2502)] == pending
 
-    def test_pending_chunks_of_a_whole_unfinished_batch_read_no_row(
+    def test_pending_rows_come_as_runs_without_records(
         self, ledger: Ledger, redis_client: redis.Redis
     ) -> None:
-        """A batch whose rows fill their range and are all unfinished (a file just staged)
-        gives its row numbers without a script or a look at a row."""
-        batch = opened(ledger, [row(n) for n in range(2, 2502)])
+        """2,500 unfinished rows of two accounts come from one script call that reads no
+        record out (page.lua is not run): runs of one account each."""
+        rows = [row(n, account="acct_1" if n < 1000 else None) for n in range(2, 2502)]
+        batch = opened(ledger, rows)
+        redis_client.script_load(lua_script("unfinished.lua"))
         redis_client.config_resetstat()
 
-        chunks = list(ledger.pending_chunks(batch.id, 1000))
+        pending = list(ledger.pending_rows(batch.id))
 
         stats = redis_client.info("commandstats")
-        assert (list(range(2, 2502)), False, False) == (
-            [n for c in chunks for n in c],
-            "cmdstat_evalsha" in stats,
-            "cmdstat_hget" in stats,
-        )
+        expected = [(n, "acct_1" if n < 1000 else None) for n in range(2, 2502)]
+        assert (expected, 1) == (pending, stats["cmdstat_evalsha"]["calls"])
 
-    def test_pending_chunks_skip_gaps_and_final_rows(self, ledger: Ledger) -> None:
+    def test_pending_rows_skip_gaps_and_final_rows(self, ledger: Ledger) -> None:
         """Unfinished rows come out across gaps in row numbers, past final rows, and a queued
-        row whose metadata holds text like a stored outcome stays unfinished."""
+        row whose metadata holds text like a stored outcome stays unfinished; rows that
+        moved keep their account."""
         looks_final = NewRow(8, sid(8), None, {"metadata": {"o": "succeeded"}})
         rejected = NewRow(7, sid(7), None, None, rejection=("id", "bad"))
         numbers = [*range(2, 7), 9, *range(12, 21)]
-        batch = opened(ledger, [row(n) for n in numbers] + [rejected, looks_final])
+        rows = [row(n, account="acct_2" if n in (4, 6) else None) for n in numbers]
+        batch = opened(ledger, [*rows, rejected, looks_final])
         ledger.transition(batch.id, 5, Outcome.SUCCEEDED)
         ledger.transition(batch.id, 6, Outcome.RUNNING)
 
-        chunks = list(ledger.pending_chunks(batch.id, 100))
+        pending = list(ledger.pending_rows(batch.id))
 
-        assert [[2, 3, 4, 6, 8, 9, *range(12, 21)]] == chunks
+        accounts = {4: "acct_2", 6: "acct_2"}
+        expected = [(n, accounts.get(n)) for n in [2, 3, 4, 6, 8, 9, *range(12, 21)]]
+        assert expected == pending
 
     def test_iter_rows_pages_in_blocks(self, ledger: Ledger, redis_client: redis.Redis) -> None:
         """iter_rows reads pages of 1000 row numbers (page.lua), never the whole hash at once."""

@@ -149,3 +149,22 @@ class TestHeartbeat:
         finally:
             beat.stop()
         assert [CHUNK, CHUNK] == calls[:2]
+
+
+class TestHoldCost:
+    def test_holding_a_chunk_is_one_command(self, redis_client: redis.Redis, keys: Keys) -> None:
+        """Every chunk message is held once: its record, TTL and node go in one script call
+        (the broker's bookkeeping already costs a chunk several commands)."""
+        worker = node(redis_client, keys, "w1")
+        worker.hold("m0", CHUNK)  # loads the script
+        redis_client.config_resetstat()
+
+        worker.hold("m1", CHUNK)
+
+        calls = {k: v["calls"] for k, v in redis_client.info("commandstats").items()}
+        assert (1, 2, True, True) == (
+            calls.get("cmdstat_evalsha"),
+            redis_client.hlen(keys.held("w1")),
+            redis_client.ttl(keys.held("w1")) > 0,
+            bool(redis_client.sismember(keys.nodes, "w1")),
+        )

@@ -30,9 +30,13 @@ class TestSettings:
         assert "supersecret" not in repr(settings)
 
     def test_default_rate_limit_is_a_share_of_stripes(self) -> None:
-        """Test keys default to 80 % of 25/s, live keys to 80 % of 100/s."""
-        assert 20.0 == Settings(stripe_api_key="sk_test_x", _env_file=None).effective_rate_limit
-        assert 80.0 == Settings(stripe_api_key="sk_live_x", _env_file=None).effective_rate_limit
+        """Test keys default to 25/s less one request a second (no live traffic to leave
+        room for), live keys to 80 % of the 25/s one endpoint may take (the account's
+        100/s is not the binding limit for updates, which all go to one endpoint)."""
+        test = Settings(stripe_api_key="sk_test_x", _env_file=None).effective_rate_limit
+        live = Settings(stripe_api_key="sk_live_x", _env_file=None).effective_rate_limit
+
+        assert (24.0, 20.0) == (test, live)
 
     def test_bad_value_is_one_config_error(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """A malformed variable becomes a ConfigError naming it."""
@@ -50,7 +54,7 @@ class TestSettings:
 class TestChunkSize:
     def test_small_batches_are_cut_fine(self) -> None:
         """A 1,000-row batch is spread over enough messages to keep many threads busy."""
-        from vsbatch.intake.stage import chunk_size
+        from vsbatch.intake.chunks import chunk_size
 
         assert (4, 1, 100) == (chunk_size(1000, 100), chunk_size(3, 100), chunk_size(10**6, 100))
 

@@ -99,11 +99,18 @@ class TestVsbatchServices:
 
         assert re.fullmatch(r"redis://:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379/0", url)
 
-    def test_stripe_key_comes_from_the_environment(self, compose: dict[str, Any]) -> None:
-        """The key is interpolated from the environment, never written in a file."""
-        environment = compose["services"]["worker"]["environment"]
+    def test_stripe_key_comes_from_a_secret_file(self, compose: dict[str, Any]) -> None:
+        """The key is a compose secret read through VSBATCH_STRIPE_API_KEY_FILE, never an
+        environment variable (``docker inspect`` shows those) nor written in the file."""
+        worker = compose["services"]["worker"]
+        environment = worker["environment"]
 
-        assert environment["STRIPE_API_KEY"].startswith("${STRIPE_API_KEY:?")
+        assert (["stripe_api_key"], "/run/secrets/stripe_api_key") == (
+            worker["secrets"],
+            environment["VSBATCH_STRIPE_API_KEY_FILE"],
+        )
+        assert {"STRIPE_API_KEY", "VSBATCH_STRIPE_API_KEY"}.isdisjoint(environment)
+        assert compose["secrets"]["stripe_api_key"]["file"].endswith("secrets/stripe_api_key}")
         assert not re.search(r"[sr]k_(test|live)_[A-Za-z0-9]{8,}", COMPOSE.read_text())
 
     def test_worker_is_scalable(self, compose: dict[str, Any]) -> None:
@@ -142,7 +149,69 @@ class TestVsbatchServices:
         assert None is emulator.get("ports")
 
 
+def _seconds(duration: str) -> float:
+    """A compose duration ("150s", "2m30s") in seconds."""
+    units = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|h|m|s)", duration))
+
+
+class TestRuntimeContract:
+    @pytest.mark.parametrize("name", ["worker", "beat"])
+    def test_healthcheck_reads_the_health_file_the_process_touches(
+        self, compose: dict[str, Any], name: str
+    ) -> None:
+        """worker and beat are healthy while the file VSBATCH_HEALTH_FILE names is fresh:
+        a worker touches it every heartbeat, beat every tick (both at most every 5 s)."""
+        service = compose["services"][name]
+        test = service["healthcheck"]["test"]
+
+        assert ["CMD", "python", "-m", "vsbatch.ops.health"] == test[:4]
+        assert service["environment"]["VSBATCH_HEALTH_FILE"] == test[4]
+        assert 15 <= float(test[5]) <= _seconds(service["healthcheck"]["interval"]) * 3
+
+    def test_worker_grace_outlasts_its_warm_shutdown(self, compose: dict[str, Any]) -> None:
+        """A stopping worker ends the row each thread is on: at most one row's retry window
+        plus two requests' deadlines (the defaults), which the grace period must exceed."""
+        from vsbatch.config import Settings
+
+        defaults = Settings(_env_file=None)
+        request = defaults.http_timeout + defaults.http_connect_timeout
+        longest_row = defaults.retry_max_seconds + 2 * request
+
+        assert longest_row < _seconds(compose["services"]["worker"]["stop_grace_period"])
+
+    def test_every_service_has_resource_limits(self, compose: dict[str, Any]) -> None:
+        """CPU and memory limits on every service; Redis's maxmemory below its limit, so it
+        refuses writes (which vsbatch reports) before the kernel kills it."""
+        limits = {n: s["deploy"]["resources"]["limits"] for n, s in compose["services"].items()}
+
+        assert [] == [n for n, lim in limits.items() if not {"cpus", "memory"} <= set(lim)]
+        assert "--maxmemory ${REDIS_MAXMEMORY:-1536mb}" in _command(compose["services"]["redis"])
+        assert "2g" == limits["redis"]["memory"]
+
+
 class TestDockerfile:
+    def test_base_image_is_pinned_by_digest(self) -> None:
+        """Both stages start from one base image named by tag and sha256 digest."""
+        text = DOCKERFILE.read_text()
+        pinned = re.search(r"^ARG PYTHON_IMAGE=(python:[\w.-]+@sha256:[0-9a-f]{64})$", text, re.M)
+
+        assert pinned is not None
+        assert ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"] == re.findall(
+            r"^FROM (.+)$", text, re.M
+        )
+
+    def test_image_carries_the_demo_example(self) -> None:
+        """``vsbatch demo`` reads examples/updates.csv from /app: copied, and let through
+        .dockerignore."""
+        ignore = (ROOT / ".dockerignore").read_text().splitlines()
+
+        assert "COPY --chown=root:root examples/updates.csv /app/examples/updates.csv" in (
+            DOCKERFILE.read_text()
+        )
+        assert "!examples/updates.csv" in ignore
+        assert ignore.index("examples/*") < ignore.index("!examples/updates.csv")
+
     def test_image_runs_as_a_non_root_user(self) -> None:
         """The last USER is a numeric non-zero uid."""
         users = re.findall(r"^USER\s+(\S+)", DOCKERFILE.read_text(), re.MULTILINE)

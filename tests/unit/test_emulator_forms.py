@@ -122,6 +122,12 @@ class TestValidate:
                 "options[document][allowed_types][0]",
             ),
             ([("provided_details", "")], "parameter_invalid_empty", "provided_details"),
+            (
+                [("provided_details[email]", "")],
+                "parameter_invalid_empty",
+                "provided_details[email]",
+            ),
+            ([("type", "")], "parameter_invalid_empty", "type"),
         ],
     )
     def test_refuses_with_code_and_param(

@@ -31,7 +31,7 @@ class TestExports:
         """Every name in ``__all__`` exists and no public name is missing from it."""
         public = {name for name in dir(vsbatch.emulator) if not name.startswith("_")}
         modules = {"app", "config", "faults", "forms", "operations", "server", "state", "wire"}
-        modules |= {"sessions", "cli", "fault_spec", "launch"}
+        modules |= {"sessions", "cli", "fault_spec", "launch", "admin", "versions", "views"}
         modules.add("annotations")
 
         actual = sorted(vsbatch.emulator.__all__)
@@ -120,6 +120,25 @@ class TestSessionStore:
 
         actual = ([s.id for s in first], more, [s.id for s in second], [s.id for s in back])
         assert ([ids[4], ids[3]], True, [ids[2], ids[1]], [ids[4], ids[3]]) == actual
+
+    def test_redaction_completes_when_due_on_the_stores_clock(self) -> None:
+        """A redaction reads processing until its delay has passed, then redacted with
+        placeholders."""
+        clock = FakeClock()
+        store = SessionStore(random.Random(0), wall_clock=clock)
+        session = store.create("", provided_details={"email": "a@b.co"}, metadata={"k": "v"})
+        store.redact(session, 60)
+        clock.now += 59
+        early = dict(store.get("", session.id).obj)  # type: ignore[union-attr]
+
+        clock.now += 1
+        late = store.get("", session.id).obj  # type: ignore[union-attr]
+
+        actual = [(s["redaction"], s["metadata"], s["provided_details"]) for s in (early, late)]
+        assert [
+            ({"status": "processing"}, {}, {"email": "a@b.co"}),
+            ({"status": "redacted"}, {}, {"email": "[redacted]"}),
+        ] == actual
 
 
 class TestFaultPlan:

@@ -145,10 +145,13 @@ class TestEnvelope:
             Envelope.model_validate(item)
 
     def test_transport_is_used_for_redis_urls_only(self) -> None:
-        """Redis and TLS Redis get the hardened transport; other brokers keep theirs."""
-        assert ["vsbatch.worker.broker:Transport"] * 2 + [None] == [
+        """Redis, TLS Redis and Sentinel get the hardened transports; RabbitMQ keeps kombu's."""
+        assert ["vsbatch.worker.broker:Transport"] * 2 + [
+            "vsbatch.worker.broker:SentinelTransport",
+            None,
+        ] == [
             transport_for(url)
-            for url in ("redis://h:6379/0", "rediss://h:6380/0", "sentinel://h:26379")
+            for url in ("redis://h:6379/0", "rediss://h:6380/0", "sentinel://h:26379", "amqp://h")
         ]
 
 

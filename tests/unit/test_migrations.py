@@ -294,6 +294,16 @@ class TestSelector:
             selector.matches(session(metadata=md, redaction={"status": "redacted"}), NOW),
         ]
 
+    def test_a_redaction_in_progress_never_matches(self) -> None:
+        """A session whose redaction is still ``processing`` is as good as redacted."""
+        selector = one(CRM).selector
+
+        actual = selector.matches(
+            session(metadata={"crm": "1"}, redaction={"status": "processing"}), NOW
+        )
+
+        assert False is actual
+
     def test_created_bounds_are_exclusive(self) -> None:
         """created_after and created_before compare strictly, as Stripe's gt and lt."""
         selector = one(spec(select="created_after = 100\ncreated_before = 200")).selector

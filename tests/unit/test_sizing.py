@@ -29,7 +29,7 @@ class TestDefaultThreads:
         assert threads / (latency + ROW_OVERHEAD) >= rate, threads
 
     def test_default_rate_of_a_live_key(self) -> None:
-        """A live key's default rate (80/s) gets threads for a 1 s round trip."""
+        """A live key's default rate (20/s) gets threads for a 1 s round trip."""
         settings = Settings(_env_file=None, stripe_api_key="sk_live_sizing")
 
         assert worker_threads(settings) / (1.0 + ROW_OVERHEAD) >= settings.effective_rate_limit

@@ -5,10 +5,11 @@ Exit codes: 0 every row applied or skipped; 1 some rows failed (or drifted, for 
 2 usage or input errors (a refused file, rejected rows, a bad setting); 141 the reader of stdout
 left early (``| head``); 130 Ctrl-C. ``report``/``status`` of a batch use the same table.
 
-Startup: this module imports typer, rich and the error tree only; each command imports what
-it uses when it runs, so ``vsbatch --help`` starts without Celery, httpx, Redis or pydantic,
-and the ledger-only commands (``status``, ``report``, ``failures``, ``cancel``) without
-Celery or httpx (tests/e2e/test_startup.py).
+Startup: this module imports typer and the error tree only; each command imports what it
+uses when it runs, so ``vsbatch --help`` starts without Rich's console, Celery, httpx, Redis
+or pydantic, and the ledger-only commands (``status``, ``report``, ``failures``, ``cancel``)
+without Celery or httpx (tests/e2e/test_startup.py). The consoles (:func:`out`, :func:`err`)
+are built on first use, by the command that prints.
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console
 
-from vsbatch.cli.outputs import PipeConsole
 from vsbatch.errors import ConfigError, VsbatchError
 from vsbatch.ops.terminal_text import safe
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vsbatch.config import Settings
 
 cli = typer.Typer(
@@ -40,9 +41,24 @@ cli = typer.Typer(
     # and rich.traceback, which double the time ``vsbatch --help`` takes to start.
     rich_markup_mode=None,
 )
-# Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
-out = PipeConsole(emoji=False)  # `| head` ends the command with 141, quietly
-err = Console(stderr=True, emoji=False)
+
+
+@functools.cache
+def out() -> Console:
+    """The console of standard output (``| head`` ends the command with 141, quietly)."""
+    from vsbatch.cli.outputs import PipeConsole
+
+    # Emoji codes off: ":x:" in a batch name or a message is text (markup is escaped by ``safe``).
+    return PipeConsole(emoji=False)
+
+
+@functools.cache
+def err() -> Console:
+    """The console of standard error: progress, hints and error lines."""
+    from rich.console import Console
+
+    return Console(stderr=True, emoji=False)
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Lines written to a pipe or a file (a log) are never wrapped or cut: ids stay whole.
@@ -81,7 +97,7 @@ def _main(
     ] = False,
 ) -> None:
     """Apply Stripe Identity VerificationSession updates to many sessions, safely."""
-    for console in (out, err):
+    for console in (out(), err()):
         if not console.is_terminal:
             console.width = PIPE_WIDTH
 
@@ -120,16 +136,19 @@ def guarded(fn: F) -> F:
                 sys.stdout.flush()
                 sys.stderr.flush()
                 os._exit(130)
-            err.print(interrupt_lines.get(fn.__name__, RESUMABLE), highlight=False, soft_wrap=True)
+            err().print(
+                interrupt_lines.get(fn.__name__, RESUMABLE), highlight=False, soft_wrap=True
+            )
             raise typer.Exit(130) from None
         except Exception as exc:
             # e.g. MISCONF: Redis's disk is full (from redis-py, or kombu's wrapping of it)
             if not (
                 _raised_from(exc, "redis.exceptions", "RedisError")
+                or _raised_from(exc, "vsbatch.store.resp", "RespError")
                 or _raised_from(exc, "kombu.exceptions", "OperationalError")
             ):
                 raise
-            from vsbatch.bootstrap import redis_refusal
+            from vsbatch.store.refusals import redis_refusal
 
             refusal = redis_refusal(exc)
             _print_error(refusal)
@@ -160,7 +179,7 @@ def _print_error(exc: VsbatchError) -> None:
     from vsbatch.ops.redaction import redact_text
 
     message = redact_text(str(exc), pii=_redact_errors["pii"])
-    err.print(f"[red]error:[/red] {safe(message)}", highlight=False, soft_wrap=True)
+    err().print(f"[red]error:[/red] {safe(message)}", highlight=False, soft_wrap=True)
 
 
 def command(fn: F) -> F:

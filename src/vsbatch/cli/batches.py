@@ -1,5 +1,6 @@
 """The batch commands: ``run``, ``submit``, ``resume``, ``retry``, ``cancel``, ``status``,
-``report``, ``failures``, ``verify`` and ``plan``. Each imports what it uses when it runs."""
+``report``, ``failures``, ``verify`` and ``plan``. Each imports what it uses when it runs
+(Rich's console and tables too: ``vsbatch --help`` imports neither)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from vsbatch.cli.app import (
     FormatOpt,
@@ -67,7 +67,7 @@ def run(
     from vsbatch.worker.tasks import enqueue_chunk
 
     def waiting(batch_id: str) -> None:
-        err.print(
+        err().print(
             f"batch {batch_id} from the same file is being submitted: waiting for it to open"
             f" (if its submit was killed, 'vsbatch cancel {batch_id}' ends the wait)"
         )
@@ -82,13 +82,13 @@ def run(
             deps, file, enqueue_chunk, options, digest=digest, on_wait=waiting
         )
         if rows is not None:
-            err.print(
+            err().print(
                 f"resuming batch {batch.id} from the same file: {rows} of {batch.total} rows"
                 " left (--new submits the file again as a new batch)"
             )
         else:
-            err.print(f"batch {batch.id}: {batch.total} rows")
-        batch = work_until_done(deps, batch.id, err, latency=latency)
+            err().print(f"batch {batch.id}: {batch.total} rows")
+        batch = work_until_done(deps, batch.id, err(), latency=latency)
         _finish(deps.ledger, deps.settings, batch, report_format)
 
 
@@ -98,7 +98,7 @@ def _finish(ledger: Ledger, settings: Settings, batch: BatchInfo, fmt: str) -> N
 
     _print_report(ledger, settings, batch, fmt)
     # On stderr: stdout holds the report alone (``--format json`` stays parseable).
-    print_next_steps(err, ledger, batch)
+    print_next_steps(err(), ledger, batch)
     raise typer.Exit(_exit_for(batch))
 
 
@@ -153,7 +153,7 @@ def submit(
     typer.echo(batch.id)
     rejected = batch.counts.get(Outcome.REJECTED, 0)
     if rejected:
-        err.print(
+        err().print(
             f"{rejected} row(s) rejected: 'vsbatch failures {batch.id}' lists them with the reason",
             highlight=False,
             soft_wrap=True,
@@ -175,35 +175,15 @@ def status(
     ] = False,
 ) -> None:
     """Show a batch's counters, or the most recent batches."""
-    from vsbatch.cli.live_render import watch_status
+    from vsbatch.cli.status_view import show_status, watch_status
     from vsbatch.ops import reports
-    from vsbatch.ops.idle import no_worker_hint
-    from vsbatch.worker.runtime import ledger_for
 
     settings = cli_settings(need_key=False)
-    with ledger_for(settings) as ledger:
-        if batch_id is None:
-            batches = ledger.list_batches()
-            if watch:
-                _hint(no_worker_hint(ledger, batches))
-                watch_status(ledger, settings.effective_rate_limit, None, out)  # until Ctrl-C
-                return
-            for batch in batches:
-                counts = ", ".join(f"{k} {v}" for k, v in reports.counts_dict(batch).items() if v)
-                out.print(f"{safe(batch.id)}  {batch.state.value:9} {safe(batch.name)}  ({counts})")
-            _hint(no_worker_hint(ledger, batches))
-            return
-        batch = ledger.get_batch(batch_id)
-        _hint(no_worker_hint(ledger, [batch]))
-        if watch:
-            batch = watch_status(ledger, settings.effective_rate_limit, batch_id, out)
-        out.print(reports.summary_table(batch))
+    batch = watch_status(settings, batch_id) if watch else show_status(settings, batch_id)
+    if batch is None:
+        return
+    out().print(reports.summary_table(batch))
     raise typer.Exit(_exit_for(batch))
-
-
-def _hint(line: str | None) -> None:
-    if line:
-        err.print(f"[yellow]hint:[/yellow] {safe(line)}", highlight=False, soft_wrap=True)
 
 
 @command
@@ -231,17 +211,19 @@ def _print_report(
     output: Path | None = None,
     pii: bool | None = None,
 ) -> None:
+    from rich.console import Console
+
     from vsbatch.cli.outputs import output_stream
     from vsbatch.intake.csv_writers import write_report_csv
     from vsbatch.ops import reports
-    from vsbatch.ops.redaction import RedactedLedger
+    from vsbatch.ops.redacted_ledger import RedactedLedger
 
     if fmt not in ("table", "json", "csv", "html"):
         raise InputError(f"unknown format {fmt!r}: use table, json, csv or html")
     # Every report reads rows through the redacting view: keys always, PII when asked.
     redacted = RedactedLedger(ledger, pii=settings.redact_pii if pii is None else pii)
     if fmt == "table" and output is None:
-        reports.print_table(out, redacted, batch)
+        reports.print_table(out(), redacted, batch)
         return
     with output_stream(output) as stream:
         if fmt == "json":
@@ -269,7 +251,7 @@ def failures(
     from vsbatch.cli.outputs import output_stream
     from vsbatch.intake.csv_writers import write_failures
     from vsbatch.model.row import Outcome
-    from vsbatch.ops.redaction import RedactedLedger
+    from vsbatch.ops.redacted_ledger import RedactedLedger
     from vsbatch.worker.runtime import ledger_for
 
     settings = cli_settings(need_key=False)
@@ -280,7 +262,7 @@ def failures(
         with output_stream(output) as stream:
             rows = ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
             count = write_failures(rows, stream)
-        err.print(f"{count} row(s)")
+        err().print(f"{count} row(s)")
 
 
 @command
@@ -304,11 +286,11 @@ def retry(
         preflight.check(deps.settings)
         child = retry_batch(deps, batch_id, enqueue_chunk)
         if child is None:
-            err.print(safe(nothing_to_retry(deps.ledger.get_batch(batch_id))), highlight=False)
+            err().print(safe(nothing_to_retry(deps.ledger.get_batch(batch_id))), highlight=False)
             return
         typer.echo(child.id)
         if wait:
-            child = work_until_done(deps, child.id, err)
+            child = work_until_done(deps, child.id, err())
             _finish(deps.ledger, deps.settings, child, "table")
 
 
@@ -328,9 +310,9 @@ def resume(
     with deps_for(cli_settings(live=live)) as deps:
         preflight.check(deps.settings)
         batch, rows = resume_enqueue(deps, batch_id, enqueue_chunk)
-        err.print(f"batch {batch.id}: {rows} of {batch.total} rows enqueued again")
+        err().print(f"batch {batch.id}: {rows} of {batch.total} rows enqueued again")
         if wait:
-            batch = work_until_done(deps, batch.id, err)
+            batch = work_until_done(deps, batch.id, err())
             _finish(deps.ledger, deps.settings, batch, report_format)
 
 
@@ -345,14 +327,14 @@ def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]
         before = ledger.get_batch(batch_id).counts[Outcome.SKIPPED]
         batch = ledger.cancel(batch_id)
         if batch.state is not BatchState.CANCELED:
-            out.print(f"batch {batch.id} is {batch.state.value}: nothing to cancel")
+            out().print(f"batch {batch.id} is {batch.state.value}: nothing to cancel")
             return
         skipped = batch.counts[Outcome.SKIPPED] - before
         line = f"batch {batch.id} canceled: {skipped} rows never sent end skipped (batch_canceled)"
         in_flight = batch.total - batch.terminal
         if in_flight:
             line += f"; {in_flight} rows already sent or being sent end in their real outcome"
-        out.print(line)
+        out().print(line)
 
 
 @command
@@ -367,7 +349,7 @@ def verify(
 
     with deps_for(cli_settings(live=live)) as deps:
         preflight.check(deps.settings)
-        drifted = verify_batch(deps, batch_id, out)
+        drifted = verify_batch(deps, batch_id, out())
         raise typer.Exit(1 if drifted else 0)
 
 
@@ -385,5 +367,5 @@ def plan(
     check_account(account, "--account")
     settings = cli_settings(live=live)
     preflight.check(settings)
-    counts = plan_file(settings, file, out, account=account)
+    counts = plan_file(settings, file, out(), account=account)
     raise typer.Exit(2 if counts.get("invalid") else 0)

@@ -49,6 +49,7 @@ def run_demo(out: Console, err: Console, *, concurrency: int = 8, example: Path 
         err.print(f"emulator on {emulator.url} with {len(ids)} sessions")
         settings = load_settings(
             stripe_api_key=DEMO_KEY,
+            stripe_api_key_file=None,  # the demo's key, whatever secret the environment names
             stripe_api_base=emulator.url,
             concurrency=concurrency,
             rate_limit=20,

@@ -59,4 +59,4 @@ def explain(
         typer.echo(json.dumps(story.to_dict(), ensure_ascii=False, indent=2))
         return
     for line in story_lines(story):
-        out.print(safe(line), highlight=False, soft_wrap=True)
+        out().print(safe(line), highlight=False, soft_wrap=True)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.table import Table
 
 from vsbatch.cli.app import cli, cli_settings, command, err, guarded, out
 from vsbatch.errors import MigrationSpecError, NotFoundError
@@ -78,6 +77,8 @@ def _one(migrations: dict[str, Migration], name: str, path: Path) -> Migration:
 @subcommand("list")
 def list_command(file: FileOpt = None) -> None:
     """List the migrations of the file: schedule, selector and actions."""
+    from rich.table import Table
+
     path, _, migrations = _load(cli_settings(need_key=False), file)
     table = Table("name", "schedule", "select", "actions", title=str(path))
     for m in migrations.values():
@@ -95,7 +96,7 @@ def list_command(file: FileOpt = None) -> None:
         schedule = m.schedule.text if m.schedule else "manual"
         actions = "; ".join(a.describe() for a in m.actions)
         table.add_row(safe(m.name), safe(schedule), safe(", ".join(parts)), safe(actions))
-    out.print(table)
+    out().print(table)
 
 
 @subcommand("plan")
@@ -106,6 +107,8 @@ def plan_command(
     live: Annotated[bool, typer.Option("--live", help="Allow a live-mode Stripe key.")] = False,
 ) -> None:
     """Dry run: list the matching sessions and show what would change. Writes nothing."""
+    from rich.table import Table
+
     from vsbatch.migrations.plan import plan_migration
     from vsbatch.stripe import preflight
     from vsbatch.stripe.client import StripeClient
@@ -121,9 +124,9 @@ def plan_command(
         text = "; ".join(f"{c.field}: {c.before!r} -> {c.after!r}" for c in change.changes)
         table.add_row(safe(change.session_id), safe(change.status), safe(text))
     if result.changes:
-        out.print(table)
+        out().print(table)
     counts = result.counts
-    out.print(f"listed {counts.listed}, matched {counts.matched}, would change {counts.changed}")
+    out().print(f"listed {counts.listed}, matched {counts.matched}, would change {counts.changed}")
 
 
 @subcommand("run")
@@ -148,10 +151,10 @@ def run_command(
         preflight.check(settings)
         batch = run_migration(deps, migration, enqueue_chunk)
         typer.echo(batch.id)
-        err.print(f"batch {batch.id}: {batch.total} session(s) to change")
+        err().print(f"batch {batch.id}: {batch.total} session(s) to change")
         if wait and batch.total:
-            batch = work_until_done(deps, batch.id, err)  # Ctrl-C: one line, exit 130
-            out.print(summary_table(batch))
+            batch = work_until_done(deps, batch.id, err())  # Ctrl-C: one line, exit 130
+            out().print(summary_table(batch))
             raise typer.Exit(1 if batch.counts.get(Outcome.FAILED, 0) else 0)
 
 
@@ -171,12 +174,13 @@ def beat(
     path, _, migrations = _load(settings, file)
     schedule = beat_schedule(migrations)
     if not schedule:
-        err.print(f"no scheduled migrations in {safe(path)}")
+        err().print(f"no scheduled migrations in {safe(path)}")
         raise typer.Exit(2)
     with deps_for(settings):
         from celery.signals import setup_logging
 
         from vsbatch.ops import logs
+        from vsbatch.worker.beat import MAX_TICK, SCHEDULER
         from vsbatch.worker.celery_app import app
 
         def _own_logging(**_: Any) -> None:  # connected: Celery leaves logging to us
@@ -184,6 +188,7 @@ def beat(
 
         setup_logging.connect(_own_logging, weak=False)
         app.conf.beat_schedule = schedule
+        app.conf.vsbatch_health_file = settings.health_file
         # The in-memory scheduler: nothing to share or corrupt between two beat processes;
         # ticks are computed from the wall clock and claimed in Redis.
-        app.Beat(scheduler="celery.beat:Scheduler", loglevel=loglevel, quiet=True).run()
+        app.Beat(scheduler=SCHEDULER, max_interval=MAX_TICK, loglevel=loglevel, quiet=True).run()

@@ -64,7 +64,7 @@ def doctor() -> None:
     """Check the key, the API base, Redis, the workers and the clocks: one line each."""
     from vsbatch.ops.doctor import run_doctor
 
-    raise typer.Exit(run_doctor(cli_settings(need_key=False), out))
+    raise typer.Exit(run_doctor(cli_settings(need_key=False), out()))
 
 
 # ``vsbatch emulator [OPTIONS]`` and ``vsbatch emulator sessions`` (vsbatch/emulator/cli.py).
@@ -78,5 +78,5 @@ def demo(
     """Run examples/ through the whole pipeline against a local emulator."""
     from vsbatch.cli.demo import run_demo
 
-    code = run_demo(out, err, concurrency=concurrency)
+    code = run_demo(out(), err(), concurrency=concurrency)
     raise typer.Exit(code)

@@ -13,9 +13,12 @@ where a client could care):
   updates in other statuses; a redacted session is never updated.
 - 409 ``idempotency_key_in_use`` has type ``idempotency_error``. A 404 for an unknown session is
   stored under its key; validation 400s, 401s, 429s and injected 503s are not.
-- ``options[document]=""`` leaves ``options`` as ``{}``. Redaction is immediate
-  (``redaction.status`` ``redacted``), erases metadata and provided details, and cancels a
-  ``requires_input`` session; redacting twice answers 200.
+- ``options[document]=""`` leaves ``options`` as ``{}``. Redaction answers ``processing`` and
+  completes ``redaction_seconds`` later (0 by default: at the next read), with ``[redacted]``
+  placeholders; the client reference id is nulled; redacting twice answers 200.
+- Connected accounts exist only when seeded (any other ``Stripe-Account`` is 403
+  ``account_invalid``); ``Stripe-Version`` takes the versions :mod:`vsbatch.emulator.versions`
+  knows (plus ``api_versions``) and every body is shaped as 2026-07-29.dahlia.
 - Per-type validation codes (``parameter_invalid_string``, ``_boolean``, ``_integer``,
   ``_object``, ``_array``) are the emulator's; Stripe documents ``parameter_unknown``,
   ``parameter_missing``, ``parameter_invalid_empty``, ``rate_limit`` and ``lock_timeout``.
@@ -38,11 +41,12 @@ import importlib as _importlib
 import typing as _typing
 
 if _typing.TYPE_CHECKING:
-    from vsbatch.emulator.app import API_VERSION, create_app
+    from vsbatch.emulator.app import create_app
     from vsbatch.emulator.config import EmulatorConfig
     from vsbatch.emulator.forms import UPDATE_PARAMETERS
     from vsbatch.emulator.server import EmulatorServer, serve
     from vsbatch.emulator.state import Emulator, SeedRequest
+    from vsbatch.emulator.versions import API_VERSION
 
 __all__ = [
     "API_VERSION",
@@ -58,7 +62,7 @@ __all__ = [
 # Imported on first use: ``vsbatch --help`` loads the ``emulator`` sub-app from this package
 # and must not pay for starlette, uvicorn and pydantic.
 _HOMES = {
-    "API_VERSION": "app",
+    "API_VERSION": "versions",
     "create_app": "app",
     "EmulatorConfig": "config",
     "UPDATE_PARAMETERS": "forms",

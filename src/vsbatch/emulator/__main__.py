@@ -18,6 +18,10 @@ from vsbatch.emulator.launch import ServeOptions, start
 __all__ = ["main"]
 
 
+def _comma_list(text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m vsbatch.emulator", description="Stripe Identity emulator (test mode)."
@@ -40,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
         elif isinstance(default, bool):
             parser.add_argument(flag, default=None, help="true, false or a share in 0..1")
+        elif isinstance(default, tuple):
+            parser.add_argument(flag, type=_comma_list, default=None, help="comma-separated")
         else:
             parser.add_argument(flag, type=type(default), default=None, help=f"default {default}")
     return parser

@@ -1,11 +1,12 @@
 """The Starlette app: Stripe's VerificationSession routes and the ``/_emulator`` admin routes.
 
-Every ``/v1`` request goes through one pipeline: request id, API key (401), ``Stripe-Account``
-scope, rate limit (429 ``rate_limit``, nothing stored), fault draw (updates, and reads when
-``faults_on_reads``), idempotency (replay, 400 ``idempotency_error``, 409
-``idempotency_key_in_use``), validation (400, nothing stored), then execution under the session's
-lock (429 ``lock_timeout`` if busy, nothing stored). Results of executed writes (200, 404, status
-400s and injected 500s) are stored under their idempotency key.
+Every ``/v1`` request goes through one pipeline: request id, API key (401), ``Stripe-Version``
+(400 for a version Stripe never released; echoed), ``Stripe-Account`` (403 ``account_invalid``
+for an account the emulator was not given), rate limit (429 ``rate_limit``, nothing stored),
+fault draw (updates, and reads when ``faults_on_reads``), idempotency (replay, 400
+``idempotency_error``, 409 ``idempotency_key_in_use``), validation (400, nothing stored), then
+execution under the session's lock (429 ``lock_timeout`` if busy, nothing stored). Results of
+executed writes (200, 404, status 400s and injected 500s) are stored under their idempotency key.
 
 A ``gateway`` fault puts a proxy in front of that pipeline: the client gets the gateway's answer
 (HTML 502/504, an HTML 200, or another session's JSON), while the request may still run through
@@ -16,36 +17,38 @@ under the idempotency key as usual and never shown to the client.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl
 
-from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from vsbatch.emulator import operations
+from vsbatch.emulator.admin import Admin
 from vsbatch.emulator.faults import NO_FAULT, Fault, FaultKind
 from vsbatch.emulator.operations import Result
-from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, SeedRequest, World
+from vsbatch.emulator.state import PLATFORM, Emulator, IdempotencyEntry, World
+from vsbatch.emulator.versions import API_VERSION, accepted_version
+from vsbatch.emulator.views import show
 from vsbatch.emulator.wire import (
     MESSAGES,
     DroppedResponse,
+    api_key,
     api_key_error,
     error_body,
     gateway_page,
     new_request_id,
+    redact_key,
     to_json,
 )
 
 __all__ = ["API_VERSION", "create_app"]
 
-API_VERSION = "2026-07-29.dahlia"
 _PREFIX = "/v1/identity/verification_sessions"
 _READS = frozenset({"list", "retrieve"})
 # The id a misrouted answer (gateway_answer "200_other_session") carries instead of the caller's.
@@ -102,9 +105,20 @@ class _Api:
             headers["Idempotency-Key"] = key
         account = request.headers.get("stripe-account") or PLATFORM
         call = _Call(world, request_id, account, request.url.path, key, headers)
-        refusal = api_key_error(request.headers.get("authorization"))
+        authorization = request.headers.get("authorization")
+        refusal = api_key_error(authorization)
         if refusal is not None:
             return call, call.error(401, "invalid_request_error", refusal)
+        asked = request.headers.get("stripe-version")
+        version = accepted_version(asked, world.config.api_versions)
+        if version is None:
+            message = f"Invalid Stripe API version: {asked}"
+            return call, call.error(400, "invalid_request_error", message)
+        headers["Stripe-Version"] = version
+        if account not in world.accounts:
+            key = redact_key(api_key(authorization))
+            message = MESSAGES["account_invalid"].format(key=key, account=account)
+            return call, call.error(403, "invalid_request_error", message, code="account_invalid")
         if not world.limiter.allow(account):
             world.stats.rate_limited += 1
             message = MESSAGES["rate_limit"]
@@ -223,7 +237,7 @@ class _Api:
         world.stats.requests[str(status)] += 1
         if answer == "200_other_session":
             session = world.sessions.get(call.account, session_id or "")
-            obj = dict(session.obj) if session is not None else {"status": "requires_input"}
+            obj = show(session) if session is not None else {"status": "requires_input"}
             obj.update(id=OTHER_SESSION_ID, object="identity.verification_session")
             return Response(to_json(obj), status, media_type="application/json")
         return Response(gateway_page(status), status, media_type="text/html")
@@ -278,7 +292,7 @@ def _claim_key(call: _Call, key: str, pairs: list[tuple[str, str]]) -> Response 
     fingerprint = (call.path, tuple(sorted(pairs)))
     stored = call.world.idempotency.get(call.account, key)
     if stored is None:
-        return call.world.idempotency.claim(call.account, key, fingerprint)
+        return call.world.idempotency.claim(call.account, key, fingerprint, call.request_id)
     if stored.fingerprint != fingerprint:
         call.world.stats.idempotency_mismatches += 1
         message = MESSAGES["idempotency_mismatch"].format(key=key)
@@ -288,7 +302,8 @@ def _claim_key(call: _Call, key: str, pairs: list[tuple[str, str]]) -> Response 
         message = MESSAGES["idempotency_in_use"].format(key=key)
         return call.error(409, "idempotency_error", message, code="idempotency_key_in_use")
     call.world.stats.replayed += 1
-    extra = {**stored.headers, "Idempotent-Replayed": "true"}
+    # Stripe names the request whose answer it replays.
+    extra = {**stored.headers, "Idempotent-Replayed": "true", "Original-Request": stored.request_id}
     return call.respond(stored.status, stored.body, extra)
 
 
@@ -313,75 +328,11 @@ async def _answer(call: _Call, result: Result, fault: Fault, hang_seconds: float
     return call.respond(result.status, result.body, result.headers or None)
 
 
-class _Admin:
-    """The ``/_emulator`` routes (not Stripe's): stats, sessions, seeding, config and reset."""
-
-    def __init__(self, emulator: Emulator) -> None:
-        self.emulator = emulator
-
-    async def stats(self, request: Request) -> Response:
-        """``GET /_emulator/stats``."""
-        return JSONResponse(self.emulator.stats())
-
-    async def sessions(self, request: Request) -> Response:
-        """``GET`` lists every session; ``POST`` a :class:`SeedRequest` -> ``{"ids": [...]}``."""
-        if request.method == "GET":
-            return JSONResponse(session_listing(self.emulator.world))
-        return await _admin_call(
-            request,
-            lambda body: {"ids": self.emulator.world.seed(SeedRequest.model_validate(body))},
-        )
-
-    async def config(self, request: Request) -> Response:
-        """``GET`` the config in force, or ``POST`` some fields to change it."""
-        if request.method == "GET":
-            return JSONResponse(self.emulator.config.model_dump())
-        return await _admin_call(request, lambda body: self.emulator.configure(**body).model_dump())
-
-    async def reset(self, request: Request) -> Response:
-        """``POST /_emulator/reset``: start-up state and config."""
-        self.emulator.reset()
-        return JSONResponse({"reset": True, "config": self.emulator.config.model_dump()})
-
-
-def session_listing(world: World) -> dict[str, Any]:
-    """``GET /_emulator/sessions``: every session of every account, oldest first.
-
-    Each entry has ``id``, ``account`` (null for the platform), ``status``, ``type``,
-    ``metadata`` and ``redacted``; ``total`` counts them.
-    """
-    sessions = [
-        {
-            "id": session.id,
-            "account": session.account or None,
-            "status": session.obj["status"],
-            "type": session.obj["type"],
-            "metadata": session.obj["metadata"],
-            "redacted": session.obj["redaction"] is not None,
-        }
-        for session in world.sessions
-    ]
-    return {"total": len(sessions), "sessions": sessions}
-
-
-async def _admin_call(request: Request, action: Callable[[dict[str, Any]], object]) -> Response:
-    try:
-        body = json.loads(await request.body() or b"{}")
-        if not isinstance(body, dict):
-            raise ValueError("the body must be a JSON object")
-        return JSONResponse(action(body))
-    except ValidationError as exc:
-        message = str(exc.errors(include_url=False, include_context=False))
-    except (ValueError, TypeError) as exc:
-        message = str(exc)
-    return JSONResponse({"error": {"type": "invalid_request_error", "message": message}}, 400)
-
-
 def create_app(emulator: Emulator | None = None) -> Starlette:
     """Build the ASGI app around an emulator (a fresh default one when None)."""
     emulator = emulator or Emulator()
     api = _Api(emulator)
-    admin = _Admin(emulator)
+    admin = Admin(emulator)
     everything = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     routes = [
         Route(_PREFIX, api.collection, methods=["GET", "POST"]),

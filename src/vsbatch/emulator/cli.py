@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -115,6 +113,10 @@ def serve_command(
 
 def fetch_sessions(url: str, *, timeout: float = 10.0) -> list[dict[str, Any]]:
     """``GET URL/_emulator/sessions``; exits with one line (code 2) when no emulator answers."""
+    # Here, not at the top: urllib.request (http.client, email) would slow ``vsbatch --help``.
+    import urllib.error
+    import urllib.request
+
     base = url.rstrip("/")
     if not base.startswith(("http://", "https://")):
         _fail(f"--url {url!r} is not an http:// URL; e.g. {DEFAULT_URL}")

@@ -48,6 +48,11 @@ class EmulatorConfig(BaseModel):
         gateway_applies: Whether (or how often) Stripe still gets the request behind the gateway.
         gateway_delay_seconds: How long after the gateway's answer Stripe executes the request
             (0: before the answer; more: the client may read back before the change lands).
+        api_versions: ``Stripe-Version`` values accepted besides the known ones (an account
+            pinned to an older release, say); any other version is refused with 400.
+        redaction_seconds: How long a redaction stays ``processing`` before it is ``redacted``
+            (Stripe: up to four days; 0: the redact answer says processing, the next read
+            redacted).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -74,6 +79,8 @@ class EmulatorConfig(BaseModel):
     gateway_answer: GatewayAnswer = "502"
     gateway_applies: bool | Share = True
     gateway_delay_seconds: float = Field(default=0.0, ge=0)
+    api_versions: tuple[str, ...] = ()
+    redaction_seconds: float = Field(default=0.0, ge=0)
 
     @property
     def has_faults(self) -> bool:

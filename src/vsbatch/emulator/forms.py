@@ -10,6 +10,9 @@ Stripe's OpenAPI spec (``type``, ``enum``, ``properties``, ``items``, ``anyOf``,
 Error codes for a value of the wrong type are ``parameter_invalid_<type>`` (``_string`` for a value
 outside an enum); Stripe documents ``parameter_unknown``, ``parameter_missing`` and
 ``parameter_invalid_empty`` but not the per-type codes, so those are the emulator's choice.
+``""`` unsets only where the spec says so: a metadata key, ``metadata`` itself, or a parameter
+whose schema lists ``""`` (``options[document]``); any other named string parameter
+(``provided_details[email]``, ``type``) answers ``parameter_invalid_empty``.
 """
 
 from __future__ import annotations
@@ -231,27 +234,40 @@ def _check_string(schema: Schema, value: str, name: str) -> str:
     return value
 
 
+def _cannot_unset(name: str) -> ParamError:
+    return ParamError(
+        f"You passed an empty string for '{name}'. We assume empty values are an attempt to "
+        f"unset a parameter; however '{name}' cannot be unset. You should remove '{name}' "
+        "from your request or supply a non-empty value.",
+        code="parameter_invalid_empty",
+        param=name,
+    )
+
+
+def _takes_empty(schema: Schema) -> bool:
+    """Whether ``""`` is a value of this named parameter (Stripe's spec lists it when it is)."""
+    if schema.get("type") != "string":
+        return True  # objects decide for themselves; other scalars fail their own check
+    return "" in schema.get("enum", ())
+
+
 def _check_object(schema: Schema, value: Any, name: str) -> Any:
     if value == "" and "additionalProperties" in schema:
         return ""
     if value == "":
-        raise ParamError(
-            f"You passed an empty string for '{name}'. We assume empty values are an attempt to "
-            f"unset a parameter; however '{name}' cannot be unset. You should remove '{name}' "
-            "from your request or supply a non-empty value.",
-            code="parameter_invalid_empty",
-            param=name,
-        )
+        raise _cannot_unset(name)
     if not isinstance(value, dict):
         raise ParamError("Invalid hash", code="parameter_invalid_object", param=name)
-    properties: dict[str, Schema] | None = schema.get("properties")
+    properties: dict[str, Schema] = schema.get("properties") or {}
     extra: Schema | None = schema.get("additionalProperties")
     out: dict[str, Any] = {}
     for key, item in value.items():
         child = _join(name, key)
-        sub = properties.get(key) if properties is not None else None
+        sub = properties.get(key)
+        if sub is not None and item == "" and not _takes_empty(sub):
+            raise _cannot_unset(child)
         if sub is None:
-            sub = extra
+            sub = extra  # a metadata value: "" unsets that key
         if sub is None:
             raise ParamError(
                 f"Received unknown parameter: {child}", code="parameter_unknown", param=child

@@ -9,8 +9,9 @@ Assumptions where Stripe's behaviour is UNVERIFIED (see FACTS.md), each switchab
   accepts updates in every status, ``allow_metadata_update_any_status`` accepts metadata-only
   ones; a redacted session is never updated.
 - ``options[document]=""`` removes the document options, leaving ``options`` as ``{}``.
-- Redacting a ``requires_input`` session cancels it; metadata and provided details are erased
-  and ``redaction`` becomes ``{"status": "redacted"}`` at once. Redacting twice answers 200.
+- Redaction follows Stripe's lifecycle (:mod:`vsbatch.emulator.sessions`): ``processing`` in
+  the answer, ``redacted`` with ``[redacted]`` placeholders ``redaction_seconds`` later.
+  Redacting twice answers 200 with the session as it is.
 - A 404 for an unknown session is an executed request (stored); validation 400s and
   ``lock_timeout`` 429s are not.
 """
@@ -27,7 +28,6 @@ from vsbatch.emulator.faults import Fault
 from vsbatch.emulator.forms import (
     CREATE_PARAMETERS,
     EXPAND_ONLY_PARAMETERS,
-    EXPANDABLE_FIELDS,
     LIST_PARAMETERS,
     UPDATE_PARAMETERS,
     ParamError,
@@ -35,8 +35,9 @@ from vsbatch.emulator.forms import (
     parse_pairs,
     validate,
 )
-from vsbatch.emulator.sessions import Session, cancel, redact
+from vsbatch.emulator.sessions import Session, cancel
 from vsbatch.emulator.state import World
+from vsbatch.emulator.views import expansions, show
 from vsbatch.emulator.wire import MESSAGES, error_body, to_json
 
 __all__ = ["MAX_EMAIL", "MAX_METADATA_KEYS", "Result", "execute"]
@@ -87,7 +88,7 @@ def _missing(session_id: str, param: str = "id") -> Result:
 
 
 def _check_extras(params: dict[str, Any]) -> None:
-    """Stripe's rules beyond types: metadata sizes, email length, expandable fields."""
+    """Stripe's rules beyond types: metadata sizes and email length."""
     metadata = params.get("metadata")
     if isinstance(metadata, dict):
         for key, value in metadata.items():
@@ -112,11 +113,6 @@ def _check_extras(params: dict[str, Any]) -> None:
             code="parameter_invalid_string",
             param="provided_details[email]",
         )
-    for name in params.get("expand", ()):
-        if name not in EXPANDABLE_FIELDS:
-            raise ParamError(
-                f"This property cannot be expanded ({name}).", code=None, param="expand"
-            )
 
 
 def _merge_metadata(current: dict[str, str], update: dict[str, str] | str) -> dict[str, str]:
@@ -151,14 +147,8 @@ def _apply(obj: dict[str, Any], params: dict[str, Any]) -> None:
             **obj["options"],
             "document": {**obj["options"].get("document", {}), **document},
         }
-    if "provided_details" in params:
-        details = dict(obj["provided_details"] or {})
-        for key, value in params["provided_details"].items():
-            if value == "":
-                details.pop(key, None)
-            else:
-                details[key] = value
-        obj["provided_details"] = details
+    if "provided_details" in params:  # validation refuses "" here: details cannot be unset
+        obj["provided_details"] = {**(obj["provided_details"] or {}), **params["provided_details"]}
     if "type" in params:
         obj["type"] = params["type"]
 
@@ -197,10 +187,11 @@ async def execute(
     try:
         params = validate(_TABLES[op], parse_pairs(pairs))
         _check_extras(params)
+        expand = expansions(op, params.get("expand", ()))
         if op == "list":
-            return _list(world, account, params)
+            return _list(world, account, params, expand)
         if op == "create":
-            return _create(world, account, params)
+            return _create(world, account, params, expand)
         assert session_id is not None
         session = world.sessions.get(account, session_id)
         if session is None:
@@ -208,13 +199,13 @@ async def execute(
         if op == "retrieve":
             if fault.latency:
                 await asyncio.sleep(fault.latency)
-            return Result(200, to_json(session.obj))
+            return Result(200, to_json(show(session, expand)))
         if not await _locked(world, session):
             return _lock_timeout()
         try:
             if fault.latency:
                 await asyncio.sleep(fault.latency)
-            return _write(world, session, op, params)
+            return _write(world, session, op, params, expand)
         finally:
             session.lock.release()
     except ParamError as exc:
@@ -233,7 +224,9 @@ def _invalid_status(session: Session, action: str) -> Result:
     return _fail(400, message, code="session_invalid_status", param="status", store=True)
 
 
-def _write(world: World, session: Session, op: str, params: dict[str, Any]) -> Result:
+def _write(
+    world: World, session: Session, op: str, params: dict[str, Any], expand: frozenset[str]
+) -> Result:
     obj = session.obj
     config = world.config
     if op == "update":
@@ -245,12 +238,12 @@ def _write(world: World, session: Session, op: str, params: dict[str, Any]) -> R
             return _invalid_status(session, "update")
         _apply(obj, params)
         world.stats.applied[session.id] += 1
-        return Result(200, to_json(obj), applied=True)
+        return Result(200, to_json(show(session, expand)), applied=True)
     if op == "cancel":
         if obj["status"] != "requires_input" or obj["redaction"] is not None:
             return _invalid_status(session, "cancel")
         cancel(session)
-        return Result(200, to_json(obj))
+        return Result(200, to_json(show(session, expand)))
     if obj["redaction"] is None:
         if obj["status"] not in ("requires_input", "verified"):
             return _fail(
@@ -261,11 +254,11 @@ def _write(world: World, session: Session, op: str, params: dict[str, Any]) -> R
                 param="status",
                 store=True,
             )
-        redact(session)
-    return Result(200, to_json(obj))
+        world.sessions.redact(session, config.redaction_seconds)
+    return Result(200, to_json(show(session, expand)))
 
 
-def _create(world: World, account: str, params: dict[str, Any]) -> Result:
+def _create(world: World, account: str, params: dict[str, Any], expand: frozenset[str]) -> Result:
     if "type" not in params and "verification_flow" not in params:
         raise ParamError("Missing required param: type.", code="parameter_missing", param="type")
     extra: dict[str, Any] = {
@@ -285,10 +278,10 @@ def _create(world: World, account: str, params: dict[str, Any]) -> Result:
         provided_details=probe["provided_details"],
         extra=extra,
     )
-    return Result(200, to_json(session.obj))
+    return Result(200, to_json(show(session, expand)))
 
 
-def _list(world: World, account: str, params: dict[str, Any]) -> Result:
+def _list(world: World, account: str, params: dict[str, Any], expand: frozenset[str]) -> Result:
     limit = params.get("limit", 10)
     if not 1 <= limit <= 100:
         bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
@@ -339,7 +332,7 @@ def _list(world: World, account: str, params: dict[str, Any]) -> Result:
     except LookupError as exc:
         param = "starting_after" if "starting_after" in params else "ending_before"
         return _missing(str(exc.args[0]), param)
-    data = ",".join(json.dumps(s.obj, separators=(",", ":")) for s in found)
+    data = ",".join(json.dumps(show(s, expand), separators=(",", ":")) for s in found)
     body = (
         f'{{"object":"list","data":[{data}],"has_more":{"true" if has_more else "false"},'
         f'"url":"/v1/identity/verification_sessions"}}'

@@ -3,9 +3,16 @@
 This module owns :class:`Session` (a session's JSON object plus the emulator's bookkeeping),
 :class:`SessionStore` (sessions by id and each account's sessions in creation order, with
 Stripe-shaped ids drawn from a seeded generator, and the pages of a list), and the moves that
-are the same for every route: :func:`cancel` and :func:`redact`. Like the rest of the state it
+are the same for every route: :func:`cancel` and redaction. Like the rest of the state it
 runs on the server's event loop thread; the per-session :class:`asyncio.Lock` only serialises
 writes across ``await`` points.
+
+Redaction follows Stripe's redact reference: the answer to redact already has the metadata
+erased and ``redaction.status`` ``processing`` (a ``requires_input`` session is canceled); when
+the process is over (Stripe: up to four days; here ``redaction_seconds``, checked lazily on the
+store's wall clock whenever the session is read) the status is ``redacted`` and the personal
+data reads ``[redacted]``: the provided details, the verified outputs (dates: null), and the
+client reference id, which the emulator nulls (its own reading).
 """
 
 from __future__ import annotations
@@ -18,9 +25,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STATUSES", "Session", "SessionStore", "cancel", "redact"]
+__all__ = [
+    "PLACEHOLDER",
+    "STATUSES",
+    "Session",
+    "SessionStore",
+    "blank",
+    "cancel",
+    "finish_redaction",
+    "start_redaction",
+]
 
 STATUSES = ("requires_input", "processing", "verified", "canceled")
+PLACEHOLDER = "[redacted]"
+"""What Stripe puts in place of redacted personal data."""
+_NOT_PERSONAL = frozenset({"status", "type", "id_number_type", "error"})
 _BASE62 = string.digits + string.ascii_letters
 
 
@@ -32,6 +51,7 @@ class Session:
     account: str
     pos: int
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    redaction_due: float | None = None  # wall-clock time a processing redaction completes
 
     @property
     def id(self) -> str:
@@ -60,13 +80,24 @@ class SessionStore:
 
     def __iter__(self) -> Iterator[Session]:
         """Every session of every account, in creation order."""
-        return iter(list(self._by_id.values()))
+        return iter([self._settled(session) for session in self._by_id.values()])
 
     def get(self, account: str, session_id: str) -> Session | None:
         """The session with this id if it belongs to the account, else None."""
         session = self._by_id.get(session_id)
         if session is None or session.account != account:
             return None
+        return self._settled(session)
+
+    def redact(self, session: Session, delay: float) -> None:
+        """Start redacting ``session``; it completes ``delay`` seconds from now."""
+        start_redaction(session, self._wall_clock() + delay)
+
+    def _settled(self, session: Session) -> Session:
+        """The session, its redaction completed if it is due (read time is when it shows)."""
+        due = session.redaction_due
+        if due is not None and self._wall_clock() >= due:
+            finish_redaction(session)
         return session
 
     def new_id(self) -> str:
@@ -156,7 +187,7 @@ class SessionStore:
             index = cursor.pos + step
         found: list[Session] = []
         while 0 <= index < len(order) and len(found) <= limit:
-            candidate = order[index]
+            candidate = self._settled(order[index])
             if match is None or match(candidate.obj):
                 found.append(candidate)
             index += step
@@ -172,10 +203,46 @@ def cancel(session: Session) -> None:
     session.obj.update(status="canceled", client_secret=None, url=None)
 
 
-def redact(session: Session) -> None:
-    """Redact a session: personal data and metadata erased; a requires_input session is canceled."""
+def start_redaction(session: Session, due: float) -> None:
+    """Redaction begins: metadata erased, status ``processing`` until ``due``; a requires_input
+    session is canceled. Redacting again changes nothing."""
     obj = session.obj
+    if obj["redaction"] is not None:
+        return
     if obj["status"] == "requires_input":
         cancel(session)
-    obj.update(redaction={"status": "redacted"}, metadata={}, provided_details=None)
-    obj.update(verified_outputs=None, client_reference_id=None)
+    obj.update(redaction={"status": "processing"}, metadata={})
+    session.redaction_due = due
+
+
+def finish_redaction(session: Session) -> None:
+    """Redaction completes: status ``redacted``, personal data replaced by placeholders."""
+    obj = session.obj
+    details = obj["provided_details"]
+    outputs = obj["verified_outputs"]
+    obj.update(
+        redaction={"status": "redacted"},
+        metadata={},
+        client_reference_id=None,
+        provided_details=blank(details) if details else details,
+        verified_outputs=blank(outputs) if outputs else outputs,
+    )
+    session.redaction_due = None
+
+
+def blank(data: dict[str, Any]) -> dict[str, Any]:
+    """Personal data replaced: strings by ``[redacted]``, an address part by part, dates (and
+    other objects) by null, files by none; statuses, types and errors are kept."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in _NOT_PERSONAL or value is None:
+            out[key] = value
+        elif key == "address" and isinstance(value, dict):
+            out[key] = {part: PLACEHOLDER for part in value}
+        elif isinstance(value, list):
+            out[key] = []
+        elif isinstance(value, dict):
+            out[key] = None
+        else:
+            out[key] = PLACEHOLDER
+    return out

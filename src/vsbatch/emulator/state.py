@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from vsbatch.emulator.config import EmulatorConfig
 from vsbatch.emulator.faults import FaultPlan
-from vsbatch.emulator.sessions import SessionStore, redact
+from vsbatch.emulator.sessions import SessionStore, finish_redaction, start_redaction
 
 __all__ = [
     "PLATFORM",
@@ -60,10 +60,11 @@ class SeedRequest(BaseModel):
 
 @dataclass(slots=True)
 class IdempotencyEntry:
-    """A key's first request: its parameters and, once finished, the stored response."""
+    """A key's first request: its parameters, its request id and, once finished, the response."""
 
     fingerprint: tuple[Any, ...]
     created: float
+    request_id: str = ""
     done: bool = False
     status: int = 0
     body: bytes = b""
@@ -86,9 +87,11 @@ class IdempotencyStore:
             return None
         return entry
 
-    def claim(self, account: str, key: str, fingerprint: tuple[Any, ...]) -> IdempotencyEntry:
-        """Mark the key as executing for a request with these parameters."""
-        entry = IdempotencyEntry(fingerprint=fingerprint, created=self._clock())
+    def claim(
+        self, account: str, key: str, fingerprint: tuple[Any, ...], request_id: str = ""
+    ) -> IdempotencyEntry:
+        """Mark the key as executing for the request ``request_id`` with these parameters."""
+        entry = IdempotencyEntry(fingerprint, self._clock(), request_id)
         self._entries[(account, key)] = entry
         return entry
 
@@ -159,10 +162,16 @@ class Stats:
 
 
 class World:
-    """Everything a reset throws away: sessions, keys, limiter, stats and fault counters."""
+    """Everything a reset throws away: sessions, keys, limiter, stats and fault counters.
+
+    ``accounts`` are the connected accounts the key may act on with ``Stripe-Account``: the
+    platform, and every account a seeding request named (``count=0`` connects one with no
+    sessions). Any other account is Stripe's 403 ``account_invalid``.
+    """
 
     def __init__(self, config: EmulatorConfig) -> None:
         self.config = config
+        self.accounts: set[str] = {PLATFORM}
         self.sessions = SessionStore(random.Random(f"ids:{config.seed}"))
         self.idempotency = IdempotencyStore(config.idempotency_ttl_seconds)
         self.limiter = RateLimiter(config.rate_limit, config.rate_window_seconds)
@@ -185,6 +194,7 @@ class World:
                 ``count``).
         """
         account = request.account or PLATFORM
+        self.accounts.add(account)
         ids: list[str | None] = [None] * request.count
         if request.ids is not None:
             ids = list(request.ids)
@@ -205,8 +215,9 @@ class World:
                 provided_details=request.provided_details,
                 created=request.created,
             )
-            if request.redacted:
-                redact(session)
+            if request.redacted:  # seeded redacted: the process is over
+                start_redaction(session, due=0.0)
+                finish_redaction(session)
             created.append(session.id)
         return created
 

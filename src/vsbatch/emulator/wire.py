@@ -21,10 +21,12 @@ from starlette.types import Receive, Scope, Send
 __all__ = [
     "MESSAGES",
     "DroppedResponse",
+    "api_key",
     "api_key_error",
     "error_body",
     "gateway_page",
     "new_request_id",
+    "redact_key",
     "to_json",
 ]
 
@@ -66,6 +68,10 @@ MESSAGES: Final[dict[str, str]] = {
     "unavailable": (
         "Stripe is temporarily unable to process this request. Please retry with the same "
         "idempotency key; nothing was executed."
+    ),
+    "account_invalid": (
+        "The provided key '{key}' does not have access to account '{account}' (or that account "
+        "does not exist). Application access may have been revoked."
     ),
 }
 
@@ -118,9 +124,26 @@ def gateway_page(status: int) -> bytes:
     ).encode()
 
 
-def _redact_key(key: str) -> str:
+def redact_key(key: str) -> str:
+    """A key as Stripe quotes it in errors: its first 8 and last 4 characters, stars between."""
     prefix = key[:8]
     return prefix + "*" * max(len(key) - 12, 0) + key[-4:] if len(key) > 12 else prefix + "****"
+
+
+def api_key(authorization: str | None) -> str:
+    """The key of an ``Authorization`` header (``Bearer <key>`` or ``Basic base64(<key>:)``);
+    ``""`` when there is none."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    scheme = scheme.lower()
+    credentials = credentials.strip()
+    if scheme == "bearer":
+        return credentials
+    if scheme == "basic":
+        try:
+            return base64.b64decode(credentials, validate=True).decode().partition(":")[0]
+        except (binascii.Error, UnicodeDecodeError):
+            return ""
+    return ""
 
 
 def api_key_error(authorization: str | None) -> str | None:
@@ -129,29 +152,17 @@ def api_key_error(authorization: str | None) -> str | None:
     Accepts ``Bearer <key>`` and ``Basic base64(<key>:)`` with a test-mode secret or restricted
     key; live keys are refused because the emulator is test mode only.
     """
-    if not authorization:
-        return MESSAGES["no_key"]
-    scheme, _, credentials = authorization.partition(" ")
-    scheme = scheme.lower()
-    credentials = credentials.strip()
-    key = ""
-    if scheme == "bearer":
-        key = credentials
-    elif scheme == "basic":
-        try:
-            key = base64.b64decode(credentials, validate=True).decode().partition(":")[0]
-        except (binascii.Error, UnicodeDecodeError):
-            key = ""
+    key = api_key(authorization)
     if not key:
         return MESSAGES["no_key"]
     if key.startswith(("sk_test_", "rk_test_")) and len(key) > 8:
         return None
     if key.startswith(("sk_live_", "rk_live_")):
         return (
-            f"Invalid API Key provided: {_redact_key(key)} "
+            f"Invalid API Key provided: {redact_key(key)} "
             "(the emulator runs in test mode only: use a sk_test_ or rk_test_ key)"
         )
-    return f"Invalid API Key provided: {_redact_key(key)}"
+    return f"Invalid API Key provided: {redact_key(key)}"
 
 
 class DroppedResponse(Response):

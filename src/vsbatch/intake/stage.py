@@ -2,18 +2,17 @@
 
 Rows are streamed into the ledger while the batch is STAGING, so a file that turns out to be
 malformed half way (bad bytes at row 900,000) is discarded whole and nothing is enqueued.
-Messages carry chunks of row numbers, never the rows: a million-row batch is about
-``1,000,000 / chunk_size`` small messages, shrinking to single rows at the end of the batch
-(:func:`cut_chunks`).
+Messages carry chunks of row numbers of one Stripe account each, never the rows: a
+million-row batch is about ``1,000,000 / chunk_size`` small messages, shrinking to single rows
+at the end of the batch (:func:`cut_chunks`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import redis
 
 from vsbatch.bootstrap import Deps, redis_refusal
 from vsbatch.errors import BatchInProgressError, CsvFileError, InputError, NotFoundError
+from vsbatch.intake.chunks import cut_chunks
 from vsbatch.intake.csv_reader import ParsedRow, file_digest, read_updates
 from vsbatch.intake.file_claim import claim_file, release_file
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
@@ -33,8 +33,6 @@ log = logging.getLogger(__name__)
 # Sends one chunk message. One that also has ``together()`` (a context manager: the worker's
 # ``enqueue_chunk``) has the messages of one enqueueing sent together in pipelines.
 Enqueue = Callable[[str, list[int], RowOptions], None]
-# Messages a batch is spread over when its size allows (more than a fleet's worker threads).
-SPREAD = 256
 # How many of the newest batches are searched for an open batch of the same file.
 RESUME_LOOKBACK = 1000
 
@@ -264,39 +262,14 @@ def _enqueue_pending(
     deps: Deps, batch: BatchInfo, enqueue: Enqueue, row_options: RowOptions
 ) -> int:
     largest = deps.settings.chunk_size
-    pages = deps.ledger.pending_chunks(batch.id, largest)
+    pending = deps.ledger.pending_rows(batch.id)
     rows = 0
     together = getattr(enqueue, "together", None)
     with together() if together is not None else contextlib.nullcontext():
-        for chunk in cut_chunks(pages, batch.total - batch.terminal, largest):
+        for chunk in cut_chunks(pending, batch.total - batch.terminal, largest):
             enqueue(batch.id, chunk, row_options)
             rows += len(chunk)
     return rows
-
-
-def cut_chunks(pages: Iterable[list[int]], pending: int, largest: int) -> Iterator[list[int]]:
-    """Re-cut row numbers into messages that shrink toward the end (guided self-scheduling).
-
-    Each message holds :func:`chunk_size` of the rows still to cut (``pending`` at first), so a
-    batch starts with chunks of ``largest`` rows and ends with ``SPREAD`` single rows. A
-    chunk's rows run one after another in one thread: equal chunks would leave the last few
-    running alone for ``chunk x latency`` seconds (100 s at 100 rows and 1 s) while the other
-    threads idle; shrinking ones end together. It costs about ``SPREAD x ln(largest)`` more
-    messages, whatever the batch's size.
-    """
-    chunk: list[int] = []
-    left = pending
-    size = chunk_size(left, largest)
-    for page in pages:
-        for row in page:
-            chunk.append(row)
-            if len(chunk) >= size:
-                yield chunk
-                left -= len(chunk)
-                chunk = []
-                size = chunk_size(left, largest)
-    if chunk:
-        yield chunk
 
 
 def read_digest(path: Path) -> str:
@@ -305,17 +278,6 @@ def read_digest(path: Path) -> str:
         return file_digest(path)
     except OSError as exc:
         raise CsvFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-
-def chunk_size(total: int, largest: int) -> int:
-    """Rows per message for ``total`` rows still to cut: at most ``largest``, and small enough
-    for ``SPREAD`` messages (1 when ``total`` is at most ``SPREAD``).
-
-    A chunk's rows run one after another in one worker thread, so a 1,000-row batch cut in
-    chunks of 100 would keep only 10 threads busy; cut finer, it keeps the fleet busy, while
-    a million rows still make only about ``1,000,000 / largest`` messages.
-    """
-    return max(1, min(largest, math.ceil(total / SPREAD)))
 
 
 def _new_rows(

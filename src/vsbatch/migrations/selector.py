@@ -83,11 +83,12 @@ class Selector:
     def matches(self, session: Mapping[str, Any], now: float) -> bool:
         """True when the session (a plain dict) is one the migration should look at.
 
-        Redacted sessions never match: they can never be updated.
+        Redacted sessions never match: they can never be updated. Nor do sessions whose
+        redaction is still ``processing`` (Stripe's state for days after a redact call).
         """
         if session.get("status") not in self.statuses:
             return False
-        if (session.get("redaction") or {}).get("status") == "redacted":
+        if session.get("redaction"):
             return False
         created = int(session.get("created") or 0)
         if self.created_after is not None and not created > self.created_after.resolve(now):

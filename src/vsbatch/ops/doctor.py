@@ -158,7 +158,9 @@ def stripe_checks(
     return checks
 
 
-def _redis_checks(client: redis.Redis, where: str, clock: Callable[[], float]) -> list[Check]:
+def _redis_checks(
+    client: redis.Redis, where: str, clock: Callable[[], float], prefix: str = "vsbatch"
+) -> list[Check]:
     import redis as redis_py
 
     from vsbatch.store.keys import Keys
@@ -180,7 +182,7 @@ def _redis_checks(client: redis.Redis, where: str, clock: Callable[[], float]) -
         info = None
     checks.append(persistence_check(config, info))
     checks.append(skew_check("clock vs redis", local, seconds + micros / 1e6))
-    nodes = live_nodes(client, Keys())
+    nodes = live_nodes(client, Keys(prefix))
     if nodes:
         shown = ", ".join(nodes[:3]) + (", …" if len(nodes) > 3 else "")
         checks.append(Check("workers", "ok", f"{len(nodes)} alive ({shown})"))
@@ -208,7 +210,7 @@ def _redis_part(settings: Settings, clock: Callable[[], float]) -> list[Check]:
         with redis_for(settings) as resolved:
             client = connect(resolved)
             try:
-                return _redis_checks(client, where, clock)
+                return _redis_checks(client, where, clock, settings.key_prefix)
             finally:
                 client.close()
     except (VsbatchError, redis_py.RedisError) as exc:

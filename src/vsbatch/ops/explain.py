@@ -124,7 +124,7 @@ class Story:
 
 
 def explain_row(
-    ledger: LedgerReader,
+    ledger: LedgerReader[redis.Redis],
     batch_id: str,
     row: int,
     *,
@@ -184,7 +184,7 @@ def explain_row(
     )
 
 
-def _row_range(ledger: LedgerReader, batch_id: str) -> str:
+def _row_range(ledger: LedgerReader[redis.Redis], batch_id: str) -> str:
     low, high = cast(
         list[bytes | None], ledger.client.hmget(ledger.keys.batch(batch_id), ["min_row", "max_row"])
     )
@@ -194,7 +194,7 @@ def _row_range(ledger: LedgerReader, batch_id: str) -> str:
 
 
 def read_transitions(
-    ledger: LedgerReader, batch_id: str, row: int, *, shown: int, scan_cap: int
+    ledger: LedgerReader[redis.Redis], batch_id: str, row: int, *, shown: int, scan_cap: int
 ) -> tuple[list[Transition], int, str | None]:
     """The row's transitions in time order (the newest ``shown``), how many older ones were
     left out, and why earlier ones may be missing (None: none are)."""
@@ -225,7 +225,7 @@ def read_transitions(
     return kept[::-1], hidden, f"only the batch's newest {read} events were read"
 
 
-def _trimmed(ledger: LedgerReader, stream: str) -> str | None:
+def _trimmed(ledger: LedgerReader[redis.Redis], stream: str) -> str | None:
     """Why the stream may lack the row's early transitions: it is capped (MAXLEN ~)."""
     try:
         info = cast(dict[Any, Any], ledger.client.xinfo_stream(stream))

@@ -8,9 +8,10 @@ heartbeats (``liveness``): a cheap read, so ``status`` stays light (no Celery, n
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from vsbatch.model.row import BatchInfo, BatchState
-from vsbatch.store.ledger import Ledger
+from vsbatch.store.ledger_reader import LedgerReader
 from vsbatch.store.liveness import live_nodes
 
 __all__ = ["no_worker_hint"]
@@ -20,7 +21,7 @@ def _waiting(batch: BatchInfo) -> bool:
     return batch.state is BatchState.OPEN and batch.terminal < batch.total
 
 
-def no_worker_hint(ledger: Ledger, batches: Iterable[BatchInfo]) -> str | None:
+def no_worker_hint(ledger: LedgerReader[Any], batches: Iterable[BatchInfo]) -> str | None:
     """One line naming the fix when some batch waits for a worker and none is alive, else None.
 
     Args:

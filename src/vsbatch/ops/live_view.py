@@ -20,7 +20,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import TERMINAL, BatchInfo, BatchState, Outcome
@@ -29,6 +29,9 @@ from vsbatch.store.codec import as_text, decode_row
 from vsbatch.store.ledger_reader import LedgerReader
 from vsbatch.store.liveness import live_nodes
 from vsbatch.store.rate_limit import RateLimiter
+
+if TYPE_CHECKING:
+    import redis
 
 __all__ = [
     "AccountLimit",
@@ -153,7 +156,7 @@ class LiveReader:
 
     def __init__(
         self,
-        ledger: LedgerReader,
+        ledger: LedgerReader[redis.Redis],
         *,
         batch_ids: Sequence[str] | None = None,
         limiter: RateLimiter | None = None,

@@ -17,7 +17,8 @@ Two kinds of secrets:
   :func:`vsbatch.urls.safe_url` is the one function every printed URL goes through.
 
 Each output applies these functions in one place: the logging filter (``vsbatch.ops.logs``), the
-CLI's error printer, and :class:`RedactedLedger`, the read-only view the report writers get.
+CLI's error printer, and :class:`~vsbatch.ops.redacted_ledger.RedactedLedger`, the read-only
+view the report writers get.
 The ledger itself keeps the update parameters in clear: workers need them to apply the row.
 """
 
@@ -25,18 +26,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterable, Iterator
 from typing import Any
 
-from vsbatch.model.row import Outcome, RowRecord
-from vsbatch.store.ledger import Ledger
+from vsbatch.model.row import RowRecord
 from vsbatch.urls import safe_url
 
 __all__ = [
     "EMAIL_MARK",
     "KEY_MARK",
     "PHONE_MARK",
-    "RedactedLedger",
     "redact_record",
     "redact_text",
     "redact_value",
@@ -112,27 +110,3 @@ def redact_record(record: RowRecord, *, pii: bool = False) -> RowRecord:
         error_message=redact_value(record.error_message, pii=pii),
         extra=redact_value(record.extra, pii=pii),
     )
-
-
-class RedactedLedger(Ledger):
-    """A view of a ledger whose rows come out redacted; what report writers are given.
-
-    It shares the wrapped ledger's client and scripts (nothing is copied from Redis) and
-    changes only :meth:`iter_rows` and :meth:`get_row`.
-    """
-
-    def __init__(self, inner: Ledger, *, pii: bool) -> None:
-        # Deliberately not Ledger.__init__: this is the same ledger, seen through a filter.
-        self.__dict__.update(inner.__dict__)
-        self.pii = pii
-
-    def iter_rows(
-        self, batch_id: str, outcomes: Iterable[Outcome] | None = None
-    ) -> Iterator[RowRecord]:
-        """The wrapped ledger's rows, redacted."""
-        for record in super().iter_rows(batch_id, outcomes):
-            yield redact_record(record, pii=self.pii)
-
-    def get_row(self, batch_id: str, row: int) -> RowRecord:
-        """One row, redacted."""
-        return redact_record(super().get_row(batch_id, row), pii=self.pii)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from vsbatch.model.row import TERMINAL, BatchInfo, Outcome, RowRecord
-from vsbatch.model.update import key_of
 from vsbatch.ops.reasons import reason, why
 from vsbatch.ops.terminal_text import safe
-from vsbatch.store.ledger import Ledger
+
+if TYPE_CHECKING:  # status prints its table without importing redis-py
+    from vsbatch.store.ledger import Ledger
 
 OUTCOME_ORDER = [
     Outcome.SUCCEEDED,
@@ -53,6 +54,9 @@ def batch_dict(batch: BatchInfo) -> dict[str, Any]:
 
 def row_dict(record: RowRecord) -> dict[str, Any]:
     """One row as JSON-ready data."""
+    # Here: the update's models (pydantic) are for reports, not for ``status``'s counters.
+    from vsbatch.model.update import key_of
+
     return {
         "row": record.row,
         "id": record.session_id,

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import re
 
-from rich.markup import escape
-
 __all__ = ["safe", "visible"]
 
 # C0 and C1 controls, DEL, and the invisible characters that reorder or break lines
@@ -40,4 +38,7 @@ def visible(text: object, *, lines: bool = False) -> str:
 
 def safe(text: object) -> str:
     """:func:`visible` text with Rich markup escaped: ``Console.print`` shows it literally."""
+    # Here, not at the top: rich.markup imports rich.text, which ``vsbatch --help`` never needs.
+    from rich.markup import escape
+
     return escape(visible(text))

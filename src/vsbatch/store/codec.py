@@ -13,13 +13,14 @@ import json
 import os
 import re
 from collections.abc import Callable
-from typing import Any, cast
-
-import redis
+from typing import TYPE_CHECKING, Any, cast
 
 from vsbatch.errors import InputError, NotFoundError
 from vsbatch.model.row import TERMINAL, BatchInfo, BatchState, NewRow, Outcome, RowRecord
 from vsbatch.store.keys import Keys
+
+if TYPE_CHECKING:  # status decodes rows without importing redis-py
+    import redis
 
 # RowRecord attribute -> short key in the stored JSON. Defaults (None, 0, {}) are not stored,
 # nor the outcome "queued". ``extra`` is stored as a JSON *string* so that the Lua scripts,

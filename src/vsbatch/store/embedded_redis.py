@@ -28,9 +28,8 @@ import time
 import types
 from pathlib import Path
 
-import redis
-
 from vsbatch.errors import ConfigError
+from vsbatch.store.resp import RespClient, RespError
 
 PASSWORD_FILE = "password"
 _PRIVATE_DIR = 0o700
@@ -124,10 +123,12 @@ class EmbeddedRedis:
         """True when the server process lives and answers PING with our password."""
         if not self.alive():
             return False
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1, socket_timeout=2)
+        # The small client: a process that only attaches (``status``) never imports redis-py.
+        client = RespClient.from_url(self.url, connect_timeout=1, timeout=2)
+        assert client is not None  # a redis:// URL with a password: always its kind
         try:
-            return bool(client.ping())
-        except redis.RedisError:
+            return client.ping()
+        except RespError:
             return False
         finally:
             client.close()

@@ -1,6 +1,7 @@
 """Every Redis key vsbatch writes, named in one place (``Keys``), under one namespace prefix.
 
-Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in ``Keys``):
+Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``, ``VSBATCH_KEY_PREFIX``;
+names live in ``Keys``; ``{bid}`` and the like below are placeholders, not hash tags):
 
 - ``b:{bid}``          hash: the batch's fields (id, name, kind, source, digest, account,
                         created_at, finished_at, state, total, parent_id, min_row, max_row)
@@ -19,9 +20,16 @@ Layout (all keys under ``<prefix>:``, default prefix ``vsbatch``; names live in 
 - ``indexed``          set: ids of indexed batches with unfinished rows (a file's batch: its
                         rows join no pending set; their sessions are found in its sessions
                         hash); never expires, a batch leaves it when it ends or is gone
+
+Redis Cluster: scripts touch keys of a batch, of its sessions and of workers' heartbeats
+together, some built inside Lua, so every key must be in one slot: a prefix with a hash tag
+(``{vsbatch}``) does that. The default has none, so that existing ledgers keep their names
+(docs/redis.md).
 """
 
 from __future__ import annotations
+
+import re
 
 
 class Keys:
@@ -150,3 +158,26 @@ class Keys:
     def held(self, node: str) -> str:
         """Message id -> chunk (JSON) of every chunk message a worker process holds."""
         return f"{self.prefix}:held:{node}"
+
+
+# Letters, digits and a few separators; at most one hash tag ("{...}", not empty).
+_PREFIX = re.compile(r"[A-Za-z0-9_.:\-]*(\{[A-Za-z0-9_.:\-]+\})?[A-Za-z0-9_.:\-]*")
+
+
+def check_key_prefix(prefix: str) -> str:
+    """``prefix`` when it can name vsbatch's keys (``VSBATCH_KEY_PREFIX``).
+
+    A hash tag (``{vsbatch}``) puts every key in one Redis Cluster slot: then every script's
+    keys, declared or built inside Lua, are in the slot of the node that runs it.
+
+    Raises:
+        ValueError: Empty, too long, characters other than letters, digits and ``_.:-``, or
+            braces that are not one non-empty hash tag.
+    """
+    prefix = prefix.strip()
+    if not prefix or len(prefix) > 64 or not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            "use 1 to 64 letters, digits and _.:- with at most one {hash tag}, e.g. vsbatch or"
+            " {vsbatch} (Redis Cluster)"
+        )
+    return prefix

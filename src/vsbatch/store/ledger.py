@@ -58,7 +58,7 @@ from vsbatch.store.staging import RowWriter
 _FENCE: ContextVar[Fence | None] = ContextVar("vsbatch_fence", default=None)
 
 
-class Ledger(LedgerReader):
+class Ledger(LedgerReader[redis.Redis]):
     """Batches and their row records in Redis, with atomic idempotent transitions (the reads
     are :class:`LedgerReader`'s).
 

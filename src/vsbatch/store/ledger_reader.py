@@ -1,19 +1,19 @@
 """Reading the ledger: batches, their counters and row records, in pages of bounded size.
 
 :class:`LedgerReader` is the read-only half of :class:`vsbatch.store.ledger.Ledger`: what
-``status``, ``report`` and ``failures`` need, and what the writer builds on.
+``status``, ``report`` and ``failures`` need, and what the writer builds on. It reads through
+any :class:`ReadClient`: redis-py's client, or :class:`vsbatch.store.resp.RespClient`, which
+spares ``vsbatch status`` the import of redis-py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from typing import Any, cast
-
-import redis
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
-from vsbatch.store.codec import TERMINAL_NAMES, as_text, batch_info, decode_row
+from vsbatch.store.codec import as_text, batch_info, decode_row
 from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
 
@@ -22,15 +22,48 @@ UNFINISHED_BLOCK = 10_000  # row numbers unfinished.lua looks at per call (repli
 PAGE_BYTES = 4 << 20  # readers page by size as well as by row numbers (page.lua)
 
 
-class LedgerReader:
+class ReadScript(Protocol):
+    """A registered Lua script, called as redis-py's ``Script`` is."""
+
+    def __call__(
+        self, keys: Sequence[str] = ..., args: Iterable[str | bytes | int | float] = ...
+    ) -> Any: ...
+
+
+class ReadPipeline(Protocol):
+    """The pipelined reads of the ledger's readers (``execute`` returns the replies)."""
+
+    def hgetall(self, name: str, /) -> Any: ...
+    def exists(self, *names: str) -> Any: ...
+    def execute(self) -> list[Any]: ...
+
+
+class ReadClient(Protocol):
+    """What reading the ledger asks of a Redis client: redis-py's or ``resp.RespClient``."""
+
+    def get(self, name: str, /) -> Any: ...
+    def hget(self, name: str, key: str, /) -> Any: ...
+    def hmget(self, name: str, keys: list[str], /) -> Any: ...
+    def zrevrange(self, name: str, start: int, end: int, /) -> Any: ...
+    def smembers(self, name: str, /) -> Any: ...
+    def pipeline(self, transaction: bool = ...) -> ReadPipeline: ...
+    def register_script(self, script: str, /) -> ReadScript: ...
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=ReadClient)
+
+
+class LedgerReader(Generic[C]):
     """Reads of the ledger's batches and rows (see :class:`vsbatch.store.ledger.Ledger`).
 
     Args:
-        client: A redis-py client (bytes or decoded responses both work).
+        client: A redis-py client (bytes or decoded responses both work), or any other
+            :class:`ReadClient`.
         prefix: Namespace of every key.
     """
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "vsbatch") -> None:
+    def __init__(self, client: C, *, prefix: str = "vsbatch") -> None:
         self._r = client
         self.keys = Keys(prefix)
         self._page = client.register_script(lua_script("page.lua"))
@@ -38,55 +71,36 @@ class LedgerReader:
         self._unfinished = client.register_script(lua_script("unfinished.lua"))
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> C:
         """The Redis client the ledger reads and writes (for readers of other keys)."""
         return self._r
 
-    def pending_chunks(self, batch_id: str, size: int) -> Iterator[list[int]]:
-        """Row numbers of the batch's non-terminal rows, in order, ``size`` at a time."""
-        if size < 1:
-            raise ValueError("size must be at least 1")
-        chunk: list[int] = []
-        for row in self._unfinished_rows(batch_id):
-            chunk.append(row)
-            if len(chunk) == size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
-    def _unfinished_rows(self, batch_id: str) -> Iterator[int]:
-        """The batch's non-terminal row numbers in order, picked out by Redis
-        (``unfinished.lua``) a block of row numbers at a time: only numbers cross the wire.
-
-        A batch whose rows fill min_row..max_row and none of which is final (a file just
-        staged without a rejected row) is that range, without a look at any row.
-        """
-        lo, hi, total, final = self._row_range(batch_id)
-        if final == 0 and total == hi - lo + 1:
-            yield from range(lo, hi + 1)
-            return
+    def pending_rows(self, batch_id: str) -> Iterator[tuple[int, str | None]]:
+        """(row, Stripe account) of the batch's non-terminal rows, in row order: picked out
+        by Redis (``unfinished.lua``), a block of row numbers at a time, as runs of rows of
+        one account, so no record crosses the wire."""
+        lo, hi = self._row_range(batch_id)
         for start in range(lo, hi + 1, UNFINISHED_BLOCK):
             end = min(start + UNFINISHED_BLOCK - 1, hi)
             runs = cast(
                 list[Any], self._unfinished(keys=[self.keys.rows(batch_id)], args=[start, end])
             )
-            for first, last in zip(runs[::2], runs[1::2], strict=True):
-                yield from range(int(first), int(last) + 1)
+            for index in range(0, len(runs), 3):
+                account = as_text(runs[index + 2]) or None
+                for row in range(int(runs[index]), int(runs[index + 1]) + 1):
+                    yield row, account
 
-    def _row_range(self, batch_id: str) -> tuple[int, int, int, int]:
-        """The batch's min_row, max_row (1, 0 when it has no rows), rows and final rows, read
-        together; NotFoundError if the batch is unknown."""
-        pipe = self._r.pipeline(transaction=True)
-        pipe.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"])
-        pipe.hmget(self.keys.counts(batch_id), TERMINAL_NAMES)
-        fields, counts = cast(list[list[bytes | None]], pipe.execute())
+    def _row_range(self, batch_id: str) -> tuple[int, int]:
+        """The batch's min_row..max_row (1..0 when it has no rows); NotFoundError if unknown."""
+        fields = cast(
+            list[bytes | None],
+            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
+        )
         if fields[2] is None:
             raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        final = sum(int(n or 0) for n in counts)
         if fields[0] is None or fields[1] is None:
-            return 1, 0, 0, final
-        return int(fields[0]), int(fields[1]), int(fields[2]), final
+            return 1, 0
+        return int(fields[0]), int(fields[1])
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
         """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""

@@ -27,12 +27,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
-
-import redis
+from typing import TYPE_CHECKING, Any, cast
 
 from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
+
+if TYPE_CHECKING:  # status reads heartbeats through store.resp: no redis-py there
+    import redis
+
+    from vsbatch.store.ledger_reader import ReadClient
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ def new_node_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
-def live_nodes(client: redis.Redis, keys: Keys) -> list[str]:
+def live_nodes(client: ReadClient, keys: Keys) -> list[str]:
     """The worker processes whose heartbeat has not expired (sorted)."""
     nodes = sorted(as_text(n) for n in cast(set[bytes], client.smembers(keys.nodes)))
     pipe = client.pipeline(transaction=False)
@@ -104,6 +107,7 @@ class Liveness:
         self.interval = interval
         self._retention = retention
         self._reap = client.register_script(lua_script("reap.lua"))
+        self._hold = client.register_script(lua_script("hold.lua"))
 
     def beat(self) -> None:
         """Say this process is alive for the next ``MISSED_BEATS`` intervals."""
@@ -115,12 +119,8 @@ class Liveness:
 
     def hold(self, message_id: str, chunk: HeldChunk) -> None:
         """Record that this process holds message ``message_id`` (until :meth:`release`)."""
-        held = self.keys.held(self.node)
-        pipe = self._r.pipeline(transaction=False)
-        pipe.hset(held, message_id, chunk.to_json())
-        pipe.expire(held, self._retention)
-        pipe.sadd(self.keys.nodes, self.node)
-        pipe.execute()
+        keys = [self.keys.held(self.node), self.keys.nodes]
+        self._hold(keys=keys, args=[message_id, chunk.to_json(), self._retention, self.node])
 
     def release(self, message_id: str) -> None:
         """This process is done with message ``message_id``."""
@@ -160,6 +160,7 @@ class Heartbeat:
             seconds, so that an idle fleet reads little.
         sweep_every: Seconds between sweeps.
         clock: Monotonic seconds (injected for tests).
+        on_beat: Called after each beat Redis took (the container's health file).
     """
 
     def __init__(
@@ -170,8 +171,10 @@ class Heartbeat:
         *,
         sweep_every: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        on_beat: Callable[[], None] | None = None,
     ) -> None:
         self.liveness = liveness
+        self._on_beat = on_beat
         self._enqueue = enqueue
         self._sweep = sweep
         self._sweep_every = sweep_every
@@ -182,7 +185,7 @@ class Heartbeat:
 
     def start(self) -> Heartbeat:
         """Beat once now (before any chunk is held), then every interval in the background."""
-        self.liveness.beat()
+        self._beat()
         self._thread.start()
         return self
 
@@ -194,7 +197,7 @@ class Heartbeat:
 
     def run_once(self) -> int:
         """Beat, then re-enqueue the chunks of dead nodes; return how many."""
-        self.liveness.beat()
+        self._beat()
         chunks = self.liveness.reap()
         for chunk in chunks:
             self._enqueue(chunk)
@@ -202,6 +205,11 @@ class Heartbeat:
             self._last_sweep = self._clock()
             self._sweep()
         return len(chunks)
+
+    def _beat(self) -> None:
+        self.liveness.beat()
+        if self._on_beat is not None:
+            self._on_beat()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.liveness.interval):

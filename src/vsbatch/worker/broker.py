@@ -7,6 +7,11 @@ would stop every worker. This transport checks each item's envelope before kombu
 message from it, and drops one that does not fit with one log line (``messages.refuse``);
 the item was already popped and was never recorded as unacked, so it never comes back.
 
+Kombu records each message a worker takes (the "unacked" index and hash the visibility
+timeout restores from) with MULTI, two writes and EXEC, and removes it on the ack the same
+way: eight commands a message. :class:`QoS` writes and removes the same two keys with one
+script call each (``store/scripts/unacked.lua``); kombu's restore reads them unchanged.
+
 It also keeps a worker alive while Redis refuses writes (``MISCONF`` on a full disk, ``OOM``):
 kombu's ``BRPOP`` is a write, and its refusal would stop the worker too. The channel logs one
 line, waits (backing off up to :data:`REFUSED_MAX_WAIT` seconds) and polls again, so the
@@ -17,20 +22,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import logging
 import time
 from queue import Empty
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import redis
 from kombu.transport import redis as kombu_redis
 from kombu.transport import virtual
+from kombu.utils.json import dumps
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from vsbatch.store.scripts import lua_script
 from vsbatch.worker.messages import refuse
 
-__all__ = ["Channel", "Envelope", "Transport", "transport_for"]
+__all__ = ["Channel", "Envelope", "SentinelTransport", "Transport", "transport_for"]
 
 
 class _DeliveryInfo(BaseModel):
@@ -80,12 +88,30 @@ REFUSED_FIRST_WAIT = 0.5
 REFUSED_MAX_WAIT = 10.0
 
 
+_UNACKED = lua_script("unacked.lua")
+_UNACKED_SHA = hashlib.sha1(_UNACKED.encode()).hexdigest()
+
+
 class QoS(kombu_redis.QoS):
-    """Kombu's acks, where an ack Redis refuses (writes refused) does not stop the worker."""
+    """Kombu's acks, where an ack Redis refuses (writes refused) does not stop the worker, and
+    where recording a message as taken, then acknowledged, is one command each."""
+
+    def append(self, message: Any, delivery_tag: Any) -> None:
+        if self._redis.global_keyprefix:  # kombu's prefixing client renames only one key
+            super().append(message, delivery_tag)
+            return
+        delivery = message.delivery_info
+        record = dumps([message._raw, delivery["exchange"], delivery["routing_key"]])
+        self._unacked("add", delivery_tag, repr(time.time()), record)
+        virtual.QoS.append(self, message, delivery_tag)
 
     def ack(self, delivery_tag: Any) -> None:
         try:
-            super().ack(delivery_tag)
+            if self._redis.global_keyprefix:
+                super().ack(delivery_tag)
+            else:
+                self._unacked("remove", delivery_tag)
+                virtual.QoS.ack(self, delivery_tag)
         except redis.ResponseError:
             # The message stays in Redis's unacked set and comes back after the visibility
             # timeout: its rows are final in the ledger by then, or done again under their
@@ -99,6 +125,19 @@ class QoS(kombu_redis.QoS):
         except redis.ResponseError:
             log.debug("Redis refused a reject; the message comes back later")
             virtual.QoS.ack(self, delivery_tag)
+
+    @property
+    def _redis(self) -> kombu_redis.Channel:
+        return cast(kombu_redis.Channel, self.channel)
+
+    def _unacked(self, *args: str) -> None:
+        """Run ``unacked.lua`` (loading it on first use, or after a Redis restart)."""
+        keys = (self.unacked_index_key, self.unacked_key)
+        with self._redis.conn_or_acquire() as client:
+            try:
+                client.evalsha(_UNACKED_SHA, 2, *keys, *args)
+            except redis.exceptions.NoScriptError:
+                client.eval(_UNACKED, 2, *keys, *args)
 
 
 class Channel(kombu_redis.Channel):
@@ -148,7 +187,21 @@ class Transport(kombu_redis.Transport):
         super()._deliver(message, queue)
 
 
+class SentinelChannel(Channel, kombu_redis.SentinelChannel):
+    """:class:`Channel`'s hardening on kombu's Sentinel channel (the master found by asking
+    the sentinels, again after a failover)."""
+
+
+class SentinelTransport(Transport, kombu_redis.SentinelTransport):
+    """Kombu's Sentinel transport (``sentinel://``) with :class:`SentinelChannel`."""
+
+    Channel = SentinelChannel
+
+
 def transport_for(url: str | None) -> str | None:
-    """Celery's ``broker_transport`` for a broker URL: this transport for Redis URLs."""
-    scheme = (url or "").partition("://")[0]
+    """Celery's ``broker_transport`` for a broker URL: this module's transports for Redis and
+    Sentinel URLs; None (kombu's choice by scheme) for any other, such as RabbitMQ's."""
+    scheme = (url or "").partition("://")[0].lower()
+    if scheme == "sentinel":
+        return f"{__name__}:SentinelTransport"
     return f"{__name__}:Transport" if scheme in ("redis", "rediss") else None

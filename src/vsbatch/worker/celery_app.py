@@ -8,11 +8,16 @@ their check, see ``messages``), and a broker visibility timeout far above a task
 (tasks stop at a third of it and re-enqueue what is left). It also owns this process's
 heartbeat (``liveness``), which lets live workers take over a dead one's chunks and locks
 within seconds rather than after the visibility timeout.
+
+The broker is the ledger's Redis unless ``VSBATCH_BROKER_URL`` names another: a Redis or
+Sentinel set (this package's hardened transports, ``broker``) or RabbitMQ (a quorum queue);
+:func:`broker_options` holds what each needs (docs/redis.md).
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 import threading
 from typing import Any
@@ -20,10 +25,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import redis
 from celery import Celery
+from kombu import Exchange, Queue
+from kombu.exceptions import ChannelError, OperationalError
 
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings, load_settings
 from vsbatch.intake.stage import Enqueue, sweep_stalled
+from vsbatch.ops.health import touch
 from vsbatch.store.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 from vsbatch.worker.broker import transport_for
 from vsbatch.worker.row_options import RowOptions
@@ -56,33 +64,102 @@ _deps_lock = threading.Lock()
 
 
 def configure(settings: Settings) -> Celery:
-    """Point the app at the settings' Redis (broker) with the configured visibility timeout."""
+    """Point the app at the settings' broker (``VSBATCH_BROKER_URL``, else the ledger's Redis)
+    with the transport options that broker needs (see ``broker_options``)."""
+    broker = broker_url(settings)
     previous = app.conf.broker_url
-    if previous and previous != settings.redis_url:
+    if previous and previous != broker:
         # Celery keeps its connection and producer pools from the first send; a process that
-        # moves to another Redis (tests, the demo after a run) must drop them or it would
+        # moves to another broker (tests, the demo after a run) must drop them or it would
         # keep publishing to the old server.
         app._pool = None  # type: ignore[attr-defined]
         amqp = app.__dict__.get("amqp")
         if amqp is not None:
             amqp._producer_pool = None
     app.conf.update(
-        broker_url=settings.redis_url,
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout,
-            # Kombu sweeps for messages of dead workers every interval x throttle seconds
-            # (100 s by default); sweep at a quarter of the visibility timeout instead, so a
-            # crashed worker's chunk is back on the queue soon after it becomes visible.
-            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
-            "unacked_restore_throttle": 1,
-            "socket_connect_timeout": 5,
-        },
+        broker_url=broker,
         broker_pool_limit=max(10, worker_threads(settings) + 2),
-        broker_use_ssl=broker_ssl(settings.redis_url),
-        # Drops queue items that are not messages instead of stopping (see ``broker``).
-        broker_transport=transport_for(settings.redis_url),
+        **broker_options(settings, broker),
     )
+    amqp = app.__dict__.get("amqp")
+    for cached in ("queues", "default_queue", "router"):  # built from task_queues on first use
+        if amqp is not None:
+            amqp.__dict__.pop(cached, None)
     return app
+
+
+def broker_url(settings: Settings) -> str | None:
+    """The broker's URL: ``VSBATCH_BROKER_URL``, or the ledger's Redis when it is unset."""
+    return settings.broker_url or settings.redis_url
+
+
+def broker_options(settings: Settings, broker: str | None) -> dict[str, Any]:
+    """Celery's broker settings for ``broker``: transport, its options, TLS and the queue.
+
+    Redis (and Sentinel): this package's hardened transport (``broker``), a visibility
+    timeout far above a task's budget, and kombu's restore of a dead worker's messages at a
+    quarter of it. RabbitMQ: a durable quorum queue (replicated, redelivered to another
+    consumer as soon as a worker's connection drops, so no visibility timeout) on a topic
+    exchange, which Celery's native delayed delivery needs for countdowns (a parked row) to
+    wait in the broker rather than in a worker; publisher confirms, so a submitted chunk is
+    in the queue when ``submit`` returns.
+    """
+    scheme = (broker or "").partition("://")[0].lower()
+    if scheme in ("amqp", "amqps", "pyamqp"):
+        queue = Queue(
+            QUEUE,
+            Exchange(QUEUE, type="topic"),
+            routing_key=QUEUE,
+            durable=True,
+            queue_arguments={"x-queue-type": "quorum"},
+        )
+        return {
+            "broker_transport": None,
+            "broker_transport_options": {"confirm_publish": True},
+            "broker_use_ssl": None,
+            "task_queues": (queue,),
+        }
+    options: dict[str, Any] = {
+        "visibility_timeout": settings.visibility_timeout,
+        # Kombu sweeps for messages of dead workers every interval x throttle seconds (100 s
+        # by default); sweep at a quarter of the visibility timeout instead, so a crashed
+        # worker's chunk is back on the queue soon after it becomes visible.
+        "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 4)),
+        "unacked_restore_throttle": 1,
+        "socket_connect_timeout": 5,
+    }
+    if scheme == "sentinel":
+        options["master_name"] = settings.redis_sentinel_master
+        secret = settings.redis_sentinel_password
+        if secret is not None:
+            options["sentinel_kwargs"] = {"password": secret.get_secret_value()}
+    return {
+        # Drops queue items that are not messages instead of stopping (see ``broker``).
+        "broker_transport": transport_for(broker),
+        "broker_transport_options": options,
+        "broker_use_ssl": broker_ssl(broker),
+        "task_queues": None,
+    }
+
+
+def queue_is_empty(deps: Deps) -> bool:
+    """True when the chunk queue holds no message (False when the broker cannot tell now).
+
+    On the ledger's Redis, one LLEN; on another broker, a passive declare of the queue.
+    """
+    settings = deps.settings
+    if broker_url(settings) == settings.redis_url:
+        return not deps.redis.llen(QUEUE)
+    try:
+        with app.connection_for_write() as connection:
+            channel: Any = connection.default_channel
+            declared = channel.queue_declare(QUEUE, passive=True)
+    except ChannelError as exc:
+        # 404: no such queue (RabbitMQ: not declared yet; Redis: an empty list is no key).
+        return str(getattr(exc, "reply_code", "")) == "404"
+    except (OSError, OperationalError, redis.RedisError):
+        return False
+    return not declared.message_count
 
 
 _CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -150,10 +227,17 @@ def heartbeat(enqueue: Enqueue) -> Heartbeat:
                 enqueue(chunk.batch_id, chunk.rows, RowOptions.from_message(chunk.options))
 
             def sweep() -> None:
-                if not deps.redis.llen(QUEUE):
+                if queue_is_empty(deps):
                     sweep_stalled(deps, enqueue, stall=settings.visibility_timeout)
 
-            beat = Heartbeat(liveness, resend, sweep, sweep_every=settings.visibility_timeout / 4)
+            health = settings.health_file
+            beat = Heartbeat(
+                liveness,
+                resend,
+                sweep,
+                sweep_every=settings.visibility_timeout / 4,
+                on_beat=functools.partial(touch, health) if health else None,
+            )
             _heartbeat = (deps, beat.start())
             deps.locks.owner = _NODE  # only now: a lock names a node once that node beats
         return _heartbeat[1]

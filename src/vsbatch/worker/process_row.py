@@ -74,8 +74,10 @@ def process_chunk(
     budget: float,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    stop: Callable[[], bool] = lambda: False,
 ) -> ChunkResult:
-    """Process rows in order until done or until ``budget`` seconds have passed.
+    """Process rows in order until done, until ``budget`` seconds have passed, or until
+    ``stop()`` says the worker is shutting down.
 
     Stopping at the budget keeps every task far shorter than the broker's visibility timeout;
     the caller re-enqueues ``remaining``, and each group of ``later`` after its pause. The
@@ -84,7 +86,7 @@ def process_chunk(
     result = ChunkResult()
     started = clock()
     for index, row in enumerate(rows):
-        if clock() - started > budget:
+        if clock() - started > budget or stop():
             result.remaining = list(rows[index:])
             break
         outcome = process_row(deps, batch_id, row, options=options, sleep=sleep)

@@ -6,7 +6,8 @@ running embedded server instead of starting a second one on the same append-only
 ``local_redis``).
 
 Celery is imported where workers start: commands that only use the ledger (``status``,
-``report``, ``failures``, ``cancel``: :func:`ledger_for`) start without it.
+``report``, ``failures``, ``cancel``: :func:`ledger_for`) start without it, and a plain
+``status`` (:func:`reader_for`) without redis-py either (see ``store.resp``).
 """
 
 from __future__ import annotations
@@ -17,20 +18,21 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import redis
-
-from vsbatch.bootstrap import Deps, bootstrap, connect, ledger_on, redis_refusal
 from vsbatch.config import Settings
 from vsbatch.errors import VsbatchError
 from vsbatch.model.row import BatchInfo
 from vsbatch.store import local_redis
-from vsbatch.store.ledger import Ledger
 from vsbatch.store.local_redis import LocalRedis
+from vsbatch.store.refusals import redis_refusal
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # bootstrap and the ledger import redis-py, which reader_for avoids
     from rich.console import Console
+
+    from vsbatch.bootstrap import Deps
+    from vsbatch.store.ledger import Ledger
+    from vsbatch.store.ledger_reader import LedgerReader, ReadClient
 
 
 @contextlib.contextmanager
@@ -55,6 +57,8 @@ def embedded_for(settings: Settings) -> LocalRedis:
 @contextlib.contextmanager
 def ledger_for(settings: Settings) -> Iterator[Ledger]:
     """The ledger on the settings' Redis (embedded if needed), for commands that need no more."""
+    from vsbatch.bootstrap import connect, ledger_on
+
     with redis_for(settings) as resolved:
         client = connect(resolved)
         try:
@@ -64,8 +68,31 @@ def ledger_for(settings: Settings) -> Iterator[Ledger]:
 
 
 @contextlib.contextmanager
+def reader_for(settings: Settings) -> Iterator[LedgerReader[Any]]:
+    """The ledger's reads on the settings' Redis (embedded if needed), for a quick look.
+
+    Through :class:`~vsbatch.store.resp.RespClient` when it speaks the URL (``status`` starts
+    without redis-py), through redis-py otherwise; both are checked as ``connect`` checks.
+    """
+    from vsbatch.store import resp
+    from vsbatch.store.ledger_reader import LedgerReader
+
+    with redis_for(settings) as resolved:
+        client: ReadClient | None = resp.connect(resolved.redis_url or "")
+        if client is None:
+            from vsbatch.bootstrap import connect
+
+            client = connect(resolved)
+        try:
+            yield LedgerReader(client)
+        finally:
+            client.close()
+
+
+@contextlib.contextmanager
 def deps_for(settings: Settings) -> Iterator[Deps]:
     """Dependencies on the settings' Redis (embedded if needed), closed afterwards."""
+    from vsbatch.bootstrap import bootstrap
     from vsbatch.worker.celery_app import configure, install_deps
 
     with redis_for(settings) as resolved:
@@ -167,6 +194,8 @@ def work_until_done(
     threads are ``VSBATCH_CONCURRENCY``, or sized for the rate and ``latency`` (a measured
     round trip, seconds; see ``sizing``).
     """
+    import redis
+
     from vsbatch.cli.progress import wait_for_batch
     from vsbatch.worker.sizing import worker_threads
 
@@ -207,6 +236,8 @@ def _progress_possible(deps: Deps, batch_id: str, worker: InProcessWorker) -> Ca
     Without it, a Redis that refuses writes (``MISCONF``: its disk is full) would leave
     ``run`` waiting for ever on rows no worker can finish.
     """
+    import redis
+
     resume = _resume(batch_id)
 
     def check() -> None:

@@ -28,7 +28,8 @@
 -- "id" and reason "duplicate of row N". Rejected rows do not claim their session.
 -- A queued row joins its session's pending set (ARGV[3] .. session key), scored by its seq:
 -- per-session FIFO (order_gate.lua); transition.lua removes it when the row is terminal.
--- (The pending keys are derived here, not declared: vsbatch targets one Redis, not Cluster.)
+-- (The pending keys are derived here, not declared: on Redis Cluster they share the batch's
+-- slot through the namespace's hash tag, VSBATCH_KEY_PREFIX={vsbatch}; docs/redis.md.)
 -- An indexed batch (field "indexed" of its hash: a file's) has no pending sets: the batch
 -- joins KEYS[7] and its sessions hash is where other batches' rows find its rows (see
 -- order_core.lua); per row that is one write less and about 120 bytes less.

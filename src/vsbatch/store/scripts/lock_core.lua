@@ -5,7 +5,8 @@
 -- beats (see liveness.py) puts its node id in its tokens, "<node>|<random>": such a lock is
 -- taken over once ``alive_prefix .. node`` is gone, so a SIGKILLed worker's sessions are free
 -- within a few heartbeats rather than after the lock's TTL. (The heartbeat key is built here,
--- not passed in KEYS: fine on a single Redis, which is what vsbatch uses.)
+-- not passed in KEYS: on Redis Cluster it is in the lock's slot through the namespace's hash
+-- tag, VSBATCH_KEY_PREFIX={vsbatch}; see docs/redis.md.)
 
 local function take_lock(key, token, ttl_ms, alive_prefix)
   local current = redis.call('GET', key)

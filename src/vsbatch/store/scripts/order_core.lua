@@ -15,7 +15,8 @@
 --
 -- A row in a STAGING batch is passed over (its batch may never open; if it does, the row
 -- ends superseded when a newer update was applied first). Row and batch keys are built here
--- from ``prefix`` (fine on a single Redis, which is what vsbatch uses). A record without "o"
+-- from ``prefix`` (on Redis Cluster they share the pending set's slot through the
+-- namespace's hash tag, VSBATCH_KEY_PREFIX={vsbatch}; docs/redis.md). A record without "o"
 -- is queued (codec.py).
 
 local ORDER_TERMINAL = {succeeded = true, skipped = true, failed = true, rejected = true}
