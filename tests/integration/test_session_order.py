@@ -30,9 +30,10 @@ def batch_for(
     account: str | None = None,
     open_it: bool = True,
     params: dict[str, Any] = SELFIE,
+    indexed: bool = False,
 ) -> str:
     """A batch with one queued row (row 1) for the session; opened unless told otherwise."""
-    batch = ledger.create_batch(name="t", kind="app", source="test")
+    batch = ledger.create_batch(name="t", kind="app", source="test", indexed=indexed)
     ledger.add_rows(
         batch.id, [NewRow(1, session_id, account, params, idempotency_key=f"k-{batch.id}")]
     )
@@ -105,12 +106,82 @@ class TestPendingSets:
         assert 0 == ledger._r.exists(Keys().pending(None, SID))
 
 
+class TestIndexedBatches:
+    """A file's batch keeps its rows out of the pending sets: its sessions hash finds them."""
+
+    def test_rows_join_no_pending_set(self, ledger: Ledger) -> None:
+        """An indexed batch's queued row leaves no per-session key; the batch is indexed."""
+        batch = batch_for(ledger, indexed=True)
+
+        assert (0, {batch.encode()}) == (
+            ledger._r.exists(Keys().pending(None, SID)),
+            ledger._r.smembers(Keys().indexed),
+        )
+
+    @pytest.mark.parametrize(("old_indexed", "new_indexed"), [(True, False), (True, True)])
+    def test_newer_row_waits_for_older_indexed_row(
+        self, ledger: Ledger, old_indexed: bool, new_indexed: bool
+    ) -> None:
+        """A newer row of the session waits while an indexed batch's older row is queued."""
+        old = batch_for(ledger, indexed=old_indexed)
+        new = batch_for(ledger, indexed=new_indexed)
+
+        assert (None, Outcome.QUEUED) == (
+            ledger.older_pending(ledger.get_row(old, 1)),
+            ledger.older_pending(ledger.get_row(new, 1)),
+        )
+
+    def test_older_pending_set_row_blocks_an_indexed_row(self, ledger: Ledger) -> None:
+        """An application's older row (in a pending set) blocks a newer file row."""
+        batch_for(ledger)
+        new = batch_for(ledger, indexed=True)
+
+        assert Outcome.QUEUED == ledger.older_pending(ledger.get_row(new, 1))
+
+    def test_finished_indexed_batch_releases_and_leaves(self, ledger: Ledger) -> None:
+        """Once its row is terminal the newer row may go, and the finished batch leaves the
+        set of indexed batches with its sessions hash."""
+        old, new = batch_for(ledger, indexed=True), batch_for(ledger, indexed=True)
+
+        ledger.transition(old, 1, Outcome.FAILED)
+
+        assert (None, {new.encode()}, 0) == (
+            ledger.older_pending(ledger.get_row(new, 1)),
+            ledger._r.smembers(Keys().indexed),
+            ledger._r.exists(Keys().sessions(old)),
+        )
+
+    def test_staging_indexed_row_is_passed_over(self, ledger: Ledger) -> None:
+        """An indexed batch that was never opened does not block newer updates."""
+        batch_for(ledger, open_it=False, indexed=True)
+        new = batch_for(ledger)
+
+        assert None is ledger.older_pending(ledger.get_row(new, 1))
+
+    def test_gone_indexed_batches_leave_the_set(self, ledger: Ledger) -> None:
+        """A discarded indexed batch leaves the set; one whose keys expired is dropped from
+        it on the next check."""
+        discarded = batch_for(ledger, open_it=False, indexed=True)
+        expired = batch_for(ledger, indexed=True)
+        new = batch_for(ledger)
+        ledger.discard_batch(discarded)
+        ledger._r.delete(*Keys().batch_keys(expired))
+
+        ledger.older_pending(ledger.get_row(new, 1))
+
+        assert set() == ledger._r.smembers(Keys().indexed)
+
+
 class TestProcessingOrder:
-    def test_newer_row_is_sent_only_after_older(self, deps: Deps, emulator: Any) -> None:
-        """Run newest first: the newer row waits (Later); after the older applies, it applies."""
+    @pytest.mark.parametrize("indexed", [False, True])
+    def test_newer_row_is_sent_only_after_older(
+        self, deps: Deps, emulator: Any, indexed: bool
+    ) -> None:
+        """Run newest first: the newer row waits (Later); after the older applies, it applies
+        (rows in pending sets, or in indexed batches)."""
         (sid,) = emulator.seed(count=1)
-        old = batch_for(deps.ledger, sid, params={"metadata": {"a": "1"}})
-        new = batch_for(deps.ledger, sid, params={"metadata": {"b": "2"}})
+        old = batch_for(deps.ledger, sid, params={"metadata": {"a": "1"}}, indexed=indexed)
+        new = batch_for(deps.ledger, sid, params={"metadata": {"b": "2"}}, indexed=indexed)
 
         first = process_row(deps, new, 1, options=RowOptions())
         older = process_row(deps, old, 1, options=RowOptions())

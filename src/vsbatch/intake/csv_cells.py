@@ -65,7 +65,7 @@ def update_from_cells(session_id: str, account: str | None, raw: dict[str, str])
     The faults come in this order: the id, the account, each cell in column order, conflicts
     between cells, an empty update, then the model's own checks.
     """
-    _check_ids(session_id, account)
+    check_ids(session_id, account)
     cells = _RowCells()
     for column, cell in raw.items():
         if column in (ID_COLUMN, ACCOUNT_COLUMN) or column in IGNORED_COLUMNS:
@@ -80,7 +80,8 @@ def update_from_cells(session_id: str, account: str | None, raw: dict[str, str])
         raise RowProblem(_column_for_field(exc.field), exc.reason) from exc
 
 
-def _check_ids(session_id: str, account: str | None) -> None:
+def check_ids(session_id: str, account: str | None) -> None:
+    """A ``RowProblem`` for a missing or malformed session id, or a malformed account."""
     if not session_id:
         raise RowProblem(ID_COLUMN, "Missing session id.")
     if len(session_id) > MAX_ID_CHARS or not ID_RE.fullmatch(session_id):

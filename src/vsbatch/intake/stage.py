@@ -30,6 +30,8 @@ from vsbatch.worker.row_options import RowOptions
 
 log = logging.getLogger(__name__)
 
+# Sends one chunk message. One that also has ``together()`` (a context manager: the worker's
+# ``enqueue_chunk``) has the messages of one enqueueing sent together in pipelines.
 Enqueue = Callable[[str, list[int], RowOptions], None]
 # How many of the newest batches are searched for an open batch of the same file.
 RESUME_LOOKBACK = 1000
@@ -84,6 +86,7 @@ def submit_csv(
         source=str(path),
         digest=digest,
         account=options.account,
+        indexed=True,
     )
     try:
         if not options.new:
@@ -261,9 +264,11 @@ def _enqueue_pending(
     largest = deps.settings.chunk_size
     pending = deps.ledger.pending_rows(batch.id)
     rows = 0
-    for chunk in cut_chunks(pending, batch.total - batch.terminal, largest):
-        enqueue(batch.id, chunk, row_options)
-        rows += len(chunk)
+    together = getattr(enqueue, "together", None)
+    with together() if together is not None else contextlib.nullcontext():
+        for chunk in cut_chunks(pending, batch.total - batch.terminal, largest):
+            enqueue(batch.id, chunk, row_options)
+            rows += len(chunk)
     return rows
 
 
@@ -280,7 +285,7 @@ def _new_rows(
 ) -> Iterator[NewRow]:
     for item in parsed:
         account = item.account or default_account
-        if item.update is None or item.error is not None:
+        if item.params is None or item.error is not None:
             reason = item.error.reason if item.error else "invalid row"
             column = item.error.column if item.error else None
             # The input cells are kept so that ``failures`` gives the row back as it was.
@@ -297,7 +302,7 @@ def _new_rows(
             row=item.row,
             session_id=item.session_id,
             account=account,
-            params=item.update.to_params(),  # the row's key is derived (model.update.row_key)
+            params=item.params,  # the row's key is derived (model.update.row_key)
         )
 
 

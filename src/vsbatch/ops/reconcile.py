@@ -177,7 +177,7 @@ def plan_file(
         ThreadPoolExecutor(PLAN_THREADS) as pool,
     ):
         rows = mark_duplicates(
-            ParsedRow(p.row, p.session_id, p.account or account, p.update, p.error, p.raw)
+            ParsedRow(p.row, p.session_id, p.account or account, p.params, p.error, p.raw)
             for p in read_updates(path)
         )
         results = pool.map(lambda item: (item, _classify(client, limiter, policy, item)), rows)

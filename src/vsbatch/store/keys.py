@@ -16,6 +16,10 @@ names live in ``Keys``; ``{bid}`` and the like below are placeholders, not hash 
 - ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
 - ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
+                        in a batch that is not indexed
+- ``indexed``          set: ids of indexed batches with unfinished rows (a file's batch: its
+                        rows join no pending set; their sessions are found in its sessions
+                        hash); never expires, a batch leaves it when it ends or is gone
 
 Redis Cluster: scripts touch keys of a batch, of its sessions and of workers' heartbeats
 together, some built inside Lua, so every key must be in one slot: a prefix with a hash tag
@@ -93,6 +97,11 @@ class Keys:
     def applied(self, account: str | None, session_id: str) -> str:
         """Highest seq applied to one session."""
         return f"{self.prefix}:applied:{self.session_field(account, session_id)}"
+
+    @property
+    def indexed(self) -> str:
+        """The indexed batches: their rows are found by session in their sessions hash."""
+        return f"{self.prefix}:indexed"
 
     @property
     def pending_prefix(self) -> str:

@@ -38,25 +38,21 @@ from vsbatch.model.row import (
     SkipReason,
 )
 from vsbatch.store.codec import (
+    DEFAULT_OUTCOME,
     ERROR_FIELDS,
     PATCHABLE,
     ROW_KEYS,
     as_text,
     compact_json,
-    encode_new,
     new_batch_id,
+    outcome_name,
     script_error,
     stored_form,
 )
 from vsbatch.store.ledger_reader import BLOCK, LedgerReader
 from vsbatch.store.locks import Fence
 from vsbatch.store.scripts import lua_script
-
-# add_rows cuts its script calls and round trips by size too, so rows near the CSV caps
-# (a rejected row keeps its cells) cannot make one round trip hold gigabytes.
-_CALL_BYTES = 1 << 20
-_PIPELINE_BYTES = 4 << 20
-
+from vsbatch.store.staging import RowWriter
 
 # The fence of the session lock this thread holds while it works on a row (``Ledger.fenced``).
 _FENCE: ContextVar[Fence | None] = ContextVar("vsbatch_fence", default=None)
@@ -127,10 +123,14 @@ class Ledger(LedgerReader[redis.Redis]):
         digest: str | None = None,
         account: str | None = None,
         parent_id: str | None = None,
+        indexed: bool = False,
     ) -> BatchInfo:
         """Create a batch in state STAGING (its rows are written, nothing is enqueued yet).
 
-        Its keys live ``staging_seconds`` past the last ``add_rows`` until it is opened.
+        Its keys live ``staging_seconds`` past the last ``add_rows`` until it is opened. An
+        ``indexed`` batch (a file's: many rows, few such batches at a time) keeps its rows
+        out of the sessions' pending sets: other batches find them through its sessions hash,
+        which costs a look-up per indexed batch open when a row is claimed.
         """
         now = self._now()
         bid = new_batch_id(now)
@@ -142,6 +142,7 @@ class Ledger(LedgerReader[redis.Redis]):
             "digest": digest,
             "account": account,
             "parent_id": parent_id,
+            "indexed": "1" if indexed else None,
             "created_at": repr(now),
             "state": BatchState.STAGING.value,
             "total": "0",
@@ -172,7 +173,8 @@ class Ledger(LedgerReader[redis.Redis]):
         column ``id`` and reason "duplicate of row N". Each valid row gets the next global
         ``seq``. A row number already in the batch is left alone (so re-adding after a crash
         is safe). Memory stays bounded for any input size: rows are consumed lazily, 1000
-        (or 1 MiB of them) per script call, up to 4 calls (or 4 MiB) per round trip.
+        (or 1 MiB of them) per script call, up to 4 calls (or 4 MiB) per round trip, the
+        next round trips built while one runs (``staging.RowWriter``).
 
         Args:
             batch_id: A STAGING or OPEN batch.
@@ -185,47 +187,9 @@ class Ledger(LedgerReader[redis.Redis]):
             NotFoundError: The batch is unknown.
             InputError: The batch is DONE or CANCELED.
         """
-        keys = [*self.keys.batch_keys(batch_id)[:4], self.keys.seq, self.keys.events(batch_id)]
-        it = iter(rows)
-        written = 0
-        more = True
-        while more:
-            pipe = self._r.pipeline(transaction=False)
-            calls = size = 0
-            while more and calls < 4 and size < _PIPELINE_BYTES:
-                args, count, more = self._script_args(it, batch_id)
-                if not count:
-                    break
-                self._add(keys=keys, args=args, client=pipe)
-                calls += 1
-                size += sum(len(str(a)) for a in args)
-            if calls:
-                written += sum(int(n) for n in self._run(pipe, batch_id))
-        return written
-
-    def _script_args(
-        self, it: Iterator[NewRow], batch_id: str
-    ) -> tuple[list[str | int], int, bool]:
-        """One add_rows.lua call's arguments: up to ``BLOCK`` rows or ``_CALL_BYTES`` of
-        them (a rejected row keeps its input cells, up to a 1 MiB line); and whether the
-        rows may go on."""
-        now = self._now()
-        args: list[str | int] = [
-            self._ttl,
-            repr(now),
-            self.keys.pending_prefix,
-            batch_id,
-            self._staging_ttl,
-        ]
-        count = size = 0
-        for new in it:
-            encoded = encode_new(new, now)
-            args.extend(encoded)
-            count += 1
-            size += sum(len(part) for part in encoded)
-            if count == BLOCK or size >= _CALL_BYTES:
-                return args, count, True
-        return args, count, False
+        ttls = (self._ttl, self._staging_ttl)
+        writer = RowWriter(self._r, self._add, self.keys, batch_id, ttls, self._now)
+        return writer.write(rows)
 
     def _run(self, pipe: Any, batch_id: str) -> list[Any]:
         """Execute a pipeline of scripts, mapping their error replies to vsbatch errors."""
@@ -235,7 +199,7 @@ class Ledger(LedgerReader[redis.Redis]):
             raise script_error(exc, batch_id) from None
 
     def _batch_op(self, batch_id: str, op: str, *extra: str) -> str:
-        keys = [*self.keys.batch_keys(batch_id), self.keys.batches]
+        keys = [*self.keys.batch_keys(batch_id), self.keys.batches, self.keys.indexed]
         args: list[str | int] = [op, repr(self._now()), self._ttl, batch_id, *extra]
         try:
             return as_text(cast(bytes, self._state(keys=keys, args=args)))
@@ -281,8 +245,11 @@ class Ledger(LedgerReader[redis.Redis]):
             NotFoundError: The batch is unknown.
             InputError: The batch is not STAGING (its rows may already be enqueued).
         """
-        state = cast(bytes | None, self._r.hget(self.keys.batch(batch_id), "state"))
-        if state is not None and as_text(state) == BatchState.STAGING.value:
+        state, indexed = cast(
+            list[bytes | None], self._r.hmget(self.keys.batch(batch_id), ["state", "indexed"])
+        )
+        staging = state is not None and as_text(state) == BatchState.STAGING.value
+        if staging and indexed is None:  # an indexed batch's rows joined no pending set
             self._leave_pending_sets(batch_id)
         self._batch_op(batch_id, "discard")
 
@@ -381,7 +348,7 @@ class Ledger(LedgerReader[redis.Redis]):
 
     def _skip_queued(self, batch_id: str) -> None:
         """Skip (batch_canceled) the batch's QUEUED rows, 1000 row numbers per script call."""
-        queued = (n for n, raw in self._scan(batch_id) if json.loads(raw)["o"] == "queued")
+        queued = (n for n, raw in self._scan(batch_id) if outcome_name(raw) == DEFAULT_OUTCOME)
         keys = self.keys.row_script_keys(batch_id)
         while block := list(itertools.islice(queued, BLOCK)):
             args: list[str | int] = [repr(self._now()), self._ttl, self._maxlen]

@@ -8,17 +8,17 @@ spares ``vsbatch status`` the import of redis-py.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Generic, Protocol, TypeVar, cast
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
-from vsbatch.store.codec import TERMINAL_NAMES, as_text, batch_info, decode_row
+from vsbatch.store.codec import as_text, batch_info, decode_row
 from vsbatch.store.keys import Keys
 from vsbatch.store.scripts import lua_script
 
 BLOCK = 1000  # rows per read page and per add_rows script call
+UNFINISHED_BLOCK = 10_000  # row numbers unfinished.lua looks at per call (replies are runs)
 PAGE_BYTES = 4 << 20  # readers page by size as well as by row numbers (page.lua)
 
 
@@ -68,6 +68,7 @@ class LedgerReader(Generic[C]):
         self.keys = Keys(prefix)
         self._page = client.register_script(lua_script("page.lua"))
         self._order_gate = client.register_script(lua_script("order_gate.lua"))
+        self._unfinished = client.register_script(lua_script("unfinished.lua"))
 
     @property
     def client(self) -> C:
@@ -75,11 +76,31 @@ class LedgerReader(Generic[C]):
         return self._r
 
     def pending_rows(self, batch_id: str) -> Iterator[tuple[int, str | None]]:
-        """(row, Stripe account) of the batch's non-terminal rows, in row order."""
-        for row, raw in self._scan(batch_id):
-            record = json.loads(raw)
-            if record["o"] not in TERMINAL_NAMES:
-                yield row, record.get("a")
+        """(row, Stripe account) of the batch's non-terminal rows, in row order: picked out
+        by Redis (``unfinished.lua``), a block of row numbers at a time, as runs of rows of
+        one account, so no record crosses the wire."""
+        lo, hi = self._row_range(batch_id)
+        for start in range(lo, hi + 1, UNFINISHED_BLOCK):
+            end = min(start + UNFINISHED_BLOCK - 1, hi)
+            runs = cast(
+                list[Any], self._unfinished(keys=[self.keys.rows(batch_id)], args=[start, end])
+            )
+            for index in range(0, len(runs), 3):
+                account = as_text(runs[index + 2]) or None
+                for row in range(int(runs[index]), int(runs[index + 1]) + 1):
+                    yield row, account
+
+    def _row_range(self, batch_id: str) -> tuple[int, int]:
+        """The batch's min_row..max_row (1..0 when it has no rows); NotFoundError if unknown."""
+        fields = cast(
+            list[bytes | None],
+            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
+        )
+        if fields[2] is None:
+            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
+        if fields[0] is None or fields[1] is None:
+            return 1, 0
+        return int(fields[0]), int(fields[1])
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
         """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
@@ -166,8 +187,9 @@ class LedgerReader(Generic[C]):
         the session's pending set whose row is gone (expired, discarded) or already terminal
         are removed on the way, so a lost row never blocks its session for good.
         """
+        session = self.keys.session_field(record.account, record.session_id)
         found = self._order_gate(
             keys=[self.keys.pending(record.account, record.session_id)],
-            args=[record.seq, self.keys.prefix],
+            args=[record.seq, self.keys.prefix, session, record.batch_id],
         )
         return Outcome(as_text(cast(bytes, found))) if found else None

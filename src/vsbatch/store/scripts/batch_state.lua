@@ -6,6 +6,7 @@
 -- KEYS[4]  sessions hash        <prefix>:b:<bid>:sessions
 -- KEYS[5]  events stream        <prefix>:b:<bid>:events
 -- KEYS[6]  batches sorted set   <prefix>:batches
+-- KEYS[7]  indexed batches set  <prefix>:indexed (a discarded batch leaves it)
 -- ARGV[1]  operation: "open" | "cancel" | "discard"
 -- ARGV[2]  now, seconds since the epoch (the caller's clock)
 -- ARGV[3]  retention TTL, whole seconds
@@ -33,6 +34,7 @@ if op == 'discard' then
   end
   redis.call('UNLINK', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
   redis.call('ZREM', KEYS[6], ARGV[4])
+  redis.call('SREM', KEYS[7], ARGV[4])
   return 'discarded'
 end
 

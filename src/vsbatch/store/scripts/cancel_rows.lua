@@ -19,12 +19,14 @@
 -- move once per call; the batch gets finished_at when its last row ended here.
 -- Returns the number of rows skipped.
 
+--#include row_core.lua
+
 local now = tonumber(ARGV[1])
 local skipped = 0
 for i = 7, #ARGV do
   local raw = redis.call('HGET', KEYS[3], ARGV[i])
   if raw then
-    local rec = cjson.decode(raw)
+    local rec = read_record(raw)
     if rec.o == 'queued' then
       rec.o = 'skipped'
       rec.r = ARGV[6]
@@ -49,6 +51,8 @@ if skipped > 0 then
   local b = redis.call('HMGET', KEYS[1], 'total', 'state', 'finished_at')
   if done == tonumber(b[1]) and b[2] == 'canceled' and not b[3] then
     redis.call('HSET', KEYS[1], 'finished_at', ARGV[1])
+    redis.call('UNLINK', KEYS[5])  -- as row_core.lua does when a batch's last row ends
+    redis.call('SREM', indexed_key(KEYS, ARGV[5]), ARGV[5])
   end
 end
 

@@ -35,7 +35,7 @@ local raw = redis.call('HGET', KEYS[3], row)
 if not raw then
   return redis.error_reply('NOROW row ' .. row .. ' not in ' .. KEYS[3])
 end
-local rec = cjson.decode(raw)
+local rec = read_record(raw)
 if TERMINAL[rec.o] then
   return {'done', rec.o, '', ''}
 end
@@ -56,7 +56,7 @@ end
 local account = rec.a
 if type(account) ~= 'string' then account = '' end
 local session = account .. ':' .. (rec.s or '')
-local older = older_in_flight(ARGV[5] .. session, rec.q, ARGV[7])
+local older = older_in_flight(ARGV[5] .. session, rec.q, ARGV[7], session, ARGV[6])
 if older then
   return {'later', older}
 end

@@ -30,7 +30,7 @@ local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then
   return redis.error_reply('NOROW row ' .. ARGV[1] .. ' not in ' .. KEYS[3])
 end
-local rec = cjson.decode(raw)
+local rec = read_record(raw)
 if TERMINAL[rec.o] then
   return 0
 end

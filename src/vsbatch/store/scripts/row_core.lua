@@ -3,9 +3,23 @@
 --
 -- K is a table of the batch's keys: batch, counts, rows, events, sessions (Keys.row_script_keys
 -- order, KEYS[1..5] of each including script). A row record is the compact JSON of
--- codec.ROW_KEYS (o = outcome, a = account, s = session id, q = seq, ua = updated at).
+-- codec.ROW_KEYS (o = outcome, a = account, s = session id, q = seq, ua = updated at); a
+-- record without "o" is queued (staging leaves the first outcome out to save memory).
 
 local TERMINAL = {succeeded = true, skipped = true, failed = true, rejected = true}
+
+-- A stored record as a table, its outcome filled in.
+local function read_record(raw)
+  local rec = cjson.decode(raw)
+  if rec.o == nil then rec.o = 'queued' end
+  return rec
+end
+
+-- The set of batches whose rows' sessions are found through their sessions hash
+-- (order_core.lua), named from the batch's key "<prefix>:b:<bid>".
+local function indexed_key(K, bid)
+  return string.sub(K[1], 1, #K[1] - #bid - 3) .. ':indexed'
+end
 
 -- Refresh the batch keys' retention TTL, but only once it has run down by a hundredth (at
 -- least a second): on every transition it cost five EXPIREs per move, twice per row.
@@ -49,9 +63,11 @@ local function move_row(K, row, rec, to, c, quiet)
       elseif b[2] == 'canceled' and not b[3] then
         redis.call('HSET', K[1], 'finished_at', c.now)
       end
-      -- The sessions hash only finds duplicates while rows are added: a finished batch
-      -- takes none, so it goes (about 60 bytes a row).
+      -- The sessions hash finds duplicates while rows are added, and an indexed batch's
+      -- unfinished rows for other batches' rows of their session (order_core.lua): a
+      -- finished batch needs it for neither, so it goes (about 55 bytes a row).
       redis.call('UNLINK', K[5])
+      redis.call('SREM', indexed_key(K, c.bid), c.bid)
     end
   end
   refresh_ttl(K, c.ttl)

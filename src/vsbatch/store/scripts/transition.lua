@@ -41,7 +41,7 @@ local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then
   return redis.error_reply('NOROW row ' .. ARGV[1] .. ' not in ' .. KEYS[3])
 end
-local rec = cjson.decode(raw)
+local rec = read_record(raw)
 if TERMINAL[rec.o] or (ARGV[10] and ARGV[10] ~= '' and rec.o ~= ARGV[10]) then
   return 0
 end
