@@ -92,6 +92,11 @@ class LedgerReader(Generic[C]):
 
     def _row_range(self, batch_id: str) -> tuple[int, int]:
         """The batch's min_row..max_row (1..0 when it has no rows); NotFoundError if unknown."""
+        lo, hi, _ = self._bounds(batch_id)
+        return lo, hi
+
+    def _bounds(self, batch_id: str) -> tuple[int, int, int]:
+        """min_row, max_row (1, 0 when it has no rows) and total; NotFoundError if unknown."""
         fields = cast(
             list[bytes | None],
             self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
@@ -99,20 +104,14 @@ class LedgerReader(Generic[C]):
         if fields[2] is None:
             raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
         if fields[0] is None or fields[1] is None:
-            return 1, 0
-        return int(fields[0]), int(fields[1])
+            return 1, 0, int(fields[2])
+        return int(fields[0]), int(fields[1]), int(fields[2])
 
     def _scan(self, batch_id: str) -> Iterator[tuple[int, bytes | str]]:
         """(row, raw record) in row order: ``page.lua`` pages over min_row..max_row."""
-        fields = cast(
-            list[bytes | None],
-            self._r.hmget(self.keys.batch(batch_id), ["min_row", "max_row", "total"]),
-        )
-        if fields[2] is None:
-            raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        if fields[0] is None or fields[1] is None:
+        lo, hi, total = self._bounds(batch_id)
+        if hi < lo:
             return
-        lo, hi, total = int(fields[0]), int(fields[1]), int(fields[2])
         seen = 0
         for start in range(lo, hi + 1, BLOCK):
             end = min(start + BLOCK - 1, hi)
