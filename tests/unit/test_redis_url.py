@@ -109,6 +109,14 @@ class TestRefused:
 
         assert "SECRETpw" not in str(info.value)
 
+    def test_tls_option_needs_a_tls_url(self) -> None:
+        """``ssl_*`` on a plain ``redis://`` URL is refused by name: redis-py's plain connection
+        has no such argument, and every command ended in a TypeError traceback."""
+        with pytest.raises(ValueError, match="'ssl_cert_reqs' needs a rediss:// URL") as info:
+            normalize_redis_url("redis://:SECRETpw@h:6379/0?ssl_cert_reqs=none")
+
+        assert "SECRETpw" not in str(info.value)
+
     def test_db_must_be_a_number(self) -> None:
         """A non-numeric ``db`` is refused rather than silently becoming database 0."""
         with pytest.raises(ValueError, match="'db'"):

@@ -30,6 +30,28 @@ __all__ = [
 _MOVED = ("username", "password", "db")
 
 
+def _split_query(query: str, *, tls: bool) -> tuple[dict[str, str], list[tuple[str, str]]]:
+    """The query's options to move into the userinfo and path, and the TLS options to keep;
+    ValueError naming any other option (or a TLS option without TLS)."""
+    moved: dict[str, str] = {}
+    kept: list[tuple[str, str]] = []
+    # parse_qsl decodes like redis-py's parse_qs (%XX, and + as a space); the first value wins.
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in _MOVED:
+            moved.setdefault(name, value)
+        elif name.startswith("ssl_") and not tls:
+            # redis-py's plain connection takes no ssl_* argument: a TypeError in every command
+            raise ValueError(f"the query option {name!r} needs a rediss:// URL (TLS): use one")
+        elif name.startswith("ssl_"):
+            kept.append((name, value))
+        else:
+            raise ValueError(
+                f"the query option {name!r} is not supported (Celery's Redis transport refuses"
+                " it): remove it; the URL's query may hold password, username, db and ssl_*"
+            )
+    return moved, kept
+
+
 def normalize_redis_url(url: str) -> str:
     """``url`` with its query's credentials and database moved where kombu reads them.
 
@@ -49,19 +71,7 @@ def normalize_redis_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("redis", "rediss") or not parts.query:
         return url
-    moved: dict[str, str] = {}
-    kept: list[tuple[str, str]] = []
-    # parse_qsl decodes like redis-py's parse_qs (%XX, and + as a space); the first value wins.
-    for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name in _MOVED:
-            moved.setdefault(name, value)
-        elif name.startswith("ssl_"):
-            kept.append((name, value))
-        else:
-            raise ValueError(
-                f"the query option {name!r} is not supported (Celery's Redis transport refuses"
-                " it): remove it; the URL's query may hold password, username, db and ssl_*"
-            )
+    moved, kept = _split_query(parts.query, tls=parts.scheme == "rediss")
     if not moved:
         return url
     if not moved.get("db", "0").isdigit():
