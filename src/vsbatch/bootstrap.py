@@ -53,7 +53,7 @@ class Deps:
         """Claiming and ending rows: the ledger's and the locks' two row scripts."""
         from vsbatch.store.row_lease import RowLeases
 
-        return RowLeases(self.ledger, self.locks)
+        return RowLeases(self.ledger, self.locks, self.limiter)
 
     def stripe(self) -> StripeClient:
         """This thread's Stripe client (built on first use, then reused)."""
@@ -190,7 +190,7 @@ def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
         settings=settings,
         redis=client,
         ledger=ledger_on(client, settings),
-        limiter=RedisRateLimiter(client, rate=lambda _account: rate, prefix=settings.key_prefix),
+        limiter=RedisRateLimiter(client, rate=rate, prefix=settings.key_prefix),
         locks=SessionLocks(client, ttl=settings.session_lock_ttl, prefix=settings.key_prefix),
         policy=RetryPolicy.from_settings(settings),
     )

@@ -20,13 +20,15 @@ from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.errors import LockLostError
 from vsbatch.model.row import NewRow, Outcome
 from vsbatch.store.ledger import Ledger
+from vsbatch.store.liveness import MISSED_BEATS
 from vsbatch.store.locks import Fence, SessionLocks
-from vsbatch.store.rate_limit import RedisRateLimiter
+from vsbatch.store.rate_limit import RedisRateLimiter, Slot
 from vsbatch.worker.process_row import process_row
 from vsbatch.worker.row_options import BUSY_DELAY, Later, RowOptions
 
 SID = "vs_1" + "0" * 23
 NODE = "host:1:paused"
+HEARTBEAT_INTERVAL = 5.0  # Liveness's default
 
 
 def batch_with(ledger: Ledger, session_id: str, params: dict[str, Any]) -> str:
@@ -40,18 +42,24 @@ def batch_with(ledger: Ledger, session_id: str, params: dict[str, Any]) -> str:
 
 class PauseBeforeSend(RedisRateLimiter):
     """The fleet's limiter, except that the first wait for a slot stops until ``resume``:
-    the worker is frozen after deciding to send its row and before sending it."""
+    the worker is frozen after deciding to send its row and before sending it. Its clock
+    jumps by the pause as the fleet saw it: a worker is declared dead only after missing
+    ``MISSED_BEATS`` heartbeats, so the pause lasted at least that long."""
 
     def __init__(self, client: redis.Redis) -> None:
-        super().__init__(client, rate=1000.0)
+        self.skipped = 0.0
+        super().__init__(client, rate=1000.0, clock=lambda: time.monotonic() + self.skipped)
         self.paused = threading.Event()
         self.resume = threading.Event()
 
-    def wait(self, account: str | None, fence: Fence | None = None) -> float:
+    def wait(
+        self, account: str | None, fence: Fence | None = None, slot: Slot | None = None
+    ) -> float:
         if not self.paused.is_set():
             self.paused.set()
             self.resume.wait(timeout=30)
-        return super().wait(account, fence)
+            self.skipped += MISSED_BEATS * HEARTBEAT_INTERVAL
+        return super().wait(account, fence, slot)
 
 
 class StaleWorker:

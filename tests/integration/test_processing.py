@@ -279,3 +279,36 @@ class TestLeanRecords:
             outcome,
             deps.redis.xlen(deps.ledger.keys.events(batch_id)),
         )
+
+    def test_a_plain_row_is_two_script_calls(self, deps: Deps, emulator: Any) -> None:
+        """A row applied at once costs two round trips to Redis, claim and finish: the claim
+        also takes the row's first rate slot (it used to be a third script call per row), and
+        the slot still counts in the account's schedule."""
+        warm, sid = emulator.seed(count=2)
+        run(deps, submit(deps, warm))  # the scripts are loaded before counting
+        batch_id = submit(deps, sid)
+        deps.redis.config_resetstat()
+
+        outcome, _ = run(deps, batch_id)
+
+        stats = deps.redis.info("commandstats")
+        tat = deps.redis.hget(deps.limiter.keys.rate(None), "tat")
+        assert (Outcome.SUCCEEDED, 2, True) == (
+            outcome,
+            stats["cmdstat_evalsha"]["calls"] + stats.get("cmdstat_eval", {}).get("calls", 0),
+            tat is not None,
+        )
+
+    def test_read_first_uses_the_claims_slot_for_its_read(self, deps: Deps, emulator: Any) -> None:
+        """With read-first, the read takes the slot the claim reserved and the update takes
+        the next: two slots in the account's schedule for two requests, none wasted."""
+        (sid,) = emulator.seed(count=1)
+        batch_id = submit(deps, sid, {"metadata": {"tier": "platinum"}})
+
+        outcome, _ = run(deps, batch_id, read_first=True)
+
+        tat = float(deps.redis.hget(deps.limiter.keys.rate(None), "tat") or 0)
+        interval_ms = 1000 / deps.limiter.configured_rate(None)
+        first = tat - 2 * interval_ms  # the first slot's time, if exactly two were taken
+        now_ms = time.time() * 1000
+        assert (Outcome.SUCCEEDED, True) == (outcome, now_ms - 5_000 < first <= now_ms)

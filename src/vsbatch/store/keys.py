@@ -129,9 +129,15 @@ class Keys:
         account (``file_claim.claim_file``)."""
         return f"{self.prefix}:file:{account or ''}:{digest}"
 
+    @property
+    def rate_prefix(self) -> str:
+        """The rate limiters' keys before the account (``claim_row.lua`` ends them as
+        :meth:`rate` does)."""
+        return f"{self.prefix}:rl:"
+
     def rate(self, account: str | None) -> str:
         """The rate limiter's state for one Stripe account (None: the platform account)."""
-        return f"{self.prefix}:rl:{account or 'platform'}"
+        return f"{self.rate_prefix}{account or 'platform'}"
 
     def lock(self, account: str | None, session_id: str) -> str:
         """The per-session lock."""

@@ -26,8 +26,8 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple, cast
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from vsbatch.errors import LockLostError, RateLimitBusy
 from vsbatch.store.keys import Keys
@@ -66,11 +66,21 @@ MAX_STREAK = 3
 AT_CEILING = 0.999
 
 
+# Seconds a slot reserved by a row's claim stays good for its first request. The claim
+# checked the session's lock; a worker is declared dead (its locks taken over) only after
+# ``liveness.MISSED_BEATS`` heartbeat intervals (15 s) without a beat, so a slot used within a
+# second was fenced by its claim. Past that the worker was paused: its request reserves a
+# slot anew, checking the lock in the same step (the claim's slot goes unused).
+FRESH_SLOT = 1.0
+
+
 class Slot(NamedTuple):
-    """A reserved send slot: how long to wait, and when it is in the limiter's clock."""
+    """A reserved send slot: how long to wait, and when it is in the limiter's clock;
+    ``taken``: when a claim reserved it, in the limiter's monotonic clock."""
 
     wait: float
     at: float
+    taken: float = 0.0
 
 
 class RateLimiter(ABC):
@@ -129,13 +139,17 @@ class RateLimiter(ABC):
     # without it the caller confirms its lock itself.
     checks_fence = False
 
-    def wait(self, account: str | None, fence: Fence | None = None) -> float:
+    def wait(
+        self, account: str | None, fence: Fence | None = None, slot: Slot | None = None
+    ) -> float:
         """Reserve the account's next slot and sleep until it comes.
 
         Args:
             account: The Stripe account (``None``: the platform).
             fence: A session lock the caller holds: where the limiter ``checks_fence``, the
                 slot is taken only while the lock holds the fence's token (its TTL reset).
+            slot: A slot already reserved for this request (by :meth:`adopt`): only sleep
+                until it comes.
 
         Returns:
             The seconds slept (0.0 when the slot was free at once).
@@ -144,7 +158,9 @@ class RateLimiter(ABC):
             RateLimitBusy: The slot is further than ``max_wait`` away; nothing was reserved.
             LockLostError: The fence's lock was lost; nothing was reserved.
         """
-        delay = self.reserve_slot(account, fence).wait
+        if slot is None or not self._fresh(slot):
+            slot = self.reserve_slot(account, fence)
+        delay = slot.wait
         if delay > 0:
             self._sleep(delay)
         return delay
@@ -169,7 +185,10 @@ class RateLimiter(ABC):
         Raises:
             RateLimitBusy: The slot is further than ``max_wait`` away; nothing was reserved.
         """
-        slot = self._reserve(account, fence)
+        return self._remember(account, self._reserve(account, fence))
+
+    def _remember(self, account: str | None, slot: Slot) -> Slot:
+        """Keep the calling thread's last reservation for the account (see ``penalize``)."""
         reserved: dict[str | None, float] = self._local.__dict__.setdefault("reserved", {})
         reserved[account] = slot.at - slot.wait
         return slot
@@ -188,6 +207,10 @@ class RateLimiter(ABC):
         if reserved_at is None:
             reserved_at = self._local.__dict__.get("reserved", {}).get(account)
         self._penalize(account, reserved_at)
+
+    def _fresh(self, slot: Slot) -> bool:
+        """Whether a slot reserved by a claim (``adopt``) is still fenced by it."""
+        return False
 
     @abstractmethod
     def _reserve(self, account: str | None, fence: Fence | None = None) -> Slot:
@@ -210,6 +233,7 @@ class RedisRateLimiter(RateLimiter):
         rate: Requests per second, or a function of the account giving it (for example
             ``Settings.effective_rate_limit``).
         prefix: Namespace of the keys (``<prefix>:rl:<account>``).
+        clock: Monotonic seconds (injected, so tests can pause a worker past ``FRESH_SLOT``).
         Other arguments: as :class:`RateLimiter`.
     """
 
@@ -226,6 +250,7 @@ class RedisRateLimiter(RateLimiter):
         min_rate: float = 1.0,
         penalty_window: float = 1.0,
         backoff: float = BACKOFF,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(
             rate,
@@ -237,20 +262,36 @@ class RedisRateLimiter(RateLimiter):
             penalty_window=penalty_window,
             backoff=backoff,
         )
+        self._clock = clock  # monotonic: how old a claim's slot is (``FRESH_SLOT``)
         self.keys = Keys(prefix)
         self._script = client.register_script(lua_script("gcra.lua"))
 
     checks_fence = True
 
-    def _call(
-        self,
-        op: str,
-        account: str | None,
-        reserved_at: float | None = None,
-        fence: Fence | None = None,
-    ) -> tuple[int, float, float, float]:
-        keys = [self.keys.rate(account)]
-        args: list[str | int] = [
+    def slot_script_args(self) -> list[str | int] | None:
+        """The arguments of a "reserve" that another script makes with its own work, for
+        whichever account its row turns out to be (``claim_row.lua`` takes a row's first
+        slot with its claim; see :meth:`adopt`): the keys' prefix, then ``gcra.lua``'s. None
+        when the rate differs by account (the script cannot know which to use)."""
+        if callable(self._rate):
+            return None
+        return [self.keys.rate_prefix, *self._args("reserve", None, None)]
+
+    def adopt(self, account: str | None, reply: Sequence[Any]) -> Slot | None:
+        """The slot another script reserved (``gcra.lua``'s reply), remembered as
+        :meth:`reserve_slot` does; None when it took none (too far away: the caller's own
+        reservation then raises ``RateLimitBusy``)."""
+        code, wait_ms, _, slot_ms = reply
+        if int(code) != 1:
+            return None
+        slot = Slot(float(wait_ms) / 1000, float(slot_ms) / 1000, self._clock())
+        return self._remember(account, slot)
+
+    def _fresh(self, slot: Slot) -> bool:
+        return self._clock() - slot.taken <= FRESH_SLOT
+
+    def _args(self, op: str, account: str | None, reserved_at: float | None) -> list[str | int]:
+        return [
             op,
             repr(self.configured_rate(account)),
             self.burst,
@@ -264,6 +305,16 @@ class RedisRateLimiter(RateLimiter):
             MAX_STREAK,
             repr(AT_CEILING),
         ]
+
+    def _call(
+        self,
+        op: str,
+        account: str | None,
+        reserved_at: float | None = None,
+        fence: Fence | None = None,
+    ) -> tuple[int, float, float, float]:
+        keys = [self.keys.rate(account)]
+        args = self._args(op, account, reserved_at)
         if fence is not None:
             keys.append(fence.key)
             args += [fence.token, fence.ttl_ms]

@@ -34,6 +34,7 @@ from vsbatch.store.scripts import lua_script
 if TYPE_CHECKING:
     from vsbatch.store.ledger import Ledger
     from vsbatch.store.locks import SessionLocks
+    from vsbatch.store.rate_limit import RedisRateLimiter, Slot
 
 __all__ = ["Busy", "Claimed", "Ended", "RowLease", "RowLeases", "Wait"]
 
@@ -68,6 +69,12 @@ class RowLease:
     token: str
     canceled: bool  # the batch was canceled (a row that may have been sent goes on)
     open: bool = field(default=True)
+    slot: Slot | None = None  # the first request's rate slot, reserved with the claim
+
+    def take_slot(self) -> Slot | None:
+        """The rate slot the claim reserved, for the row's first request only (then None)."""
+        slot, self.slot = self.slot, None
+        return slot
 
     @property
     def fence(self) -> Fence:
@@ -105,9 +112,12 @@ Claimed = RowLease | Ended | Wait | Busy
 class RowLeases:
     """Claims and ends rows with the two scripts, on the ledger's and the locks' keys."""
 
-    def __init__(self, ledger: Ledger, locks: SessionLocks) -> None:
+    def __init__(
+        self, ledger: Ledger, locks: SessionLocks, limiter: RedisRateLimiter | None = None
+    ) -> None:
         self.ledger = ledger
         self.locks = locks
+        self.limiter = limiter  # when set, a claim also takes the row's first rate slot
         client: redis.Redis = ledger.client
         self._claim = client.register_script(lua_script("claim_row.lua"))
         self._finish = client.register_script(lua_script("finish_row.lua"))
@@ -137,10 +147,16 @@ class RowLeases:
             max(1, int(self.locks.ttl * 1000)),
             "1" if read_first else "0",
         ]
+        if self.limiter is not None:
+            args += self.limiter.slot_script_args() or []
         try:
             reply = cast(list[Any], self._claim(keys=keys.row_script_keys(batch_id), args=args))
         except redis.ResponseError as exc:
             raise script_error(exc, batch_id) from None
+        return self._claimed(batch_id, row, token, reply)
+
+    def _claimed(self, batch_id: str, row: int, token: str, reply: list[Any]) -> Claimed:
+        """What ``claim_row.lua``'s reply says (see :meth:`claim`)."""
         kind = as_text(reply[0])
         if kind == "done":
             ended = reply[3] and decode_row(batch_id, row, reply[3])
@@ -150,7 +166,10 @@ class RowLeases:
         if kind == "busy":
             return Busy()
         record = decode_row(batch_id, row, reply[1])
-        return RowLease(self, record, token, canceled=as_text(reply[2]) == "1")
+        lease = RowLease(self, record, token, canceled=as_text(reply[2]) == "1")
+        if self.limiter is not None and len(reply) > 3:  # the claim took a slot too
+            lease.slot = self.limiter.adopt(record.account, reply[3:7])
+        return lease
 
     def finish(self, lease: RowLease, outcome: Outcome, *, applied: bool, **fields: Any) -> bool:
         """Write the row's ending and release its lock (see :meth:`RowLease.finish`)."""

@@ -199,7 +199,7 @@ def _read_first(
     (the row then moves to running)."""
     record = lease.record
     try:
-        current = read_session(deps, record, sleep)
+        current = read_session(deps, record, sleep, first_slot=lease.take_slot())
     except StripeError as err:
         return fail(deps, lease, options, err, record.attempts)
     skipped = skip_reason(update, current)
@@ -315,12 +315,13 @@ def _send(
 def _take_slot(deps: Deps, lease: RowLease) -> None:
     """Wait for the account's rate slot; the fence, as late as possible before the request.
 
-    The Redis limiter checks the lock (and resets its TTL) in the same step as the slot; a
-    worker paused while it waited for its slot confirms again, so a pause at any point
-    before the request is caught.
+    The Redis limiter checks the lock (and resets its TTL) in the same step as the slot (the
+    claim's slot, under the lock the claim took); a worker paused while it waited for its slot
+    confirms again, so a pause at any point before the request is caught.
     """
     record = lease.record
-    waited = deps.limiter.wait(record.account, lease.fence)
+    # The row's first request takes the slot its claim reserved (under the lock it took).
+    waited = deps.limiter.wait(record.account, lease.fence, lease.take_slot())
     metrics.observe_limiter_wait(waited, record.account)
     if waited > 0 or not deps.limiter.checks_fence:
         deps.locks.confirm(record.account, record.session_id, lease.token)

@@ -19,6 +19,7 @@ from vsbatch.errors import IdempotencyError, InvalidRequestError, RateLimitError
 from vsbatch.model.row import Outcome, RowRecord, SkipReason
 from vsbatch.model.update import SessionUpdate
 from vsbatch.ops import metrics
+from vsbatch.store.rate_limit import Slot
 from vsbatch.store.row_lease import RowLease
 from vsbatch.stripe.retry import decide
 from vsbatch.stripe.session import VerificationSession
@@ -94,13 +95,20 @@ def resolve_error(
 
 
 def read_session(
-    deps: Deps, record: RowRecord, sleep: Callable[[float], None]
+    deps: Deps,
+    record: RowRecord,
+    sleep: Callable[[float], None],
+    *,
+    first_slot: Slot | None = None,
 ) -> VerificationSession:
-    """Retrieve the session, with the same bounded retries and the same rate limiter."""
+    """Retrieve the session, with the same bounded retries and the same rate limiter; the
+    first attempt takes ``first_slot`` when given (reserved with the row's claim)."""
     client = deps.stripe()
+    slots = [first_slot]
 
     def attempt() -> VerificationSession:
-        metrics.observe_limiter_wait(deps.limiter.wait(record.account), record.account)
+        waited = deps.limiter.wait(record.account, slot=slots.pop() if slots else None)
+        metrics.observe_limiter_wait(waited, record.account)
         return client.retrieve(record.session_id, stripe_account=record.account)
 
     return deps.policy.retrying(sleep=sleep)(attempt)

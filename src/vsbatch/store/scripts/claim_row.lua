@@ -12,6 +12,11 @@
 -- ARGV[9]  the lock's time to live, ms
 -- ARGV[10] "1": read the session before sending (a row never sent stays as it is: the caller
 --          reads, then moves it to running); "0": move it to running now
+-- ARGV[11] optional: the prefix of the rate limiters' keys, "<prefix>:rl:", and ARGV[12..]
+--          gcra_core.lua's ARGV for a "reserve" (one rate for every account): the row's first
+--          rate slot is taken with its claim, under the lock it just took, on its account's
+--          limiter (one round trip a row fewer than a slot of its own). The key is built here,
+--          as the lock's is: the row's account is in its record (see lock_core.lua on Cluster)
 --
 -- In one step, as the worker used to in ten round trips: a row already terminal is left; a
 -- row of a canceled batch never sent ends skipped (batch_canceled); a row without an update
@@ -23,12 +28,14 @@
 -- Returns {"done", outcome, reason, record JSON} when the row is terminal (reason and record
 -- "" when it already was; else why this call ended it, and the record it wrote); {"later", outcome of
 -- the older row} to wait for the session's FIFO; {"busy", ""} when another worker holds the
--- session's lock; {"go", record JSON, "1" if the batch is canceled else "0"} when the caller
--- now holds the lock and works on the row. Error reply "NOROW ..." for a missing row.
+-- session's lock; {"go", record JSON, "1" if the batch is canceled else "0", and with ARGV[11]
+-- gcra's reply: code, wait_ms, rate, slot_ms} when the caller now holds the lock and works on
+-- the row. Error reply "NOROW ..." for a missing row.
 
 --#include row_core.lua
 --#include order_core.lua
 --#include lock_core.lua
+--#include gcra_core.lua
 
 local row = ARGV[1]
 local raw = redis.call('HGET', KEYS[3], row)
@@ -80,4 +87,9 @@ end
 if rec.o ~= 'running' and not (ARGV[10] == '1' and not sent) then
   move_row(KEYS, row, rec, 'running', c, rec.o == 'queued')
 end
-return {'go', cjson.encode(rec), canceled and '1' or '0'}
+local go = {'go', cjson.encode(rec), canceled and '1' or '0'}
+if ARGV[11] then
+  local slot = gcra({ARGV[11] .. (account ~= '' and account or 'platform')}, {unpack(ARGV, 12)})
+  for i = 1, 4 do go[3 + i] = slot[i] end
+end
+return go
