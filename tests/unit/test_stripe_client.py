@@ -122,6 +122,31 @@ class TestRequestShape:
             "stripe-account": headers.get("stripe-account"),
         }
 
+    def test_a_cookie_from_an_answer_is_never_sent_back(self) -> None:
+        """The client keeps no cookie jar: a Set-Cookie from Stripe, a proxy or a hostile
+        server is not sent with the next request (an API client has no session to keep)."""
+        planted = ok(session_json(), **{"Set-Cookie": "track=1; Path=/"})
+        recorder = Recorder(planted, ok(session_json()))
+        client = make_client(recorder)
+
+        client.update("vs_123", [("metadata[a]", "1")], idempotency_key="k1")
+        client.update("vs_123", [("metadata[a]", "2")], idempotency_key="k2")
+
+        assert [None, None] == [r.headers.get("cookie") for r in recorder.requests]
+
+    def test_update_sends_the_host_and_body_length(self) -> None:
+        """The request names its host and its body's length, as any HTTP/1.1 client does."""
+        recorder = Recorder(ok(session_json()))
+        client = make_client(recorder, base_url="https://api.stripe.com")
+
+        client.update("vs_123", [("metadata[a]", "1")], idempotency_key="k1")
+
+        request = recorder.requests[0]
+        assert ("api.stripe.com", str(len(request.content))) == (
+            request.headers.get("host"),
+            request.headers.get("content-length"),
+        )
+
     def test_update_body_keeps_literal_brackets(self) -> None:
         """The form body is url-encoded with literal brackets, like stripe-python's."""
         recorder = Recorder(ok(session_json()))
