@@ -320,21 +320,12 @@ def resume(
 def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]) -> None:
     """Cancel a batch: rows never sent end skipped (batch_canceled) at once; rows already sent
     (or being sent) end in their real outcome."""
-    from vsbatch.model.row import BatchState, Outcome
+    from vsbatch.ops.cancellation import cancel_batch
     from vsbatch.worker.runtime import ledger_for
 
     with ledger_for(cli_settings(need_key=False)) as ledger:
-        before = ledger.get_batch(batch_id).counts[Outcome.SKIPPED]
-        batch = ledger.cancel(batch_id)
-        if batch.state is not BatchState.CANCELED:
-            out().print(f"batch {batch.id} is {batch.state.value}: nothing to cancel")
-            return
-        skipped = batch.counts[Outcome.SKIPPED] - before
-        line = f"batch {batch.id} canceled: {skipped} rows never sent end skipped (batch_canceled)"
-        in_flight = batch.total - batch.terminal
-        if in_flight:
-            line += f"; {in_flight} rows already sent or being sent end in their real outcome"
-        out().print(line)
+        _, line = cancel_batch(ledger, batch_id)
+        out().print(safe(line), highlight=False)
 
 
 @command
