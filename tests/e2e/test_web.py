@@ -158,7 +158,9 @@ class TestLiveBatch:
         workers.start(concurrency=2, VSBATCH_MAX_ATTEMPTS="1")
         seen: list[int] = []
         rates: list[str] = []
+        deadline = time.monotonic() + 60
         while not seen or seen[-1] < 40:
+            assert time.monotonic() < deadline, f"the page showed {seen} of 40 rows done"
             shown = int(page.inner_text(f'{row} [data-field="terminal"]'))
             if not seen or shown != seen[-1]:
                 seen.append(shown)
