@@ -1,7 +1,8 @@
 """Opening the results database: the URL, the engine, the migrations, and one-line errors.
 
-``VSBATCH_RESULTS_URL`` names the database: unset, a SQLite file in the data directory
-(``<data_dir>/results.sqlite3``); ``postgresql://user@host/db`` a shared PostgreSQL (psycopg 3).
+``VSBATCH_RESULTS_URL`` names the database (``Settings.results_database_url``): unset, a
+SQLite file in the data directory (``<data_dir>/results.sqlite3``);
+``postgresql://user@host/db`` a shared PostgreSQL (psycopg 3).
 Opening applies Alembic's migrations (:mod:`vsbatch.results.migrations`, shipped in the
 package) up to the newest, under a lock, so several workers opening at once migrate once.
 A URL that cannot be parsed or a database that cannot be reached is one
@@ -22,17 +23,11 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from vsbatch.errors import ConfigError
 
-__all__ = ["SQLITE_FILE", "default_url", "open_engine", "shown_url", "upgrade"]
+__all__ = ["open_engine", "parse_url", "shown_url", "upgrade"]
 
-SQLITE_FILE = "results.sqlite3"
 SCRIPT_LOCATION = "vsbatch.results:migrations"
 # Any number both sides agree on: PostgreSQL's advisory lock of the migrations.
 _MIGRATION_LOCK = 0x76736261  # "vsba"
-
-
-def default_url(data_dir: Path) -> str:
-    """The embedded default: a SQLite file in the data directory."""
-    return f"sqlite:///{Path(data_dir).resolve() / SQLITE_FILE}"
 
 
 def parse_url(url: str) -> URL:
