@@ -12,8 +12,15 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from vsbatch.bootstrap import Deps
+from vsbatch.intake.stage import submit_csv
+from vsbatch.model.row import BatchInfo
+from vsbatch.worker.process_row import process_row
+from vsbatch.worker.row_options import RowOptions
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -66,3 +73,23 @@ def results_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
         return
     base = request.getfixturevalue("postgres_server")
     yield from postgres_schema_url(base)
+
+
+def no_sleep(_seconds: float) -> None:
+    """Retries in these tests never really wait."""
+
+
+def finished_batch(deps: Deps, emulator: Any, tmp_path: Path, n: int = 12) -> BatchInfo:
+    """A CSV batch worked row by row against the emulator until done: ``n`` sessions that
+    succeed, one unknown session (failed) and one value Stripe refuses (rejected)."""
+    ids = emulator.seed(count=n)
+    lines = [f"{sid},gold\n" for sid in ids]
+    lines += ["vs_" + "M" * 24 + ",gold\n", f"{ids[0]}," + "x" * 501 + "\n"]
+    path = tmp_path / "plans.csv"
+    path.write_text("id,metadata.plan\n" + "".join(lines), encoding="utf-8")
+    chunks: list[list[int]] = []
+    batch = submit_csv(deps, path, lambda _b, rows, _o: chunks.append(list(rows)))
+    for rows in chunks:
+        for row in rows:
+            process_row(deps, batch.id, row, options=RowOptions(), sleep=no_sleep)
+    return deps.ledger.get_batch(batch.id)
