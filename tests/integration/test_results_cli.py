@@ -103,7 +103,7 @@ class TestQueryCommand:
         assert (batch.id, "succeeded", {"metadata": {"plan": "gold"}}) == (
             entry["batch_id"],
             entry["outcome"],
-            json.loads(entry["update"]),
+            entry["update"],
         )
 
     def test_an_unknown_session(self, env: dict[str, str]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -229,6 +230,16 @@ class TestOpening:
 
         with ResultsStore.open(results_url) as second:
             assert 4 == second.count_rows("b1")
+
+
+class TestSqliteFile:
+    def test_the_file_is_the_owners_alone(self, tmp_path: Path) -> None:
+        """The SQLite file (its rows hold what the CSV held) is created 0600."""
+        path = tmp_path / "data" / "results.sqlite3"
+
+        ResultsStore.open(f"sqlite:///{path}").close()
+
+        assert 0o600 == path.stat().st_mode & 0o777
 
 
 class TestBadUrls:

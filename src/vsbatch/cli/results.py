@@ -156,22 +156,33 @@ def _archive_pass(archiver: Archiver) -> list[Archived]:
 
 
 def _emit(rows: Sequence[dict[str, Any]], columns: list[str], fmt: str, title: str) -> None:
-    """Print ``rows`` as a table, CSV or JSON (every text through ``safe`` in a table)."""
+    """Print ``rows`` as a table, CSV or JSON (every text through ``safe`` in a table; data
+    such as an update as JSON text in a table or CSV cell)."""
     if fmt == "json":
         typer.echo(json.dumps(list(rows), ensure_ascii=False, indent=2))
-    elif fmt == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
+        return
+    flat = [{c: _cell(row[c]) for c in columns} for row in rows]
+    if fmt == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(flat)
     else:
         from rich.table import Table
 
         table = Table(title=title)
         for column in columns:
             table.add_column(column, overflow="fold")
-        for row in rows:
-            table.add_row(*(safe("" if row[c] is None else str(row[c])) for c in columns))
+        for row in flat:
+            table.add_row(*(safe(row[c]) for c in columns))
         out().print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
 
 
 def _when(seconds: float | None) -> str | None:
@@ -203,7 +214,7 @@ def _history_line(entry: HistoryEntry) -> dict[str, Any]:
         "reason": reason(record),
         "request_id": record.request_id,
         "updated_at": _when(record.updated_at),
-        "update": json.dumps(record.params, ensure_ascii=False, sort_keys=True),
+        "update": record.params,
     }
 
 
@@ -245,6 +256,9 @@ def totals(
             _emit(rows, ["outcome", "rows"], fmt, f"batch {batch_id}")
             return
         lines = [_batch_line(b, store.batch_totals(b.info.id)) for b in store.list_batches(limit)]
+    if not lines:
+        err().print("no archived batch yet: 'vsbatch archive' copies ended batches from Redis")
+        return
     terminal = [o.value for o in OUTCOME_ORDER[:4]]
     columns = ["batch_id", "name", "created_at", "state", "total", "archived", *terminal]
     _emit(lines, columns, fmt, "archived batches")

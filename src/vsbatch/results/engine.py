@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,9 @@ def _engine(url: URL) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     database = url.database or ""
     if database and database != ":memory:":
+        # Rows hold what the CSV held (emails, phone numbers): the file is the owner's alone.
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        Path(database).touch(mode=0o600, exist_ok=True)
     # A worker's archiver and a reader share the file: wait for the writer's lock a while.
     engine = create_engine(url, connect_args={"timeout": 30})
     event.listen(engine, "connect", _sqlite_pragmas)
@@ -133,7 +136,8 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
         yield
         return
-    with open(f"{database}.lock", "a+b") as handle:
+    lock = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with open(lock, "r+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
