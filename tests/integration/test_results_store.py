@@ -232,6 +232,27 @@ class TestOpening:
             assert 4 == second.count_rows("b1")
 
 
+class TestSharedDatabase:
+    def test_another_applications_alembic_is_left_alone(self, results_url: str) -> None:
+        """A database whose alembic_version is another application's opens, and keeps it."""
+        from sqlalchemy import create_engine
+
+        from vsbatch.results.engine import parse_url
+
+        engine = create_engine(parse_url(results_url))
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+            conn.execute(text("INSERT INTO alembic_version VALUES ('theirs1')"))
+
+        with ResultsStore.open(results_url) as store:
+            store.upsert_rows(batch(), ROWS)
+
+        with engine.connect() as conn:
+            theirs = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        engine.dispose()
+        assert ["theirs1"] == theirs
+
+
 class TestSqliteFile:
     def test_the_file_is_the_owners_alone(self, tmp_path: Path) -> None:
         """The SQLite file (its rows hold what the CSV held) is created 0600."""

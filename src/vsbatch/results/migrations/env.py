@@ -12,6 +12,12 @@ from vsbatch.results.schema import METADATA
 
 connection = context.config.attributes["connection"]
 # render_as_batch: SQLite alters a table by copying it; later migrations then work on both.
-context.configure(connection=connection, target_metadata=METADATA, render_as_batch=True)
+# A version table of our own: a shared database may hold another application's alembic_version.
+context.configure(
+    connection=connection,
+    target_metadata=METADATA,
+    render_as_batch=True,
+    version_table="vsbatch_alembic_version",
+)
 with context.begin_transaction():
     context.run_migrations()
