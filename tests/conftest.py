@@ -19,6 +19,8 @@ import redis
 
 from vsbatch.store.embedded_redis import EmbeddedRedis
 
+pytest_plugins = ["tests.results_db"]
+
 TEST_API_KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 
 
