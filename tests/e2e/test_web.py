@@ -199,6 +199,18 @@ class TestLiveBatch:
             child.total,
             child.counts[Outcome.SUCCEEDED],
         )
+
+        # When a retried row's session is opened from the child's rows
+        page.click('table.rows a[href^="/sessions/"]')
+        page.wait_for_url("**/sessions/*")
+        history = page.inner_text("table.rows")
+
+        # Then its history shows the failure in the batch and the success in the child
+        assert (True, True, True) == (
+            batch_id in history,
+            child_id in history,
+            "failed" in history and "succeeded" in history,
+        ), history
         page.close()
 
 

@@ -5,13 +5,36 @@ Starlette and uvicorn are imported when the command runs, never by ``vsbatch --h
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from typing import Annotated
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from vsbatch.cli.app import cli_settings, command
-from vsbatch.errors import InputError
+from vsbatch.errors import InputError, VsbatchError
+
+if TYPE_CHECKING:
+    from vsbatch.config import Settings
+    from vsbatch.results.store import ResultsStore
+
+
+@contextlib.contextmanager
+def _results_store(settings: Settings) -> Iterator[ResultsStore | None]:
+    """The results store for session history, or None (and a warning) when it cannot open."""
+    from vsbatch.cli.app import err
+    from vsbatch.ops.terminal_text import safe
+    from vsbatch.results.store import ResultsStore
+
+    try:
+        store = ResultsStore.open(settings.results_database_url)
+    except VsbatchError as exc:
+        err().print(f"warning: session history from Redis only: {safe(str(exc))}", highlight=False)
+        yield None
+        return
+    with store:
+        yield store
 
 
 @command
@@ -39,7 +62,7 @@ def web(
     from vsbatch.worker.runtime import deps_for
 
     settings = cli_settings(need_key=False)
-    with deps_for(settings) as deps:
+    with deps_for(settings) as deps, _results_store(settings) as store:
         try:
             sock = bind(host, port)
         except OSError as exc:
@@ -57,7 +80,7 @@ def web(
 
         serve(
             lambda stopping: create_app(
-                LedgerReads(deps),
+                LedgerReads(deps, store),
                 LedgerActions(deps),
                 guard,
                 hosts,

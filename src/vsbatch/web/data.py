@@ -22,6 +22,7 @@ from vsbatch.ops.reasons import reason
 
 if TYPE_CHECKING:
     from vsbatch.bootstrap import Deps
+    from vsbatch.results.store import ResultsStore
 
 __all__ = [
     "Actions",
@@ -34,7 +35,6 @@ __all__ = [
 ]
 
 BATCHES_LISTED = 50  # newest batches on the index page (as ``status``)
-HISTORY_BATCHES = 50  # newest batches a session's history looks into (ledger version)
 
 
 @dataclass(frozen=True)
@@ -120,24 +120,33 @@ class Actions(Protocol):
 
 
 class LedgerReads:
-    """:class:`Reads` on the Redis ledger of ``deps``.
+    """:class:`Reads` on the Redis ledger of ``deps`` (and the results store, for history).
 
     Args:
         deps: The process's dependencies (ledger, limiter, settings).
+        store: The SQL results store, for session history; None reads Redis only.
         clock: Monotonic seconds, for the rates (injected for tests).
     """
 
-    def __init__(self, deps: Deps, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        store: ResultsStore | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         from vsbatch.ops.redacted_ledger import RedactedLedger
+        from vsbatch.web.history import SessionHistory
 
         self._deps = deps
         self._clock = clock
         # Pages show rows as reports do: keys always hidden, PII when the settings ask.
-        self._rows = RedactedLedger(deps.ledger, pii=deps.settings.redact_pii)
+        pii = deps.settings.redact_pii
+        self._rows = RedactedLedger(deps.ledger, pii=pii)
+        self._history = SessionHistory(deps.ledger, store, pii=pii)
 
     @property
     def history_source(self) -> str:
-        return f"the Redis ledger (the newest {HISTORY_BATCHES} batches it holds)"
+        return self._history.source
 
     def batches(self) -> list[BatchInfo]:
         return self._deps.ledger.list_batches(BATCHES_LISTED)
@@ -151,18 +160,7 @@ class LedgerReads:
         return list(itertools.islice(kept, limit))
 
     def session_history(self, session_id: str, limit: int) -> list[RowRecord]:
-        from vsbatch.errors import NotFoundError
-
-        found: list[RowRecord] = []
-        wanted = RowFilter(session=session_id)
-        for batch in self._deps.ledger.list_batches(HISTORY_BATCHES):
-            try:
-                rows = self._rows.iter_rows(batch.id)
-                found += [r for r in rows if wanted.keeps(r) and r.session_id == session_id]
-            except NotFoundError:  # expired between the listing and the read
-                continue
-        found.sort(key=lambda r: (r.created_at, r.seq))
-        return found[:limit]
+        return self._history.rows(session_id, limit)
 
     def failures(self, batch_id: str) -> Iterator[RowRecord]:
         self._deps.ledger.get_batch(batch_id)  # NotFoundError before any byte is sent
