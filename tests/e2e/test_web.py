@@ -15,6 +15,7 @@ import http.client
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +31,7 @@ import redis
 
 from tests.conftest import TEST_API_KEY
 from tests.e2e.conftest import Workers
-from tests.helpers import metadata_csv, run_vsbatch
+from tests.helpers import metadata_csv, outside_env, run_vsbatch
 from vsbatch.model.row import BatchState, Outcome
 from vsbatch.store.ledger import Ledger
 
@@ -179,9 +180,19 @@ class TestLiveBatch:
         failed = Ledger(redis_client).get_batch(batch_id).counts[Outcome.FAILED]
         assert failed > 0
 
+        # When the batch's page is filtered to failed rows, and its failures downloaded
+        page.click(f'{row} a[href="/batches/{batch_id}"]')
+        page.select_option("#f-outcome", "failed")
+        page.click("text=Filter rows")
+        page.wait_for_url("**outcome=failed**")
+        listed = page.locator("table.rows tbody tr").count()
+        csv_text = page.request.get(f"{web.url}batches/{batch_id}/failures.csv").text()
+
+        # Then both hold the failed rows, each once
+        assert (failed, failed + 1) == (listed, len(csv_text.strip().splitlines())), csv_text
+
         # When the faults stop and Retry is pressed on the batch's page with the token
         emulator.configure(fail_503_rate=0.0)
-        page.click(f'{row} a[href="/batches/{batch_id}"]')
         page.fill("#token", web.token)
         page.click("text=Retry failed rows")
         page.wait_for_url(lambda url: "/batches/b_" in url and batch_id not in url)
@@ -311,3 +322,22 @@ class TestGuardedPage:
         # Then it exits cleanly, without a traceback
         assert (0, False) == (code, "Traceback" in stderr), stderr
         page.close()
+
+
+class TestStartup:
+    def test_busy_port_is_one_line_and_exit_2(self, tmp_path: Path) -> None:
+        """A port already in use ends ``vsbatch web`` with one line naming it, exit 2."""
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            result = run_vsbatch(
+                outside_env(VSBATCH_DATA_DIR=str(tmp_path)), "web", "--port", str(port)
+            )
+
+        assert (2, 1, "", True) == (
+            result.returncode,
+            len(result.stderr.strip().splitlines()),
+            result.stdout,
+            f"127.0.0.1:{port}" in result.stderr,
+        ), result.stderr

@@ -62,14 +62,14 @@ def web(
     from vsbatch.worker.runtime import deps_for
 
     settings = cli_settings(need_key=False)
-    with deps_for(settings) as deps, _results_store(settings) as store:
-        try:
-            sock = bind(host, port)
-        except OSError as exc:
-            raise InputError(
-                f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc});"
-                " pick another port (0 picks a free one)"
-            ) from None
+    try:  # first: a busy port is said before Redis or the results store are opened
+        sock = bind(host, port)
+    except OSError as exc:
+        raise InputError(
+            f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc});"
+            " pick another port (0 picks a free one)"
+        ) from None
+    with contextlib.closing(sock), deps_for(settings) as deps, _results_store(settings) as store:
         guard = Guard(new_token())
         hosts = allowed_hosts(host, allow_host or ())
 

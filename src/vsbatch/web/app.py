@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from vsbatch.errors import NotFoundError
+from vsbatch.errors import NotFoundError, VsbatchError
 from vsbatch.model.row import Outcome
 from vsbatch.web import pages
 from vsbatch.web.auth import Guard, HostCheck, same_origin
@@ -190,6 +190,15 @@ def _not_found(request: Request, exc: Exception) -> Response:
     return _html(pages.message_page("Not found", str(exc)), 404)
 
 
+def _failed(request: Request, exc: Exception) -> Response:
+    """A vsbatch error (its one line), or Redis out of reach (its type: its text may name
+    the server), as a 503 page instead of a traceback."""
+    if isinstance(exc, VsbatchError):
+        return _html(pages.message_page("Unavailable", str(exc)), 503)
+    line = f"the ledger could not be read ({type(exc).__name__}): is Redis up?"
+    return _html(pages.message_page("Unavailable", line), 503)
+
+
 def create_app(
     reads: Reads,
     actions: Actions,
@@ -209,6 +218,7 @@ def create_app(
         interval: Seconds between two messages of the live stream.
         stopping: Whether the server is shutting down (live streams then end).
     """
+    import redis
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.routing import Mount, Route
@@ -227,5 +237,9 @@ def create_app(
             Mount("/static", StaticFiles(packages=[("vsbatch.web", "static")]), name="static"),
         ],
         middleware=[Middleware(HostCheck, hosts=hosts), Middleware(SecurityHeaders)],
-        exception_handlers={NotFoundError: _not_found},
+        exception_handlers={
+            NotFoundError: _not_found,
+            VsbatchError: _failed,
+            redis.RedisError: _failed,
+        },
     )

@@ -116,6 +116,7 @@ def index_page(batches: Iterable[BatchInfo], live: dict[str, Any]) -> str:
         + "</tbody></table>"
     )
     body = _accounts(live) + '<section aria-labelledby="batches-h"><h2 id="batches-h">Batches</h2>'
+    body += '<p id="new-batches" hidden>New batches started: <a href="/">show them</a></p>'
     return layout("Batches", body + table + "</section>")
 
 

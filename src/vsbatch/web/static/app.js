@@ -11,7 +11,12 @@
     }
   }
 
+  const listed = document.getElementById("batches");
+  const newer = document.getElementById("new-batches");
+
   function showBatch(b) {
+    const shown = [...document.querySelectorAll("[data-batch]")].some((r) => r.dataset.batch === b.id);
+    if (listed && newer && !shown) newer.hidden = false;
     for (const root of document.querySelectorAll("[data-batch]")) {
       if (root.dataset.batch !== b.id) continue;
       setText(root, "terminal", b.terminal);
