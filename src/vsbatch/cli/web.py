@@ -45,7 +45,7 @@ def web(
     port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 12180,
     allow_host: Annotated[
         list[str] | None,
-        typer.Option(help="Another name the browser may use for this server (repeatable)."),
+        typer.Option(metavar="NAME", help="Another name the browser may use (repeatable)."),
     ] = None,
     refresh: Annotated[
         float, typer.Option(min=0.1, help="Seconds between two updates of the live counters.")

@@ -81,11 +81,12 @@ def _accounts(live: dict[str, Any]) -> str:
     items = []
     for acc in live.get("accounts", []):
         limit = "no limit read" if acc["limit"] is None else f"{acc['limit']:g} req/s"
-        current = "" if acc["current"] is None else f" (now {acc['current']:g})"
+        current = "-" if acc["current"] is None else f"{acc['current']:g}"
         items.append(
             f'<li data-account="{esc(acc["account"])}">{esc(acc["account"])}:'
-            f' <span data-field="rate">{acc["rate"]:g}</span> rows/s of'
-            f' <span data-field="limit">{esc(limit)}</span>{esc(current)}</li>'
+            f' <span data-field="rate">{acc["rate"]:g}</span> rows/s against a limit of'
+            f" {esc(limit)} (allowed now, after any 429:"
+            f' <span data-field="current">{esc(current)}</span> req/s)</li>'
         )
     listed = "".join(items) or "<li>no open batch</li>"
     return (
@@ -117,7 +118,7 @@ def index_page(batches: Iterable[BatchInfo], live: dict[str, Any]) -> str:
     )
     body = _accounts(live) + '<section aria-labelledby="batches-h"><h2 id="batches-h">Batches</h2>'
     body += '<p id="new-batches" hidden>New batches started: <a href="/">show them</a></p>'
-    return layout("Batches", body + table + "</section>")
+    return layout("vsbatch dashboard", body + table + "</section>")
 
 
 def _counters(batch: BatchInfo) -> str:

@@ -36,6 +36,7 @@
       for (const li of document.querySelectorAll("[data-account]")) {
         if (li.dataset.account !== a.account) continue;
         setText(li, "rate", a.rate);
+        if (a.current !== null) setText(li, "current", a.current);
       }
     }
   }
