@@ -316,6 +316,22 @@ class TestGuardedPage:
         # Then those are refused; the same request from the page's own origin is served
         assert ([403, 403, 400], 200) == (refused, same_origin)
 
+        # When a page of another site makes the browser post the form, token included
+        attack = (
+            f'<form id="f" method="post" action="{web.url}batches/{batch_id}/retry">'
+            f'<input name="csrf" value="{csrf}"><input name="token" value="{web.token}"></form>'
+            "<script>document.getElementById('f').submit()</script>"
+        )
+        page.route(
+            "http://evil.test/**",
+            lambda route: route.fulfill(body=attack, content_type="text/html"),
+        )
+        page.goto("http://evil.test/")
+        page.wait_for_url(f"{web.url}batches/{batch_id}/retry")
+
+        # Then the browser's cross-site POST is refused
+        assert "refused: a request from another site or origin" in page.inner_text("main")
+
         # When the server gets Ctrl-C with the page's live stream open
         code, stderr = web.stop()
 
