@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -341,6 +342,36 @@ class TestGuardedPage:
 
 
 class TestStartup:
+    def test_embedded_defaults_serve_loopback_and_sigterm_cleans_up(self, tmp_path: Path) -> None:
+        """With no setting at all (a fresh clone) it serves on 127.0.0.1 from the embedded
+        Redis; SIGTERM stops it with exit 0 and the embedded Redis stopped."""
+        # Given ``vsbatch web`` with only a data directory
+        data = tmp_path / "data"
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vsbatch", "web", "--port", "0"],
+            env=outside_env(VSBATCH_DATA_DIR=str(data)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        url = _lines(proc, 2)[0].split(": ", 1)[1]
+
+        # When the dashboard is read, then the server gets SIGTERM
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            status, body = answer.status, answer.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=20)
+
+        # Then it answered on loopback, and left neither a traceback nor a Redis running
+        assert (True, 200, "vsbatch dashboard" in body, 0, False, False) == (
+            url.startswith("http://127.0.0.1:"),
+            status,
+            True,
+            proc.returncode,
+            "Traceback" in stderr,
+            (data / "redis" / "server.json").exists(),
+        ), stderr
+
     def test_busy_port_is_one_line_and_exit_2(self, tmp_path: Path) -> None:
         """A port already in use ends ``vsbatch web`` with one line naming it, exit 2."""
         with socket.socket() as busy:

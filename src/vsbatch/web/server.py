@@ -7,11 +7,14 @@ at their next tick, and the command returns without a traceback.
 
 from __future__ import annotations
 
+import signal
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from starlette.types import ASGIApp
 
 __all__ = ["bind", "serve", "url_of"]
@@ -48,7 +51,7 @@ def serve(
     sock: socket.socket,
     ready: Callable[[], None],
 ) -> None:
-    """Serve the app on ``sock`` in the foreground until Ctrl-C (or SIGTERM).
+    """Serve the app on ``sock`` in the foreground until Ctrl-C or SIGTERM (then return).
 
     Args:
         build: Builds the app, given a function telling whether the server is stopping (live
@@ -70,10 +73,18 @@ def serve(
     )
     server = uvicorn.Server(config)
     holder.append(server)
+    # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM's default
+    # action would kill the process before the embedded Redis and the store are closed.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         ready()
         server.run(sockets=[sock])
-    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled: we are done
+    except KeyboardInterrupt:  # the Ctrl-C (or SIGTERM) uvicorn handled: we are done
         pass
     finally:
+        signal.signal(signal.SIGTERM, previous)
         sock.close()
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
