@@ -252,6 +252,21 @@ class TestSharedDatabase:
         engine.dispose()
         assert ["theirs1"] == theirs
 
+    def test_a_schema_from_a_newer_vsbatch_is_one_line(self, results_url: str) -> None:
+        """A database migrated by a newer vsbatch is one ConfigError saying so."""
+        ResultsStore.open(results_url).close()
+        from sqlalchemy import create_engine
+
+        from vsbatch.results.engine import parse_url
+
+        engine = create_engine(parse_url(results_url))
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE vsbatch_alembic_version SET version_num = 'r9999'"))
+        engine.dispose()
+
+        with pytest.raises(ConfigError, match="newer vsbatch migrated it"):
+            ResultsStore.open(results_url)
+
 
 class TestSqliteFile:
     def test_the_file_is_the_owners_alone(self, tmp_path: Path) -> None:
