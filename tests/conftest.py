@@ -28,7 +28,7 @@ TEST_API_KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's vsbatch or Stripe settings."""
     for name in list(os.environ):
-        if name.startswith("VSBATCH_") and name != "VSBATCH_TEST_REDIS_URL":
+        if name.startswith("VSBATCH_") and not name.startswith("VSBATCH_TEST_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
 

@@ -1,9 +1,11 @@
 """Results-store fixtures: a SQLite file always, and a real PostgreSQL when one is reachable.
 
-PostgreSQL: ``VSBATCH_TEST_POSTGRES_URL`` when set, otherwise the development machines' local
-server (``postgresql://postgres@127.0.0.1:5432/test``) if it answers; each test gets a schema
-of its own (``search_path``), dropped afterwards. With neither, the PostgreSQL half skips with
-the reason (and fails when ``CI`` is set and ``VSBATCH_TEST_POSTGRES_URL`` was given).
+PostgreSQL: ``VSBATCH_TEST_POSTGRES_URL`` when set (unreachable: a skip, a failure when ``CI``
+is set); otherwise the development machines' local server
+(``postgresql://postgres@127.0.0.1:5432/test``) if it answers; otherwise a private server the
+session starts with ``initdb``/``pg_ctl`` when they are on PATH (``tests.private_postgres``;
+``VSBATCH_TEST_POSTGRES_START=1`` goes straight there). Each test gets a schema of its own
+(``search_path``), dropped afterwards. With none of these the PostgreSQL half skips, saying why.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from tests.private_postgres import PrivatePostgres, Unavailable
 from vsbatch.bootstrap import Deps
 from vsbatch.intake.stage import submit_csv
 from vsbatch.model.row import BatchInfo
@@ -25,28 +28,46 @@ from vsbatch.worker.row_options import RowOptions
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def postgres_base_url() -> tuple[str | None, str]:
-    """The PostgreSQL server to test against, or None and why not."""
-    url = os.environ.get("VSBATCH_TEST_POSTGRES_URL") or LOCAL_POSTGRES
+def reachable(url: str) -> str | None:
+    """None when a PostgreSQL answers at ``url``, else why not (one line)."""
     try:
         import psycopg
 
         with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), connect_timeout=3):
-            return url, ""
+            return None
     except Exception as exc:  # any failure to connect is a reason to skip
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return None, f"no PostgreSQL at {url} ({first}); set VSBATCH_TEST_POSTGRES_URL"
+        return f"no PostgreSQL at {url} ({first})"
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> str:
-    """The base URL of a reachable PostgreSQL, or a skip saying why there is none."""
-    url, why = postgres_base_url()
-    if url is None:
-        if os.environ.get("CI") and os.environ.get("VSBATCH_TEST_POSTGRES_URL"):
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a PostgreSQL to test against, or a skip saying why there is none."""
+    given = os.environ.get("VSBATCH_TEST_POSTGRES_URL")
+    if given:
+        why = reachable(given)
+        if why is not None and os.environ.get("CI"):
             pytest.fail(why)
-        pytest.skip(why)
-    return url
+        if why is not None:
+            pytest.skip(why)
+        yield given
+        return
+    local_why = "VSBATCH_TEST_POSTGRES_START=1"
+    if os.environ.get("VSBATCH_TEST_POSTGRES_START") != "1":
+        local_why = reachable(LOCAL_POSTGRES) or ""
+        if not local_why:
+            yield LOCAL_POSTGRES
+            return
+    server = PrivatePostgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        url = server.start()
+    except Unavailable as exc:
+        server.stop()
+        pytest.skip(f"{local_why}; {exc}; set VSBATCH_TEST_POSTGRES_URL")
+    try:
+        yield url
+    finally:
+        server.stop()
 
 
 def postgres_schema_url(base: str) -> Iterator[str]:

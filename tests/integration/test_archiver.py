@@ -73,6 +73,15 @@ class TestArchiving:
 
         assert [] == archiver.archive_finished()
 
+    def test_an_expired_batch_still_indexed_is_passed_over(
+        self, deps: Deps, emulator: Any, tmp_path: Path, archiver: Archiver
+    ) -> None:
+        """A batch id left in the index after its keys expired is skipped, not an error."""
+        gone = finished_batch(deps, emulator, tmp_path, n=1)
+        deps.redis.delete(*deps.ledger.keys.batch_keys(gone.id))
+
+        assert [] == archiver.archive_finished()
+
     def test_an_open_batch_waits_for_its_end(
         self, deps: Deps, emulator: Any, tmp_path: Path, archiver: Archiver, store: ResultsStore
     ) -> None:

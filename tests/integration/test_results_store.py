@@ -213,6 +213,23 @@ class TestReads:
         assert {"resource_missing", "unchanged"} == set(reasons)
         assert ["b1", "b2"] == history
 
+    def test_the_docs_q3_question(self, store: ResultsStore) -> None:
+        """docs/results-store.md's query (sessions whose metadata.plan changed in a quarter,
+        and which failed) runs as written on this database."""
+        doc = (Path(__file__).parents[2] / "docs" / "results-store.md").read_text("utf-8")
+        blocks = doc.split("```sql\n")[1].split("```")[0].split("\n\n")
+        sql = blocks[0 if store.engine.dialect.name == "postgresql" else 1]
+        sql = sql.split("\n", 1)[1].rstrip().rstrip(";")  # the comment line names the database
+        sql = sql.replace("2026-07-01", "2026-09-01")  # the rows here end in September
+
+        with store.engine.connect() as conn:
+            found = conn.exec_driver_sql(sql).all()
+
+        assert [("vs_2", "gold2"), ("vs_3", "gold3"), ("vs_3", "gold1")] == [
+            (r.session_id, r.plan) for r in found
+        ][:3]
+        assert {"failed"} == {r.outcome for r in found if r.session_id == "vs_3"}
+
 
 class TestOpening:
     def test_many_rows_page(self, store: ResultsStore) -> None:
@@ -251,6 +268,21 @@ class TestSharedDatabase:
             theirs = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
         engine.dispose()
         assert ["theirs1"] == theirs
+
+    def test_a_schema_from_a_newer_vsbatch_is_one_line(self, results_url: str) -> None:
+        """A database migrated by a newer vsbatch is one ConfigError saying so."""
+        ResultsStore.open(results_url).close()
+        from sqlalchemy import create_engine
+
+        from vsbatch.results.engine import parse_url
+
+        engine = create_engine(parse_url(results_url))
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE vsbatch_alembic_version SET version_num = 'r9999'"))
+        engine.dispose()
+
+        with pytest.raises(ConfigError, match="newer vsbatch migrated it"):
+            ResultsStore.open(results_url)
 
 
 class TestSqliteFile:

@@ -27,3 +27,24 @@ class TestResultsUrl:
         settings = Settings(_env_file=None)
 
         assert (True, 7.0) == (settings.archive, settings.archived_retention_days)
+
+
+class TestDoctorLine:
+    def test_ok_names_the_store_and_what_it_holds(self, tmp_path: Path) -> None:
+        """The doctor's results line: where, how many batches, whether workers archive."""
+        from vsbatch.ops.doctor import results_check
+
+        check = results_check(Settings(_env_file=None, data_dir=tmp_path))
+
+        assert ("ok", True) == (
+            check.level,
+            "0 batch(es) archived; workers archive" in check.detail,
+        )
+
+    def test_a_bad_url_fails_with_its_fix(self) -> None:
+        """An unusable VSBATCH_RESULTS_URL fails, with the variable in the fix."""
+        from vsbatch.ops.doctor import results_check
+
+        check = results_check(Settings(_env_file=None, results_url="nonsense"))
+
+        assert ("fail", True) == (check.level, "VSBATCH_RESULTS_URL" in check.fix)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 
 from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, BatchState, RowRecord
-from vsbatch.store.codec import as_text
+from vsbatch.store.codec import as_text, batch_info
 
 if TYPE_CHECKING:
     from vsbatch.config import Settings
@@ -88,15 +88,19 @@ class Archiver:
 
     def pending(self) -> Iterator[BatchInfo]:
         """Batches in Redis that have ended and are not archived whole yet, oldest first."""
+        keys = self.ledger.keys
         for ids in self._id_blocks():
             done = self.store.complete_batches(ids)
-            for batch_id in ids:
-                if batch_id in done:
+            todo = [batch_id for batch_id in ids if batch_id not in done]
+            pipe = self.ledger.client.pipeline(transaction=False)
+            for batch_id in todo:  # one round trip for the block, not two per batch
+                pipe.hgetall(keys.batch(batch_id))
+                pipe.hgetall(keys.counts(batch_id))
+            found = pipe.execute() if todo else []
+            for raw, counts in zip(found[::2], found[1::2], strict=True):
+                if not raw:  # expired since the id was listed
                     continue
-                try:
-                    batch = self.ledger.get_batch(batch_id)
-                except NotFoundError:  # expired since the id was listed
-                    continue
+                batch = batch_info(raw, counts)
                 if batch.state in FINAL and batch.terminal == batch.total:
                     yield batch
 

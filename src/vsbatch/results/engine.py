@@ -83,7 +83,21 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     except SQLAlchemyError as exc:
         engine.dispose()
         raise ConfigError(unreachable(parsed, exc)) from None
+    except Exception as exc:
+        engine.dispose()
+        if not _is_alembic_error(exc):
+            raise
+        raise ConfigError(
+            f"results database {shown_url(parsed)} has a schema this vsbatch does not know"
+            f" ({exc}): a newer vsbatch migrated it; upgrade vsbatch"
+        ) from None
     return engine
+
+
+def _is_alembic_error(exc: Exception) -> bool:
+    from alembic.util import CommandError
+
+    return isinstance(exc, CommandError)
 
 
 def unreachable(url: URL, exc: SQLAlchemyError) -> str:

@@ -171,6 +171,11 @@ class ResultsStore:
         """The archived batch as the ledger last reported it (NotFoundError if absent)."""
         return self.archived_batch(batch_id).info
 
+    def count_batches(self) -> int:
+        """How many batches the store holds."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(BATCHES)).scalar_one())
+
     def complete_batches(self, batch_ids: Iterable[str]) -> set[str]:
         """Those of ``batch_ids`` already archived whole (the archiver's checkpoint)."""
         wanted = list(batch_ids)
