@@ -275,8 +275,8 @@ class TestGuardedPage:
         page.keyboard.type("not-the-token")
         _tab_to(page, "el.textContent === 'Cancel batch'")
         focus_on_button = _focus_visible(page)
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
 
         # Then it is refused and the batch stays open
         assert (True, "wrong access token", BatchState.OPEN) == (
@@ -290,8 +290,8 @@ class TestGuardedPage:
         _tab_to(page, "el.id === 'token'")
         page.keyboard.type(web.token)
         _tab_to(page, "el.textContent === 'Cancel batch'")
-        page.keyboard.press("Enter")
-        page.wait_for_load_state()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
 
         # Then the batch is canceled, and the page says so
         assert f"batch {batch_id} canceled" in page.inner_text("main")
