@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
-from vsbatch.ops.reasons import reason
+from vsbatch.ops.reasons import reason, why
 
 if TYPE_CHECKING:
     from vsbatch.bootstrap import Deps
@@ -43,7 +43,8 @@ class RowFilter:
 
     Args:
         outcome: Only rows with this outcome.
-        reason: Only rows whose reason contains this text.
+        reason: Only rows whose reason (or the phrase the page shows, message included)
+            contains this text.
         session: Only rows whose session id contains this text.
     """
 
@@ -55,7 +56,7 @@ class RowFilter:
         """Whether ``record`` passes the filter."""
         if self.outcome is not None and record.outcome is not self.outcome:
             return False
-        if self.reason and self.reason not in reason(record):
+        if self.reason and self.reason not in reason(record) and self.reason not in why(record):
             return False
         return not self.session or self.session in record.session_id
 
