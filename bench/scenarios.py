@@ -20,6 +20,7 @@ import stripe
 
 from bench import emulator_throughput
 from bench.accounts import accounts
+from bench.archive import archive
 from bench.defaults import defaults
 from bench.engine import engine
 from bench.harness import (
@@ -595,4 +596,5 @@ SCENARIOS: dict[str, Callable[[Sizes], ScenarioResult]] = {
     "producer": producer,
     "emulator": emulator,
     "startup": startup,
+    "archive": archive,  # issue 15: rows/s from the ledger into SQL, bytes per row
 }

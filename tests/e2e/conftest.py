@@ -86,9 +86,10 @@ def worker_env(redis_url: str, emulator_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def env(redis_url: str, emulator: Any, redis_client: redis.Redis) -> dict[str, str]:
-    """Worker environment against a flushed Redis and a reset emulator."""
-    return worker_env(redis_url, emulator.url)
+def env(redis_url: str, emulator: Any, redis_client: redis.Redis, tmp_path: Path) -> dict[str, str]:
+    """Worker environment against a flushed Redis and a reset emulator (the results store,
+    which workers archive ended batches to, in the test's own data directory)."""
+    return {**worker_env(redis_url, emulator.url), "VSBATCH_DATA_DIR": str(tmp_path / "data")}
 
 
 @pytest.fixture

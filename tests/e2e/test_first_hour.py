@@ -104,6 +104,7 @@ class TestDoctor:
             "persistence",
             "clock vs redis",
             "workers",
+            "results",
         } == set(found)
         assert all(line.startswith("ok") for line in found.values()), found
         assert "sk_test_…(redacted), secret key, test mode" in found["key"]

@@ -7,9 +7,6 @@ may show, every chart has labelled axes, and skipped rows are listed.
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,28 +15,11 @@ import redis
 from typer.testing import CliRunner
 
 from tests.conftest import TEST_API_KEY
-from tests.helpers import CHROMIUM_FLAGS
 from vsbatch.cli.main import cli
 from vsbatch.model.row import NewRow, Outcome
 from vsbatch.store.ledger import Ledger
 
 BOOLEAN_ERROR = "Expected true or false (or yes/no, 1/0), got 'maybe'."
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's headless Chromium driven by Playwright (its own browser download is not used)."""
-    executable = shutil.which("chromium") or shutil.which("chromium-browser")
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing on CI (.ci/run installs it)")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
-        yield launched
-        launched.close()
 
 
 def _batch(redis_client: redis.Redis) -> str:

@@ -26,6 +26,7 @@ from vsbatch.ops.terminal_text import safe
 if TYPE_CHECKING:
     from vsbatch.config import Settings
     from vsbatch.model.row import BatchInfo
+    from vsbatch.ops.reports import RowSource
     from vsbatch.store.ledger import Ledger
     from vsbatch.worker.row_options import RowOptions
 
@@ -94,8 +95,10 @@ def run(
 
 def _finish(ledger: Ledger, settings: Settings, batch: BatchInfo, fmt: str) -> None:
     """Print the report, then the commands that make sense now; exit by the outcome."""
+    from vsbatch.cli.results import archive_ended
     from vsbatch.ops.next_steps import print_next_steps
 
+    archive_ended(ledger, settings, batch)
     _print_report(ledger, settings, batch, fmt)
     # On stderr: stdout holds the report alone (``--format json`` stays parseable).
     print_next_steps(err(), ledger, batch)
@@ -194,17 +197,17 @@ def report(
     redact: RedactOpt = None,
 ) -> None:
     """The reconciliation report: every row's outcome and why."""
+    from vsbatch.cli.results import rows_of
     from vsbatch.worker.runtime import ledger_for
 
     settings = cli_settings(need_key=False)
-    with ledger_for(settings) as ledger:
-        batch = ledger.get_batch(batch_id)
-        _print_report(ledger, settings, batch, report_format, output, pii=redact)
+    with ledger_for(settings) as ledger, rows_of(settings, ledger, batch_id) as (rows, batch):
+        _print_report(rows, settings, batch, report_format, output, pii=redact)
     raise typer.Exit(_exit_for(batch))
 
 
 def _print_report(
-    ledger: Ledger,
+    ledger: RowSource,
     settings: Settings,
     batch: BatchInfo,
     fmt: str,
@@ -216,12 +219,12 @@ def _print_report(
     from vsbatch.cli.outputs import output_stream
     from vsbatch.intake.csv_writers import write_report_csv
     from vsbatch.ops import reports
-    from vsbatch.ops.redacted_ledger import RedactedLedger
+    from vsbatch.ops.redacted_ledger import RedactedRows
 
     if fmt not in ("table", "json", "csv", "html"):
         raise InputError(f"unknown format {fmt!r}: use table, json, csv or html")
     # Every report reads rows through the redacting view: keys always, PII when asked.
-    redacted = RedactedLedger(ledger, pii=settings.redact_pii if pii is None else pii)
+    redacted = RedactedRows(ledger, pii=settings.redact_pii if pii is None else pii)
     if fmt == "table" and output is None:
         reports.print_table(out(), redacted, batch)
         return
@@ -249,16 +252,16 @@ def failures(
     With redaction the email and phone cells hold markers: share that file, do not resubmit it.
     """
     from vsbatch.cli.outputs import output_stream
+    from vsbatch.cli.results import rows_of
     from vsbatch.intake.csv_writers import write_failures
     from vsbatch.model.row import Outcome
-    from vsbatch.ops.redacted_ledger import RedactedLedger
+    from vsbatch.ops.redacted_ledger import RedactedRows
     from vsbatch.worker.runtime import ledger_for
 
     settings = cli_settings(need_key=False)
-    with ledger_for(settings) as plain:
-        plain.get_batch(batch_id)
+    with ledger_for(settings) as plain, rows_of(settings, plain, batch_id) as (found, _):
         pii = settings.redact_pii if redact is None else redact
-        ledger = RedactedLedger(plain, pii=pii)
+        ledger = RedactedRows(found, pii=pii)
         with output_stream(output) as stream:
             rows = ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
             count = write_failures(rows, stream)
@@ -320,21 +323,12 @@ def resume(
 def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to cancel.")]) -> None:
     """Cancel a batch: rows never sent end skipped (batch_canceled) at once; rows already sent
     (or being sent) end in their real outcome."""
-    from vsbatch.model.row import BatchState, Outcome
+    from vsbatch.ops.cancellation import cancel_batch
     from vsbatch.worker.runtime import ledger_for
 
     with ledger_for(cli_settings(need_key=False)) as ledger:
-        before = ledger.get_batch(batch_id).counts[Outcome.SKIPPED]
-        batch = ledger.cancel(batch_id)
-        if batch.state is not BatchState.CANCELED:
-            out().print(f"batch {batch.id} is {batch.state.value}: nothing to cancel")
-            return
-        skipped = batch.counts[Outcome.SKIPPED] - before
-        line = f"batch {batch.id} canceled: {skipped} rows never sent end skipped (batch_canceled)"
-        in_flight = batch.total - batch.terminal
-        if in_flight:
-            line += f"; {in_flight} rows already sent or being sent end in their real outcome"
-        out().print(line)
+        _, line = cancel_batch(ledger, batch_id)
+        out().print(safe(line), highlight=False)
 
 
 @command

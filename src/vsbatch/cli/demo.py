@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from vsbatch.cli.results import archive_ended
 from vsbatch.config import load_settings
 from vsbatch.errors import InputError
 from vsbatch.intake.csv_reader import read_updates
@@ -60,6 +61,7 @@ def run_demo(out: Console, err: Console, *, concurrency: int = 8, example: Path 
             options = SubmitOptions(name="demo", new=True)
             batch = submit_csv(deps, example, enqueue_chunk, options)
             batch = work_until_done(deps, batch.id, err)
+            archive_ended(deps.ledger, settings, batch)  # as ``run`` does: query it in SQL
             reports.print_table(out, deps.ledger, batch)
             print_next_steps(err, deps.ledger, batch)
             code = exit_code(batch)

@@ -6,13 +6,13 @@ Importing this module registers every command on :data:`cli` (defined in
 
 from __future__ import annotations
 
-from vsbatch.cli import batches, explain, migrations, services
+from vsbatch.cli import batches, explain, migrations, results, services, web
 from vsbatch.cli.app import cli
 
 __all__ = ["cli", "main"]
 
 # The command modules register themselves on import; named here so nothing looks unused.
-COMMAND_MODULES = (batches, services, migrations, explain)
+COMMAND_MODULES = (batches, services, migrations, explain, results, web)
 
 
 def main() -> None:

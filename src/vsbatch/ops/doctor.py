@@ -2,9 +2,10 @@
 
 Checks, in order: the key (its kind and mode, never its value), the API base and the
 Stripe-Version, the preflight request (``preflight``) and the local clock against its
-``Date`` header, Redis (reachable, persistence, clock against ``TIME``), and the worker
-heartbeats (``liveness``). Each line is ``ok``, ``warn`` or ``fail``; a line that is not ok
-is followed by its fix. Exit code: 0 all ok, 1 warnings only, 2 any failure.
+``Date`` header, Redis (reachable, persistence, clock against ``TIME``), the worker
+heartbeats (``liveness``), and the SQL results store (``vsbatch.results``). Each line is
+``ok``, ``warn`` or ``fail``; a line that is not ok is followed by its fix. Exit code: 0 all
+ok, 1 warnings only, 2 any failure.
 
 The judgments (:func:`key_check`, :func:`skew_check`, :func:`persistence_check`,
 :func:`exit_code`) are pure; :func:`run_doctor` does the requests. httpx and redis are
@@ -31,7 +32,15 @@ if TYPE_CHECKING:
 
     from vsbatch.config import Settings
 
-__all__ = ["Check", "exit_code", "key_check", "persistence_check", "run_doctor", "skew_check"]
+__all__ = [
+    "Check",
+    "exit_code",
+    "key_check",
+    "persistence_check",
+    "results_check",
+    "run_doctor",
+    "skew_check",
+]
 
 Level = Literal["ok", "warn", "fail"]
 # Beyond this many seconds off, timestamps written from two hosts stop telling order.
@@ -244,10 +253,26 @@ def run_doctor(
         for check in stripe_checks(settings, key, transport, clock):
             checks.append(check)
             _print(console, check)
-    for check in _redis_part(settings, clock):
+    for check in [*_redis_part(settings, clock), results_check(settings)]:
         checks.append(check)
         _print(console, check)
     return exit_code(checks)
+
+
+def results_check(settings: Settings) -> Check:
+    """The results store: reachable and migrated, and how much it holds."""
+    from vsbatch.results.engine import shown_url
+    from vsbatch.results.store import ResultsStore
+
+    where = shown_url(settings.results_database_url)
+    try:
+        with ResultsStore.open(settings.results_database_url) as store:
+            batches = store.count_batches()
+    except VsbatchError as exc:
+        fix = "check VSBATCH_RESULTS_URL (unset: SQLite in VSBATCH_DATA_DIR)"
+        return Check("results", "fail", str(exc), fix)
+    duty = "workers archive ended batches" if settings.archive else "VSBATCH_ARCHIVE is off"
+    return Check("results", "ok", f"{where}: {batches} batch(es) archived; {duty}")
 
 
 def _print(console: Console, check: Check) -> None:

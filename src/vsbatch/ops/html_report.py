@@ -8,7 +8,8 @@ that make sense now (``retry`` only when a failure is retryable).
 
 Rows are read once, in order; memory is bounded by the number of time buckets and by
 ``rows_per_group`` rows kept per failure group. Every text from the ledger goes through
-``html.escape``; give the writer a :class:`vsbatch.ops.redaction.RedactedLedger` to hide secrets.
+``html.escape``; give the writer a :class:`vsbatch.ops.redacted_ledger.RedactedRows` to hide
+secrets.
 """
 
 from __future__ import annotations
@@ -22,8 +23,7 @@ from html import escape
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
 from vsbatch.ops.next_steps import is_retryable, next_steps
 from vsbatch.ops.reasons import why
-from vsbatch.ops.reports import counts_dict
-from vsbatch.store.ledger import Ledger
+from vsbatch.ops.reports import RowSource, counts_dict
 
 __all__ = ["render_html"]
 
@@ -131,7 +131,7 @@ def _group_key(title: str) -> str:
     return _ROW_SPECIFIC.sub("…", title)
 
 
-def _scan(ledger: Ledger, batch: BatchInfo, end: float, rows_per_group: int) -> _Scan:
+def _scan(ledger: RowSource, batch: BatchInfo, end: float, rows_per_group: int) -> _Scan:
     span = max(1.0, end - batch.created_at)
     step = next((s for s in STEPS if span / s <= MAX_BUCKETS), STEPS[-1])
     scan = _Scan(start=batch.created_at, step=step, buckets=[0] * (math.ceil(span / step) or 1))
@@ -329,12 +329,12 @@ def _skipped_table(scan: _Scan, total: int) -> str:
 
 
 def render_html(
-    ledger: Ledger, batch: BatchInfo, *, now: float | None = None, rows_per_group: int = 100
+    ledger: RowSource, batch: BatchInfo, *, now: float | None = None, rows_per_group: int = 100
 ) -> str:
     """The batch's report as one self-contained HTML page.
 
     Args:
-        ledger: Where the rows are read (pass a ``RedactedLedger`` to hide secrets).
+        ledger: Where the rows are read (pass a ``RedactedRows`` to hide secrets).
         batch: The batch, with its counters.
         now: The end of the time axis for an unfinished batch (default: the ledger's clock).
         rows_per_group: Rows listed per failure group (the count is always complete).

@@ -1,4 +1,7 @@
-"""The read-only view of a ledger that report writers get: rows come out redacted.
+"""The read-only views report writers get: rows come out redacted.
+
+:class:`RedactedRows` wraps any row source (the ledger, or the results store once a batch has
+left Redis); :class:`RedactedLedger` is the ledger itself, seen through the same filter.
 
 Apart from :mod:`vsbatch.ops.redaction` (which the logging setup of every command imports)
 because it subclasses the ledger, whose module imports redis-py.
@@ -10,9 +13,29 @@ from collections.abc import Iterable, Iterator
 
 from vsbatch.model.row import Outcome, RowRecord
 from vsbatch.ops.redaction import redact_record
+from vsbatch.ops.reports import RowSource
 from vsbatch.store.ledger import Ledger
 
-__all__ = ["RedactedLedger"]
+__all__ = ["RedactedLedger", "RedactedRows"]
+
+
+class RedactedRows:
+    """A row source whose rows come out redacted (API keys always, PII when asked)."""
+
+    def __init__(self, inner: RowSource, *, pii: bool) -> None:
+        self.inner = inner
+        self.pii = pii
+
+    def iter_rows(
+        self, batch_id: str, outcomes: Iterable[Outcome] | None = None
+    ) -> Iterator[RowRecord]:
+        """The wrapped source's rows, redacted."""
+        for record in self.inner.iter_rows(batch_id, outcomes):
+            yield redact_record(record, pii=self.pii)
+
+    def now(self) -> float:
+        """The wrapped source's clock."""
+        return self.inner.now()
 
 
 class RedactedLedger(Ledger):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TextIO
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -13,8 +13,17 @@ from vsbatch.model.row import TERMINAL, BatchInfo, Outcome, RowRecord
 from vsbatch.ops.reasons import reason, why
 from vsbatch.ops.terminal_text import safe
 
-if TYPE_CHECKING:  # status prints its table without importing redis-py
-    from vsbatch.store.ledger import Ledger
+
+class RowSource(Protocol):
+    """Where a report reads a batch's rows: the Redis ledger, or the results store once the
+    batch has left Redis (``vsbatch.results.store.ResultsStore``), redacted or not."""
+
+    def iter_rows(
+        self, batch_id: str, outcomes: Iterable[Outcome] | None = None
+    ) -> Iterator[RowRecord]: ...
+
+    def now(self) -> float: ...
+
 
 OUTCOME_ORDER = [
     Outcome.SUCCEEDED,
@@ -76,7 +85,7 @@ def row_dict(record: RowRecord) -> dict[str, Any]:
     }
 
 
-def write_json(ledger: Ledger, batch: BatchInfo, out: TextIO) -> None:
+def write_json(ledger: RowSource, batch: BatchInfo, out: TextIO) -> None:
     """The JSON report, streamed row by row (memory does not grow with the batch)."""
     head = batch_dict(batch)
     out.write(json.dumps(head)[:-1] + ', "rows": [')
@@ -97,12 +106,12 @@ def summary_table(batch: BatchInfo) -> Table:
     return table
 
 
-def problem_rows(ledger: Ledger, batch_id: str) -> Iterator[RowRecord]:
+def problem_rows(ledger: RowSource, batch_id: str) -> Iterator[RowRecord]:
     """Rows a person must look at: failed, rejected, and skipped."""
     yield from ledger.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED, Outcome.SKIPPED])
 
 
-def print_table(console: Console, ledger: Ledger, batch: BatchInfo, limit: int = 50) -> None:
+def print_table(console: Console, ledger: RowSource, batch: BatchInfo, limit: int = 50) -> None:
     """The summary, then the first rows that were not simply applied (data printed as text)."""
     console.print(summary_table(batch))
     table = Table(title="rows not applied")

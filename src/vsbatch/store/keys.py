@@ -10,6 +10,7 @@ names live in ``Keys``; ``{bid}`` and the like below are placeholders, not hash 
 - ``b:{bid}:sessions`` hash: "{account}:{session_id}" -> first row number (duplicate detection)
 - ``b:{bid}:events``   stream: one entry per transition (history; capped approximately)
 - ``batches``          sorted set: batch id by created_at
+- ``archiver``         string (expiring): the worker copying finished batches to SQL holds it
 - ``seq``              counter: global submission sequence (per-session order); never expires
 - ``file:{account}:{digest}``  string: the batch a CSV file's content is claimed by (see
                         ``file_claim``)
@@ -146,6 +147,11 @@ class Keys:
     def sweep(self, batch_id: str) -> str:
         """Claimed by the one worker resuming a stalled batch (``submit.sweep_stalled``)."""
         return f"{self.batch(batch_id)}:sweep"
+
+    @property
+    def archiver(self) -> str:
+        """Held (expiring) by the one worker copying finished batches to the results store."""
+        return f"{self.prefix}:archiver"
 
     @property
     def writable(self) -> str:

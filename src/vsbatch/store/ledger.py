@@ -238,6 +238,21 @@ class Ledger(LedgerReader[redis.Redis]):
         key = self.keys.sweep(batch_id)
         return bool(self._r.set(key, "1", nx=True, ex=max(1, int(seconds))))
 
+    def shorten_retention(self, batch_id: str, seconds: float) -> None:
+        """Let every key of the batch expire within ``seconds`` (a longer TTL is cut, a
+        shorter one kept): once the batch is in the results store, Redis need not keep it."""
+        ttl = max(1, int(seconds))
+        keys = self.keys.batch_keys(batch_id)
+        pipe = self._r.pipeline(transaction=False)
+        for key in keys:
+            pipe.ttl(key)
+        current = pipe.execute()
+        pipe = self._r.pipeline(transaction=False)
+        for key, left in zip(keys, current, strict=True):
+            if int(left) == -1 or int(left) > ttl:  # -1: no TTL; -2: no key, nothing to do
+                pipe.expire(key, ttl)
+        pipe.execute()
+
     def discard_batch(self, batch_id: str) -> None:
         """Delete a STAGING batch and all its keys (a refused file leaves nothing behind).
 

@@ -32,6 +32,7 @@ from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings, load_settings
 from vsbatch.intake.stage import Enqueue, sweep_stalled
 from vsbatch.ops.health import touch
+from vsbatch.results.archiver import ArchiveDuty
 from vsbatch.store.liveness import Heartbeat, HeldChunk, Liveness, new_node_id
 from vsbatch.worker.broker import transport_for
 from vsbatch.worker.row_options import RowOptions
@@ -198,6 +199,7 @@ def install_deps(deps: Deps) -> None:
 
 _NODE = new_node_id()
 _heartbeat: tuple[Deps, Heartbeat] | None = None
+_archive: ArchiveDuty | None = None  # this process's share of archiving (``VSBATCH_ARCHIVE``)
 _heartbeat_lock = threading.Lock()
 
 
@@ -207,9 +209,10 @@ def heartbeat(enqueue: Enqueue) -> Heartbeat:
     A worker process beats from its start, or at the latest from the first chunk message it
     receives, before it records holding it (see ``liveness``). Each round, it sends a dead
     worker's chunks again with ``enqueue``; every quarter of a visibility timeout, if the
-    queue is empty, it resumes batches stalled for that long (``submit.sweep_stalled``).
+    queue is empty, it resumes batches stalled for that long (``submit.sweep_stalled``), and
+    it starts a pass copying ended batches to the results store (``results.archiver``).
     """
-    global _heartbeat
+    global _heartbeat, _archive
     deps = current_deps()
     with _heartbeat_lock:
         if _heartbeat is None or _heartbeat[0] is not deps:
@@ -226,7 +229,11 @@ def heartbeat(enqueue: Enqueue) -> Heartbeat:
             def resend(chunk: HeldChunk) -> None:
                 enqueue(chunk.batch_id, chunk.rows, RowOptions.from_message(chunk.options))
 
+            archive = ArchiveDuty(deps.ledger, settings) if settings.archive else None
+
             def sweep() -> None:
+                if archive is not None:  # first: a stalled sweep's error must not starve it
+                    archive.poke()
                 if queue_is_empty(deps):
                     sweep_stalled(deps, enqueue, stall=settings.visibility_timeout)
 
@@ -239,6 +246,7 @@ def heartbeat(enqueue: Enqueue) -> Heartbeat:
                 on_beat=functools.partial(touch, health) if health else None,
             )
             _heartbeat = (deps, beat.start())
+            _archive = archive
             deps.locks.owner = _NODE  # only now: a lock names a node once that node beats
         return _heartbeat[1]
 
@@ -251,12 +259,15 @@ def stop_heartbeat() -> None:
 
 def _retire(*, leave: bool) -> None:
     """Stop the current heartbeat (caller holds ``_heartbeat_lock``)."""
-    global _heartbeat
+    global _heartbeat, _archive
     if _heartbeat is None:
         return
     deps, beat = _heartbeat
     deps.locks.owner = None
     beat.stop()
+    if _archive is not None:
+        _archive.stop()
+        _archive = None
     if leave:
         # Redis may refuse (a full disk) or be gone: then the heartbeat expires on its own
         # and live workers send this node's chunks again, as for a crashed one.

@@ -1,0 +1,159 @@
+"""Opening the results database: the URL, the engine, the migrations, and one-line errors.
+
+``VSBATCH_RESULTS_URL`` names the database (``Settings.results_database_url``): unset, a
+SQLite file in the data directory (``<data_dir>/results.sqlite3``);
+``postgresql://user@host/db`` a shared PostgreSQL (psycopg 3).
+Opening applies Alembic's migrations (:mod:`vsbatch.results.migrations`, shipped in the
+package) up to the newest, under a lock, so several workers opening at once migrate once.
+A URL that cannot be parsed or a database that cannot be reached is one
+:class:`~vsbatch.errors.ConfigError` line, with the password hidden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from vsbatch.errors import ConfigError
+
+__all__ = ["open_engine", "parse_url", "shown_url", "upgrade"]
+
+SCRIPT_LOCATION = "vsbatch.results:migrations"
+# Any number both sides agree on: PostgreSQL's advisory lock of the migrations.
+_MIGRATION_LOCK = 0x76736261  # "vsba"
+
+
+def parse_url(url: str) -> URL:
+    """The URL, with ``postgresql://`` meaning psycopg 3 (SQLAlchemy's default is psycopg2).
+
+    Raises:
+        ConfigError: The URL cannot be parsed, or names a database other than SQLite or
+            PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(
+            "invalid setting VSBATCH_RESULTS_URL: not a database URL; e.g."
+            " postgresql://user@host:5432/vsbatch or sqlite:////var/lib/vsbatch/results.sqlite3"
+        ) from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"invalid setting VSBATCH_RESULTS_URL: {parsed.get_backend_name()} is not supported;"
+            " use postgresql://... or sqlite:///..."
+        )
+    return parsed
+
+
+def shown_url(url: str | URL) -> str:
+    """The URL as it may be printed: without its password."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparseable URL)"
+
+
+def open_engine(url: str, *, migrate: bool = True) -> Engine:
+    """An engine on ``url``, connected once and migrated to the newest schema.
+
+    Raises:
+        ConfigError: Bad URL, missing driver, unreachable or refusing database (one line).
+    """
+    parsed = parse_url(url)
+    try:
+        engine = _engine(parsed)
+    except (NoSuchModuleError, ArgumentError) as exc:
+        raise ConfigError(f"invalid setting VSBATCH_RESULTS_URL: {exc}") from None
+    try:
+        if migrate:
+            upgrade(engine)
+        else:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        engine.dispose()
+        raise ConfigError(unreachable(parsed, exc)) from None
+    except Exception as exc:
+        engine.dispose()
+        if not _is_alembic_error(exc):
+            raise
+        raise ConfigError(
+            f"results database {shown_url(parsed)} has a schema this vsbatch does not know"
+            f" ({exc}): a newer vsbatch migrated it; upgrade vsbatch"
+        ) from None
+    return engine
+
+
+def _is_alembic_error(exc: Exception) -> bool:
+    from alembic.util import CommandError
+
+    return isinstance(exc, CommandError)
+
+
+def unreachable(url: URL, exc: SQLAlchemyError) -> str:
+    """One line: which results database failed (no password) and the driver's first line."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = detail[0] if detail else type(exc).__name__
+    return f"results database {shown_url(url)} (VSBATCH_RESULTS_URL) is unusable: {first}"
+
+
+def _engine(url: URL) -> Engine:
+    if url.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True)
+    database = url.database or ""
+    if database and database != ":memory:":
+        # Rows hold what the CSV held (emails, phone numbers): the file is the owner's alone.
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        Path(database).touch(mode=0o600, exist_ok=True)
+    # A worker's archiver and a reader share the file: wait for the writer's lock a while.
+    engine = create_engine(url, connect_args={"timeout": 30})
+    event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the archiver
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # WAL stays crash-safe; only the OS may lose
+    cursor.close()
+
+
+def upgrade(engine: Engine) -> None:
+    """Apply every migration not yet applied (a no-op on a current database)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", SCRIPT_LOCATION)
+    with _migration_lock(engine), engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+@contextlib.contextmanager
+def _migration_lock(engine: Engine) -> Iterator[None]:
+    """A file lock beside a SQLite database (PostgreSQL locks inside its transaction)."""
+    database = engine.url.database or ""
+    if engine.url.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        yield
+        return
+    lock = os.open(f"{database}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    with open(lock, "r+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

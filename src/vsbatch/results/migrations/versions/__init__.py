@@ -1,0 +1,1 @@
+"""The results store's migrations, oldest first (``down_revision`` chains them)."""

@@ -1,0 +1,199 @@
+"""What the dashboard reads and does, behind two small interfaces, and their ledger versions.
+
+:class:`Reads` is every read a page makes; :class:`Actions` the two buttons. The pages and
+routes know only these, so session history can come from the SQL results store
+(``vsbatch.results``) once it is there, and unit tests can give an in-memory twin.
+
+:class:`LedgerReads` reads the Redis ledger through the same code as the CLI: the batches and
+rows of ``status``/``report`` (redacted as reports are), the live counters, rates and account
+limits of ``status --watch`` (:class:`~vsbatch.ops.live_view.LiveReader`). :class:`LedgerActions`
+calls what ``vsbatch retry`` and ``vsbatch cancel`` call.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from vsbatch.model.row import BatchInfo, Outcome, RowRecord
+from vsbatch.ops.reasons import reason, why
+
+if TYPE_CHECKING:
+    from vsbatch.bootstrap import Deps
+    from vsbatch.results.store import ResultsStore
+
+__all__ = [
+    "Actions",
+    "Feed",
+    "LedgerActions",
+    "LedgerReads",
+    "Reads",
+    "RetryResult",
+    "RowFilter",
+]
+
+BATCHES_LISTED = 50  # newest batches on the index page (as ``status``)
+
+
+@dataclass(frozen=True)
+class RowFilter:
+    """Which rows of a batch to show: all of them when every field is empty.
+
+    Args:
+        outcome: Only rows with this outcome.
+        reason: Only rows whose reason (or the phrase the page shows, message included)
+            contains this text.
+        session: Only rows whose session id contains this text.
+    """
+
+    outcome: Outcome | None = None
+    reason: str = ""
+    session: str = ""
+
+    def keeps(self, record: RowRecord) -> bool:
+        """Whether ``record`` passes the filter."""
+        if self.outcome is not None and record.outcome is not self.outcome:
+            return False
+        if self.reason and self.reason not in reason(record) and self.reason not in why(record):
+            return False
+        return not self.session or self.session in record.session_id
+
+
+@dataclass(frozen=True)
+class RetryResult:
+    """What a retry started: the child batch's id, or the line saying there was nothing."""
+
+    child_id: str | None
+    message: str
+
+
+class Feed(Protocol):
+    """One live stream's source of counters: each call reads them once more."""
+
+    def __call__(self) -> dict[str, Any]: ...
+
+
+class Reads(Protocol):
+    """Every read the dashboard makes."""
+
+    @property
+    def history_source(self) -> str:
+        """Where session history comes from, as the page names it."""
+        ...
+
+    def batches(self) -> list[BatchInfo]:
+        """The newest batches first."""
+        ...
+
+    def batch(self, batch_id: str) -> BatchInfo:
+        """One batch (NotFoundError if unknown or expired)."""
+        ...
+
+    def rows(self, batch_id: str, wanted: RowFilter, limit: int) -> list[RowRecord]:
+        """The first ``limit`` rows of the batch that pass ``wanted``, in row order."""
+        ...
+
+    def session_history(self, session_id: str, limit: int) -> list[RowRecord]:
+        """The rows of the session in every batch known, oldest update first."""
+        ...
+
+    def failures(self, batch_id: str) -> Iterator[RowRecord]:
+        """The batch's failed and rejected rows, as ``vsbatch failures`` writes them."""
+        ...
+
+    def feed(self) -> Feed:
+        """A new source of live counters (one per open stream: rates need its history)."""
+        ...
+
+
+class Actions(Protocol):
+    """The dashboard's buttons."""
+
+    def retry(self, batch_id: str) -> RetryResult:
+        """Re-submit the batch's retryable failures as a child batch, for the workers."""
+        ...
+
+    def cancel(self, batch_id: str) -> str:
+        """Cancel the batch; the line saying what became of its rows."""
+        ...
+
+
+class LedgerReads:
+    """:class:`Reads` on the Redis ledger of ``deps`` (and the results store, for history).
+
+    Args:
+        deps: The process's dependencies (ledger, limiter, settings).
+        store: The SQL results store, for session history; None reads Redis only.
+        clock: Monotonic seconds, for the rates (injected for tests).
+    """
+
+    def __init__(
+        self,
+        deps: Deps,
+        store: ResultsStore | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        from vsbatch.ops.redacted_ledger import RedactedLedger
+        from vsbatch.web.history import SessionHistory
+
+        self._deps = deps
+        self._clock = clock
+        # Pages show rows as reports do: keys always hidden, PII when the settings ask.
+        pii = deps.settings.redact_pii
+        self._rows = RedactedLedger(deps.ledger, pii=pii)
+        self._history = SessionHistory(deps.ledger, store, pii=pii)
+
+    @property
+    def history_source(self) -> str:
+        return self._history.source
+
+    def batches(self) -> list[BatchInfo]:
+        return self._deps.ledger.list_batches(BATCHES_LISTED)
+
+    def batch(self, batch_id: str) -> BatchInfo:
+        return self._deps.ledger.get_batch(batch_id)
+
+    def rows(self, batch_id: str, wanted: RowFilter, limit: int) -> list[RowRecord]:
+        outcomes = None if wanted.outcome is None else [wanted.outcome]
+        kept = (r for r in self._rows.iter_rows(batch_id, outcomes) if wanted.keeps(r))
+        return list(itertools.islice(kept, limit))
+
+    def session_history(self, session_id: str, limit: int) -> list[RowRecord]:
+        return self._history.rows(session_id, limit)
+
+    def failures(self, batch_id: str) -> Iterator[RowRecord]:
+        self._deps.ledger.get_batch(batch_id)  # NotFoundError before any byte is sent
+        return self._rows.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
+
+    def feed(self) -> Feed:
+        from vsbatch.web.events import LiveFeed
+
+        return LiveFeed(self._deps, clock=self._clock)
+
+
+class LedgerActions:
+    """:class:`Actions` through the code of ``vsbatch retry`` and ``vsbatch cancel``.
+
+    Args:
+        deps: The process's dependencies (Celery configured for them: rows are enqueued).
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    def retry(self, batch_id: str) -> RetryResult:
+        from vsbatch.ops.next_steps import nothing_to_retry
+        from vsbatch.ops.reconcile import retry_batch
+        from vsbatch.worker.tasks import enqueue_chunk
+
+        child = retry_batch(self._deps, batch_id, enqueue_chunk)
+        if child is None:
+            return RetryResult(None, nothing_to_retry(self._deps.ledger.get_batch(batch_id)))
+        return RetryResult(child.id, f"batch {child.id}: {child.total} rows to retry")
+
+    def cancel(self, batch_id: str) -> str:
+        from vsbatch.ops.cancellation import cancel_batch
+
+        return cancel_batch(self._deps.ledger, batch_id)[1]
