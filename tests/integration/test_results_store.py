@@ -249,6 +249,29 @@ class TestOpening:
             assert 4 == second.count_rows("b1")
 
 
+class TestMigrations:
+    def test_head_is_the_newest_script(self) -> None:
+        """engine.HEAD (the fast path of every open) names the newest migration."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        from vsbatch.results.engine import HEAD, SCRIPT_LOCATION
+
+        config = Config()
+        config.set_main_option("script_location", SCRIPT_LOCATION)
+
+        assert HEAD == ScriptDirectory.from_config(config).get_current_head()
+
+    def test_a_current_database_opens_without_alembic(self, results_url: str) -> None:
+        """Opening a database at HEAD runs no migration: its revision stays, rows stay."""
+        from vsbatch.results.engine import HEAD, current_revision
+
+        with ResultsStore.open(results_url) as first:
+            first.upsert_rows(batch(), ROWS)
+        with ResultsStore.open(results_url) as second:
+            assert (HEAD, 4) == (current_revision(second.engine), second.count_rows("b1"))
+
+
 class TestSharedDatabase:
     def test_another_applications_alembic_is_left_alone(self, results_url: str) -> None:
         """A database whose alembic_version is another application's opens, and keeps it."""

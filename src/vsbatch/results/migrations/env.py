@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from alembic import context
 
+from vsbatch.results.engine import VERSION_TABLE
 from vsbatch.results.schema import METADATA
 
 connection = context.config.attributes["connection"]
 # render_as_batch: SQLite alters a table by copying it; later migrations then work on both.
-# A version table of our own: a shared database may hold another application's alembic_version.
 context.configure(
     connection=connection,
     target_metadata=METADATA,
     render_as_batch=True,
-    version_table="vsbatch_alembic_version",
+    version_table=VERSION_TABLE,
 )
 with context.begin_transaction():
     context.run_migrations()
