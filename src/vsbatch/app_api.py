@@ -25,7 +25,7 @@ from vsbatch.model.row import NewRow, RowRecord
 from vsbatch.model.update import SessionUpdate, parse_update
 from vsbatch.model.update_rules import is_account_id
 from vsbatch.store.ledger import Ledger
-from vsbatch.stripe.client import validate_session_id
+from vsbatch.stripe.session import validate_session_id
 from vsbatch.worker.row_options import RowOptions
 
 if TYPE_CHECKING:

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import redis
 
-from vsbatch.store.rate_limit import MemoryRateLimiter, RateLimitBusy, RateLimiter, RedisRateLimiter
+from vsbatch.store.memory_rate_limit import MemoryRateLimiter
+from vsbatch.store.rate_limit import RateLimitBusy, RateLimiter, RedisRateLimiter
 
 Make = Callable[..., RateLimiter]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vsbatch.config import Settings
-from vsbatch.store.rate_limit import MemoryRateLimiter
+from vsbatch.store.memory_rate_limit import MemoryRateLimiter
 
 
 class FakeClock:

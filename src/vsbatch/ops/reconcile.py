@@ -24,7 +24,7 @@ from vsbatch.ops.next_steps import retryable_rows
 from vsbatch.ops.reasons import shown
 from vsbatch.ops.terminal_text import safe
 from vsbatch.store.keys import Keys
-from vsbatch.store.rate_limit import MemoryRateLimiter
+from vsbatch.store.memory_rate_limit import MemoryRateLimiter
 from vsbatch.stripe.client import StripeClient
 from vsbatch.stripe.retry import RetryPolicy
 from vsbatch.worker.row_options import UPDATABLE_STATUS, RowOptions

@@ -33,12 +33,12 @@ from vsbatch.errors import (
 from vsbatch.stripe.answers import HTTPX_ERRORS, connection_error, error_from_response, scrubbed
 from vsbatch.stripe.http_deadline import deadline, transport_for
 from vsbatch.stripe.keyscrub import scrub_response
-from vsbatch.stripe.session import ResponseMeta, VerificationSession
+from vsbatch.stripe.session import ResponseMeta, VerificationSession, validate_session_id
 
 if TYPE_CHECKING:
     from vsbatch.config import Settings
 
-__all__ = ["StripeClient", "validate_session_id"]
+__all__ = ["StripeClient"]
 
 logger = logging.getLogger(__name__)
 
@@ -51,24 +51,7 @@ except PackageNotFoundError:  # pragma: no cover - only when run from a bare che
     _VERSION = "0"
 USER_AGENT = f"vsbatch/{_VERSION}"
 
-# An allowlist is stricter than refusing "/", "?", "#" and whitespace: Stripe ids are
-# "<prefix>_<alphanumerics>", and anything else in a URL path could reach another endpoint.
-_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _HEADER_SAFE_RE = re.compile(r"[\x21-\x7e]+")
-
-
-def validate_session_id(session_id: str) -> str:
-    """Refuse a session id that could change the request path, before anything is sent.
-
-    Raises:
-        InvalidRequestError: the id is empty or holds ``/``, ``?``, ``#``, whitespace, etc.
-    """
-    if not isinstance(session_id, str) or not _ID_RE.fullmatch(session_id):
-        raise InvalidRequestError(
-            f"Invalid VerificationSession id {session_id!r}: expected letters, digits and '_'",
-            param="id",
-        )
-    return session_id
 
 
 def _check_header_value(value: str, *, param: str, max_length: int = 255) -> str:

@@ -1,12 +1,33 @@
 """The ``identity.verification_session`` object as the client returns it, with the wire facts
-of the answer it was parsed from."""
+of the answer it was parsed from, and the rule a session id must follow before it is sent."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
+
+from vsbatch.errors import InvalidRequestError
+
+# An allowlist is stricter than refusing "/", "?", "#" and whitespace: Stripe ids are
+# "<prefix>_<alphanumerics>", and anything else in a URL path could reach another endpoint.
+_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,255}")
+
+
+def validate_session_id(session_id: str) -> str:
+    """Refuse a session id that could change the request path, before anything is sent.
+
+    Raises:
+        InvalidRequestError: the id is empty or holds ``/``, ``?``, ``#``, whitespace, etc.
+    """
+    if not isinstance(session_id, str) or not _ID_RE.fullmatch(session_id):
+        raise InvalidRequestError(
+            f"Invalid VerificationSession id {session_id!r}: expected letters, digits and '_'",
+            param="id",
+        )
+    return session_id
 
 
 @dataclass(frozen=True)
