@@ -27,6 +27,8 @@ from urllib.parse import urlsplit
 import stripe
 from openapi_schema_validator import OAS30Validator
 
+from tests.conftest import TEST_API_KEY
+
 DATA = Path(__file__).parent / "data" / "stripe_api"
 SPEC_FILE = DATA / "verification_sessions.openapi.json"
 FIXTURES_FILE = DATA / "verification_sessions.fixtures.json"
@@ -63,6 +65,25 @@ class RecordingClient(stripe.RequestsClient):
         answer = Answer(method.upper(), urlsplit(url).path, status, headers, content)
         self.answers.append(answer)
         return content, status, reply_headers
+
+
+def official_client(
+    url: str,
+    recorder: RecordingClient | None = None,
+    *,
+    key: str = TEST_API_KEY,
+    version: str | None = None,
+    retries: int = 0,
+) -> stripe.StripeClient:
+    """The official library pointed at ``url`` (the emulator), recording its answers in
+    ``recorder`` when given; ``version`` None is the library's own Stripe-Version."""
+    return stripe.StripeClient(
+        key,
+        base_addresses={"api": url},
+        stripe_version=version,
+        max_network_retries=retries,
+        http_client=recorder,
+    )
 
 
 def _strict(node: Any) -> Any:

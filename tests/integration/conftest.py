@@ -10,7 +10,7 @@ import redis
 import stripe
 
 from tests.conftest import TEST_API_KEY
-from tests.stripe_contract import RecordingClient, check_answers
+from tests.stripe_contract import RecordingClient, check_answers, official_client
 from vsbatch.bootstrap import Deps, bootstrap
 from vsbatch.config import Settings
 from vsbatch.store.ledger import Ledger
@@ -50,12 +50,7 @@ def library(emulator: Any, recorder: RecordingClient) -> Iterator[stripe.StripeC
     At teardown every answer it got from a ``/v1`` route must fit Stripe's OpenAPI subset.
     """
     emulator.configure(rate_limit=0)
-    yield stripe.StripeClient(
-        TEST_API_KEY,
-        base_addresses={"api": emulator.url},
-        max_network_retries=0,
-        http_client=recorder,
-    )
+    yield official_client(emulator.url, recorder)
     check_answers(recorder.answers)
 
 

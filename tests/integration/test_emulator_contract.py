@@ -17,7 +17,14 @@ import stripe
 from jsonschema import ValidationError
 
 from tests.conftest import TEST_API_KEY
-from tests.stripe_contract import Answer, RecordingClient, check_answer, check_answers, fixture
+from tests.stripe_contract import (
+    Answer,
+    RecordingClient,
+    check_answer,
+    check_answers,
+    fixture,
+    official_client,
+)
 
 BASE = "/v1/identity/verification_sessions"
 
@@ -80,13 +87,7 @@ def _errors(library: stripe.StripeClient, emulator: Any, recorder: RecordingClie
     sessions.update(sid, {"metadata": {"a": "1"}}, {"idempotency_key": "sweep-e"})
     _quietly(sessions.update, sid, {"metadata": {"a": "2"}}, {"idempotency_key": "sweep-e"})
     for key, version in (("sk_nope", None), (TEST_API_KEY, "1999-01-01")):
-        client = stripe.StripeClient(
-            key,
-            base_addresses={"api": emulator.url},
-            stripe_version=version,
-            max_network_retries=0,
-            http_client=recorder,
-        )
+        client = official_client(emulator.url, recorder, key=key, version=version)
         _quietly(client.v1.identity.verification_sessions.retrieve, sid)
     emulator.configure(rate_limit=1)
     _quietly(sessions.retrieve, sid)

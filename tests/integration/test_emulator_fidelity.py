@@ -13,7 +13,7 @@ import pytest
 import stripe
 
 from tests.conftest import TEST_API_KEY
-from tests.stripe_contract import RecordingClient
+from tests.stripe_contract import RecordingClient, official_client
 
 SPEC_VERSION = "2026-07-29.dahlia"
 
@@ -75,13 +75,7 @@ class TestApiVersions:
     def test_unknown_version_is_400(self, emulator: Any, recorder: RecordingClient) -> None:
         """A version Stripe never released raises InvalidRequestError, HTTP 400."""
         [sid] = emulator.seed()
-        client = stripe.StripeClient(
-            TEST_API_KEY,
-            base_addresses={"api": emulator.url},
-            stripe_version="2099-01-01.nonesuch",
-            max_network_retries=0,
-            http_client=recorder,
-        )
+        client = official_client(emulator.url, recorder, version="2099-01-01.nonesuch")
 
         with pytest.raises(stripe.InvalidRequestError) as caught:
             client.v1.identity.verification_sessions.retrieve(sid)
@@ -95,13 +89,7 @@ class TestApiVersions:
     ) -> None:
         """The spec's version and the library's own are accepted; the answer names it."""
         [sid] = emulator.seed()
-        client = stripe.StripeClient(
-            TEST_API_KEY,
-            base_addresses={"api": emulator.url},
-            stripe_version=version,
-            max_network_retries=0,
-            http_client=recorder,
-        )
+        client = official_client(emulator.url, recorder, version=version)
 
         client.v1.identity.verification_sessions.retrieve(sid)
 

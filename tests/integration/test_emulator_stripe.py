@@ -7,13 +7,11 @@ from typing import Any
 import pytest
 import stripe
 
-from tests.conftest import TEST_API_KEY
+from tests.stripe_contract import official_client
 
 
 def _client(emulator: Any, retries: int = 0) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        TEST_API_KEY, base_addresses={"api": emulator.url}, max_network_retries=retries
-    )
+    return official_client(emulator.url, retries=retries)
 
 
 class TestStripeLibrary:
