@@ -10,13 +10,24 @@ because it subclasses the ledger, whose module imports redis-py.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 from vsbatch.model.row import Outcome, RowRecord
+from vsbatch.model.update import key_of
 from vsbatch.ops.redaction import redact_record
 from vsbatch.ops.reports import RowSource
 from vsbatch.store.ledger import Ledger
 
 __all__ = ["RedactedLedger", "RedactedRows"]
+
+
+def _redacted(record: RowRecord, *, pii: bool) -> RowRecord:
+    """``record`` redacted, its idempotency key pinned first: a key the ledger does not
+    store is derived from the update, and derived from the redacted one it would be a key
+    that was never sent."""
+    if record.params is not None and record.idempotency_key is None:
+        record = replace(record, idempotency_key=key_of(record))
+    return redact_record(record, pii=pii)
 
 
 class RedactedRows:
@@ -31,7 +42,7 @@ class RedactedRows:
     ) -> Iterator[RowRecord]:
         """The wrapped source's rows, redacted."""
         for record in self.inner.iter_rows(batch_id, outcomes):
-            yield redact_record(record, pii=self.pii)
+            yield _redacted(record, pii=self.pii)
 
     def now(self) -> float:
         """The wrapped source's clock."""
@@ -55,8 +66,8 @@ class RedactedLedger(Ledger):
     ) -> Iterator[RowRecord]:
         """The wrapped ledger's rows, redacted."""
         for record in super().iter_rows(batch_id, outcomes):
-            yield redact_record(record, pii=self.pii)
+            yield _redacted(record, pii=self.pii)
 
     def get_row(self, batch_id: str, row: int) -> RowRecord:
         """One row, redacted."""
-        return redact_record(super().get_row(batch_id, row), pii=self.pii)
+        return _redacted(super().get_row(batch_id, row), pii=self.pii)

@@ -1,0 +1,52 @@
+"""Reports of a batch read the same from Redis and, once it has left Redis, from the results
+store: real ``vsbatch`` processes, the emulator over a socket and a real Redis."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from tests.conftest import TEST_API_KEY
+from tests.helpers import outside_env, run_vsbatch
+
+
+def _batch_id(text: str) -> str:
+    found = re.search(r"\bb_[a-z0-9]{10,}\b", text)
+    assert found, text
+    return found.group(0)
+
+
+def test_a_redacted_report_reads_the_same_from_redis_and_from_sql(
+    redis_client: redis.Redis, redis_url: str, emulator: Any, data_dir: Path, tmp_path: Path
+) -> None:
+    """A redacted report shows the idempotency key the row was sent under (derived from the
+    update before its emails and phones are hidden), whether it reads Redis or, once the
+    batch has left Redis, the results store: the same bytes either way."""
+    (session,) = emulator.seed(count=1)
+    csv = tmp_path / "in.csv"
+    csv.write_text(f"id,provided_details.email\n{session},erin.secret@example.com\n", "utf-8")
+    env = outside_env(
+        VSBATCH_REDIS_URL=redis_url,
+        VSBATCH_STRIPE_API_BASE=emulator.url,
+        VSBATCH_STRIPE_API_KEY=TEST_API_KEY,
+        VSBATCH_DATA_DIR=str(data_dir),
+        VSBATCH_ARCHIVED_RETENTION_DAYS="0.00003",
+    )
+    ran = run_vsbatch(env, "run", str(csv), timeout=90)
+    assert ran.returncode == 0, ran.stderr
+    batch = _batch_id(ran.stderr)
+    from_redis = run_vsbatch(env, "report", batch, "--format", "json", "--redact")
+    deadline = time.monotonic() + 30
+    while redis_client.exists(f"vsbatch:b:{batch}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not redis_client.exists(f"vsbatch:b:{batch}")
+
+    from_sql = run_vsbatch(env, "report", batch, "--format", "json", "--redact")
+
+    assert (0, 0) == (from_redis.returncode, from_sql.returncode)
+    assert from_redis.stdout == from_sql.stdout
+    assert "erin.secret" not in from_sql.stdout
