@@ -112,6 +112,21 @@ class TestPipedOutput:
         assert "…" not in ran.stdout
         assert batch_id in ran.stdout
 
+    def test_a_long_batch_name_is_one_line_in_a_pipe(self, emulator: Any, tmp_path: Path) -> None:
+        """A batch's name stays whole on one line when the summary goes to a pipe, from
+        ``run`` and from ``status`` (it was folded into the counters' table width)."""
+        env = _env(emulator, tmp_path / "data")
+        name = "quarterly-migration-of-plan-metadata-for-enterprise-customers-2026-q4-final-v2"
+        path = tier_csv(tmp_path, *emulator.seed(count=1))
+
+        ran = vsbatch(env, "run", str(path), "--name", name)
+        [batch_id] = _batch_ids(env)
+        shown = vsbatch(env, "status", batch_id)
+
+        assert (0, 0) == (ran.returncode, shown.returncode), ran.stderr + shown.stderr
+        assert f"{name}: done" in ran.stdout.splitlines()
+        assert f"{name}: done" in shown.stdout.splitlines()
+
     def test_version_prints_the_package_version(self, emulator: Any, tmp_path: Path) -> None:
         """``vsbatch --version`` prints the installed version and exits 0."""
         from importlib.metadata import version

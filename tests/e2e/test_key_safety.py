@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,54 @@ class TestEchoingServer:
         assert len(echo.requests) >= 3
         leaks = {name: _leaks(text, TEST_API_KEY) for name, text in {**outputs, "aof": aof}.items()}
         assert {name: [] for name in leaks} == leaks
+
+
+class TestKeyInTheInput:
+    def test_a_key_pasted_in_a_cell_is_rejected_never_sent_stored_or_printed(
+        self, emulator: Any, tmp_path: Path
+    ) -> None:
+        """A Stripe secret key pasted into a CSV cell (the configured one, or another) ends the
+        row rejected with the column named; it reaches neither Stripe, nor the ledger's
+        append-only file, nor the results store, nor any report or query output."""
+        import sqlite3
+
+        # Given a file whose rows hold the configured key and another account's live key
+        ok, mine, other = emulator.seed(count=3)
+        csv = tmp_path / "in.csv"
+        csv.write_text(
+            f"id,metadata.note\n{ok},fine\n{mine},{TEST_API_KEY}\n{other},x {LIVE_KEY} y\n",
+            encoding="utf-8",
+        )
+        data_dir = tmp_path / "data"
+        env = _env(
+            VSBATCH_STRIPE_API_KEY=TEST_API_KEY,
+            VSBATCH_STRIPE_API_BASE=emulator.url,
+            VSBATCH_DATA_DIR=str(data_dir),
+        )
+
+        # When it runs, and its rows are read back every way
+        run = _vsbatch(env, "run", str(csv), "--format", "json")
+        found = re.search(r"batch (\S+): 3 rows", run.stderr)
+        assert found is not None, run.stderr
+        outputs = [run.stdout + run.stderr]
+        for args in (
+            ("report", found.group(1), "--format", "csv"),
+            ("failures", found.group(1)),
+            ("explain", f"{found.group(1)}:3"),
+            ("query", "session", mine, "-f", "json"),
+        ):
+            shown = _vsbatch(env, *args)
+            outputs.append(shown.stdout + shown.stderr)
+        aof = b"".join(p.read_bytes() for p in (data_dir / "redis").rglob("*") if p.is_file())
+        with sqlite3.connect(data_dir / "results.sqlite3") as db:
+            dump = "\n".join(db.iterdump())
+
+        # Then two rows are rejected naming the column, one applied, and no key is anywhere
+        assert 2 == run.returncode, run.stderr
+        assert '"metadata.note"' in outputs[0] and '"rejected"' in outputs[0]
+        assert {ok: 1} == emulator.stats()["applied"]
+        everything = "\n".join([*outputs, aof.decode("utf-8", "replace"), dump])
+        assert ([], []) == (_leaks(everything, TEST_API_KEY), _leaks(everything, LIVE_KEY))
 
 
 class TestDotEnv:

@@ -22,6 +22,7 @@ from vsbatch.model.update_rules import (
     MAX_METADATA_KEYS,
     MAX_METADATA_VALUE_LENGTH,
     VERIFICATION_TYPES,
+    holds_secret_key,
 )
 
 # Column kinds, in the canonical order of their keys: sorting the columns by (kind, key) puts
@@ -59,8 +60,8 @@ class CellPlan:
             value = cell_value(cell, trim=kind != _METADATA)
             if not value:
                 continue
-            if "!" in value or not _is_text(value):
-                return None  # an unset or its escaped text: the checked path reads it
+            if "!" in value or not _is_text(value) or holds_secret_key(value):
+                return None  # an unset, its escaped text, a key: the checked path reads it
             checked = _CHECKS[kind](field, value)
             if checked is None:
                 return None

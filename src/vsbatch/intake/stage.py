@@ -24,8 +24,9 @@ from vsbatch.intake.chunks import cut_chunks
 from vsbatch.intake.csv_reader import ParsedRow, file_digest, read_updates
 from vsbatch.intake.file_claim import claim_file, release_file
 from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome
-from vsbatch.model.update_rules import check_account
+from vsbatch.model.update_rules import SECRET_KEY, check_account, holds_secret_key
 from vsbatch.store.ledger import Ledger
+from vsbatch.stripe.keyscrub import MARK
 from vsbatch.worker.row_options import RowOptions
 
 log = logging.getLogger(__name__)
@@ -288,14 +289,16 @@ def _new_rows(
         if item.params is None or item.error is not None:
             reason = item.error.reason if item.error else "invalid row"
             column = item.error.column if item.error else None
-            # The input cells are kept so that ``failures`` gives the row back as it was.
+            # The input cells are kept so that ``failures`` gives the row back as it was, but
+            # for a Stripe key pasted in one: it is stored nowhere.
+            raw = {name: hide_secret_keys(cell) for name, cell in item.raw.items()}
             yield NewRow(
                 item.row,
-                item.session_id,
+                hide_secret_keys(item.session_id),
                 account,
                 None,
                 rejection=(column, reason),
-                extra={"raw": dict(item.raw)},
+                extra={"raw": raw},
             )
             continue
         yield NewRow(
@@ -304,6 +307,11 @@ def _new_rows(
             account=account,
             params=item.params,  # the row's key is derived (model.update.row_key)
         )
+
+
+def hide_secret_keys(text: str) -> str:
+    """``text`` with anything shaped like a Stripe secret key replaced by the key scrub's mark."""
+    return SECRET_KEY.sub(MARK, text) if holds_secret_key(text) else text
 
 
 def _refuse_rejections(ledger: Ledger, batch_id: str, shown: int = 5) -> None:

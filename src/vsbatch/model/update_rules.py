@@ -26,6 +26,7 @@ __all__ = [
     "MAX_METADATA_KEYS",
     "MAX_METADATA_KEY_LENGTH",
     "MAX_METADATA_VALUE_LENGTH",
+    "SECRET_KEY",
     "TOP_FIELDS",
     "VERIFICATION_TYPES",
     "DocumentType",
@@ -36,6 +37,7 @@ __all__ = [
     "check_text",
     "fail",
     "given_fields",
+    "holds_secret_key",
     "is_account_id",
     "or_list",
 ]
@@ -81,6 +83,18 @@ def check_account(value: str | None, label: str = "account") -> None:
         )
 
 
+# A Stripe secret or restricted key (``sk_``/``rk_``, test or live): never a value to send. A
+# key pasted into a cell would reach Stripe (as metadata anyone with dashboard access reads),
+# the ledger, the results store and every report; the row is refused instead.
+SECRET_KEY: Final = re.compile(r"[sr]k_(?:live|test)_[0-9A-Za-z]{8,}")
+
+
+def holds_secret_key(text: str) -> bool:
+    """True when ``text`` holds something shaped like a Stripe secret or restricted key."""
+    # The substring tests first: a million-row file pays two of them a cell, not a regex.
+    return ("k_live_" in text or "k_test_" in text) and SECRET_KEY.search(text) is not None
+
+
 def fail(reason: str, field: str | None) -> NoReturn:
     """Raise InvalidUpdate: ``reason`` in one sentence, at the dotted ``field`` (or None)."""
     raise InvalidUpdate(reason, field=field)
@@ -109,6 +123,12 @@ def check_text(value: Any, what: str, field: str) -> str:
         value.encode("utf-8")
     except UnicodeEncodeError:
         fail(f"{what} is not valid Unicode text.", field)
+    if holds_secret_key(value):
+        fail(
+            f"{what} holds a Stripe secret key (sk_/rk_): remove it from the input;"
+            " vsbatch never sends or stores a key.",
+            field,
+        )
     return value
 
 

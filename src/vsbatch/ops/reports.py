@@ -6,12 +6,13 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol, TextIO
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
+from rich.text import Text
 
 from vsbatch.model.row import TERMINAL, BatchInfo, Outcome, RowRecord
 from vsbatch.ops.reasons import reason, why
-from vsbatch.ops.terminal_text import safe
+from vsbatch.ops.terminal_text import safe, visible
 
 
 class RowSource(Protocol):
@@ -94,16 +95,21 @@ def write_json(ledger: RowSource, batch: BatchInfo, out: TextIO) -> None:
     out.write("\n]}\n")
 
 
-def summary_table(batch: BatchInfo) -> Table:
-    """The batch's counters as a small table."""
-    table = Table(title=f"{safe(batch.name)}: {batch.state.value}", caption=safe(batch.id))
+def summary_table(batch: BatchInfo) -> Group:
+    """The batch's name and state on a line, then its counters as a small table.
+
+    The line is never wrapped (a table's title was folded to the table's width: a long name
+    came out over several lines, in a pipe too); a terminal shows it as it shows any long line.
+    """
+    title = Text(f"{visible(batch.name)}: {batch.state.value}", no_wrap=True, overflow="ignore")
+    table = Table(caption=safe(batch.id))
     table.add_column("outcome")
     table.add_column("rows", justify="right")
     for outcome, count in counts_dict(batch).items():
         if count or Outcome(outcome) in TERMINAL:
             table.add_row(outcome, str(count))
     table.add_row("total", str(batch.total), style="bold")
-    return table
+    return Group(title, table)
 
 
 def problem_rows(ledger: RowSource, batch_id: str) -> Iterator[RowRecord]:
