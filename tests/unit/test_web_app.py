@@ -220,14 +220,33 @@ class TestActions:
 
 
 class TestHostsAndHeaders:
-    @pytest.mark.parametrize("host", ["evil.example", "evil.example:12180", "127.0.0.2"])
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "evil.example",
+            "evil.example:12180",
+            "127.0.0.2",
+            "localhost:1@evil.com",  # userinfo-like junk after the port
+            "localhost:abc",  # a port that is not a number
+            "127.0.0.1:12180 evil",  # text after the port
+            "127.0.0.1:8080",  # another port than the one served
+            "localhost:",  # an empty port
+            "[::1",  # an unclosed bracket
+            "[::1]junk",
+            "::1",  # IPv6 without its brackets
+            "",
+        ],
+    )
     def test_foreign_host_header_is_refused(self, client: TestClient, host: str) -> None:
         """A Host that is not this server's (DNS rebinding) gets a 400, even for a page."""
         answer = client.get("/", headers={"host": host})
 
         assert 400 == answer.status_code
 
-    @pytest.mark.parametrize("host", ["127.0.0.1:12180", "localhost:12180", "[::1]:12180"])
+    @pytest.mark.parametrize(
+        "host",
+        ["127.0.0.1:12180", "localhost:12180", "[::1]:12180", "LOCALHOST:12180", "localhost", "[::1]"],
+    )
     def test_loopback_names_are_served(self, client: TestClient, host: str) -> None:
         """Every loopback name reaches a loopback-bound server."""
         assert 200 == client.get("/", headers={"host": host}).status_code
