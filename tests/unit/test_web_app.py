@@ -97,7 +97,7 @@ def actions() -> MemoryActions:
 def client(actions: MemoryActions) -> Iterator[TestClient]:
     rows = [_row(2, "vs_ok", Outcome.SUCCEEDED), _row(3, XSS, Outcome.FAILED, message=XSS)]
     reads = MemoryReads(_batch(name=XSS), rows)
-    app = create_app(reads, actions, Guard(TOKEN), allowed_hosts("127.0.0.1"))
+    app = create_app(reads, actions, Guard(TOKEN), allowed_hosts("127.0.0.1"), 12180)
     with TestClient(app, base_url=BASE, follow_redirects=False) as test_client:
         yield test_client
 

@@ -105,6 +105,7 @@ def web(
                 LedgerActions(deps),
                 guard,
                 hosts,
+                sock.getsockname()[1],
                 interval=refresh,
                 stopping=stopping,
             ),
