@@ -90,7 +90,11 @@ def web(
             f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc});"
             " pick another port (0 picks a free one)"
         ) from None
-    with contextlib.closing(sock), deps_for(settings) as deps, _results_store(settings) as store:
+    with (
+        contextlib.closing(sock),
+        deps_for(settings, patient=False) as deps,
+        _results_store(settings) as store,
+    ):
         guard = Guard(new_token())
         hosts = allowed_hosts(host, allow_host or ())
 
