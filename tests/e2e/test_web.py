@@ -197,7 +197,7 @@ class TestLiveBatch:
 
         # When the faults stop and Retry is pressed on the batch's page with the token
         emulator.configure(fail_503_rate=0.0)
-        page.fill("#token", web.token)
+        page.fill("#token-retry", web.token)
         page.click("text=Retry failed rows")
         page.wait_for_url(lambda url: "/batches/b_" in url and batch_id not in url)
         child_id = page.url.rsplit("/", 1)[1]
@@ -273,30 +273,31 @@ class TestGuardedPage:
         assert HOSTILE in text and f"vs_{HOSTILE}" in text
         assert TEST_API_KEY not in html and "sk_test_" not in html
 
-        # When a wrong token is typed and Cancel is pressed with the keyboard
-        _tab_to(page, "el.id === 'token'")
+        # When a wrong token is typed into Cancel's field and Enter is pressed in the field
+        _tab_to(page, "el.id === 'token-cancel'")
         page.keyboard.type("not-the-token")
-        _tab_to(page, "el.textContent === 'Cancel batch'")
-        focus_on_button = _focus_visible(page)
         with page.expect_navigation():
             page.keyboard.press("Enter")
 
-        # Then it is refused and the batch stays open
+        # Then Enter submitted Cancel's own form (not Retry, the first action): it is
+        # refused and the batch stays open
         assert (True, "wrong access token", BatchState.OPEN) == (
-            focus_on_button,
+            page.url.endswith(f"/batches/{batch_id}/cancel"),
             "wrong access token" if "wrong access token" in page.inner_text("main") else "",
             Ledger(redis_client).get_batch(batch_id).state,
         )
 
-        # When the right token is typed instead
+        # When the right token is typed, and Cancel reached with Tab and pressed with Space
         page.goto(f"{web.url}batches/{batch_id}")
-        _tab_to(page, "el.id === 'token'")
+        _tab_to(page, "el.id === 'token-cancel'")
         page.keyboard.type(web.token)
         _tab_to(page, "el.textContent === 'Cancel batch'")
+        focus_on_button = _focus_visible(page)
         with page.expect_navigation():
-            page.keyboard.press("Enter")
+            page.keyboard.press("Space")
 
         # Then the batch is canceled, and the page says so
+        assert focus_on_button
         assert f"batch {batch_id} canceled" in page.inner_text("main")
         assert BatchState.CANCELED is Ledger(redis_client).get_batch(batch_id).state
 

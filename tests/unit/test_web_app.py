@@ -17,7 +17,7 @@ from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, BatchState, Outcome, RowRecord
 from vsbatch.web.app import create_app
 from vsbatch.web.auth import CSRF_COOKIE, Guard, allowed_hosts, new_token
-from vsbatch.web.data import Feed, RetryResult, RowFilter
+from vsbatch.web.data import Feed, FoundBatch, RetryResult, RowFilter
 
 with warnings.catch_warnings():  # Starlette would rather have httpx2 (not installed): httpx works
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -53,10 +53,13 @@ class MemoryReads:
     def batches(self) -> list[BatchInfo]:
         return [self._batch]
 
-    def batch(self, batch_id: str) -> BatchInfo:
+    def archived_batches(self) -> list[BatchInfo]:
+        return []
+
+    def batch(self, batch_id: str) -> FoundBatch:
         if batch_id != self._batch.id:
             raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        return self._batch
+        return FoundBatch(self._batch)
 
     def rows(self, batch_id: str, wanted: RowFilter, limit: int) -> list[RowRecord]:
         self.batch(batch_id)
@@ -245,7 +248,14 @@ class TestHostsAndHeaders:
 
     @pytest.mark.parametrize(
         "host",
-        ["127.0.0.1:12180", "localhost:12180", "[::1]:12180", "LOCALHOST:12180", "localhost", "[::1]"],
+        [
+            "127.0.0.1:12180",
+            "localhost:12180",
+            "[::1]:12180",
+            "LOCALHOST:12180",
+            "localhost",
+            "[::1]",
+        ],
     )
     def test_loopback_names_are_served(self, client: TestClient, host: str) -> None:
         """Every loopback name reaches a loopback-bound server."""

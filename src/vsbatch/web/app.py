@@ -108,7 +108,8 @@ class Routes:
         self.stopping = stopping
 
     def index(self, request: Request) -> Response:
-        return _html(pages.index_page(self.reads.batches(), self.reads.feed()()))
+        live = self.reads.feed()()
+        return _html(pages.index_page(self.reads.batches(), live, self.reads.archived_batches()))
 
     def batch(self, request: Request, notice: str = "", status: int = 200) -> Response:
         batch_id = request.path_params["batch_id"]

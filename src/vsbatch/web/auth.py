@@ -118,7 +118,9 @@ def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
 
 
 # host[:port]: a DNS name or IPv4 address, or an IPv6 address in brackets; the port digits.
-_HOST = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::(?P<port>[0-9]{1,5}))?")
+_HOST = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 def host_name(raw: str, port: int) -> str | None:
