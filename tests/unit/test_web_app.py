@@ -310,3 +310,42 @@ class TestFailuresCsv:
         assert answer.headers["content-disposition"] == 'attachment; filename="b_1-failures.csv"'
         assert answer.headers["content-type"].startswith("text/csv")
         assert 2 == len(answer.text.strip().splitlines())
+
+
+class TestBatchPage:
+    def _forms(self, page: str) -> list[str]:
+        return re.findall(r"<form [^>]*method=\"post\".*?</form>", page, flags=re.S)
+
+    def test_each_action_is_its_own_form(self) -> None:
+        """On an open batch Retry and Cancel are two forms, each with its own token field and
+        one button: Enter in a token field submits that form's action, never the other."""
+        from dataclasses import replace
+
+        from vsbatch.web.pages import batch_page
+
+        open_batch = replace(_batch(), state=BatchState.OPEN)
+        page = batch_page(FoundBatch(open_batch), [], wanted=RowFilter(), limit=5, csrf="c")
+        forms = self._forms(page)
+
+        assert [("retry", 1, 1), ("cancel", 1, 1)] == [
+            (
+                re.findall(r'action="/batches/b_1/(\w+)"', form)[0],
+                form.count('name="token"'),
+                form.count("<button"),
+            )
+            for form in forms
+        ]
+
+    def test_an_archived_batch_has_no_action_and_says_where_it_comes_from(self) -> None:
+        """A batch read from the results store shows no Retry or Cancel, and says why."""
+        from vsbatch.web.pages import batch_page, index_page
+
+        found = FoundBatch(_batch(name="old"), archived=True)
+        page = batch_page(found, [], wanted=RowFilter(), limit=5, csrf="c")
+        index = index_page([], {}, [_batch(name="old")])
+
+        assert ([], True, True) == (
+            self._forms(page),
+            "results store" in page,
+            'href="/batches/b_1"' in index and "archived" in index,
+        )
