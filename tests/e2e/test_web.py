@@ -12,9 +12,9 @@ and Ctrl-C.
 from __future__ import annotations
 
 import http.client
-import re
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
