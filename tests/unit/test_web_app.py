@@ -344,8 +344,9 @@ class TestBatchPage:
         page = batch_page(found, [], wanted=RowFilter(), limit=5, csrf="c")
         index = index_page([], {}, [_batch(name="old")])
 
-        assert ([], True, True) == (
+        assert ([], True, False, True) == (
             self._forms(page),
             "results store" in page,
+            "data-batch" in page,  # nothing for the live script to update
             'href="/batches/b_1"' in index and "archived" in index,
         )

@@ -146,18 +146,24 @@ def index_page(
     return layout("vsbatch dashboard", body)
 
 
-def _counters(batch: BatchInfo) -> str:
+def _counters(batch: BatchInfo, *, live: bool = True) -> str:
+    """The counters by outcome; ``live`` ones carry the batch id the live script updates."""
     cells = "".join(
         f'<tr><th scope="row">{esc(o)}</th><td data-field="count-{esc(o)}">{n}</td></tr>'
         for o, n in counts_dict(batch).items()
     )
+    followed = f' data-batch="{esc(batch.id)}"' if live else ""
+    caption = "Rows by outcome" if live else "Rows by outcome (final, archived)"
     return (
-        f'<table id="counters" data-batch="{esc(batch.id)}"><caption>Rows by outcome'
-        f"</caption><tbody>{cells}"
+        f'<table id="counters"{followed}><caption>{caption}</caption><tbody>{cells}'
         f'<tr><th scope="row">state</th><td data-field="state">{esc(batch.state.value)}</td></tr>'
         f'<tr><th scope="row">progress</th><td>{_progress(batch)}</td></tr>'
-        '<tr><th scope="row">rate</th><td><span data-field="rate">0</span> rows/s</td></tr>'
-        "</tbody></table>"
+        + (
+            '<tr><th scope="row">rate</th><td><span data-field="rate">0</span> rows/s</td></tr>'
+            if live
+            else ""
+        )
+        + "</tbody></table>"
     )
 
 
@@ -260,7 +266,7 @@ def batch_page(
         + f"<p>{esc(batch.name)} · {esc(batch.kind)} · account {esc(batch.account or 'platform')}"
         f" · created {esc(_when(batch.created_at))}</p>"
         + parent
-        + _counters(batch)
+        + _counters(batch, live=not found.archived)
         + (_archived_note() if found.archived else _actions(batch, csrf))
         + '<section aria-labelledby="rows-h"><h2 id="rows-h">Rows</h2>'
         + csv_link
