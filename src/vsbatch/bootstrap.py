@@ -83,9 +83,28 @@ POOL_SIZE = 512
 POOL_WAIT = 30.0
 
 
-def redis_client(url: str, *, sentinel: SentinelOptions | None = None) -> redis.Redis:
+def _retries(patient: bool) -> dict[str, Any]:
+    """Reconnect retries: about half a minute (a worker rides out a Redis restart), or under a
+    second (the dashboard answers 503 at once rather than hang a page)."""
+    if patient:
+        return {
+            "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=30),
+            "socket_connect_timeout": 5,
+        }
+    return {
+        "retry": Retry(ExponentialBackoff(cap=0.5, base=0.1), retries=2),
+        "socket_connect_timeout": 2,
+    }
+
+
+def redis_client(
+    url: str, *, sentinel: SentinelOptions | None = None, patient: bool = True
+) -> redis.Redis:
     """A Redis client that rides out a short server restart (bounded reconnect retries) and
     that many threads share (a blocking pool of ``POOL_SIZE`` connections).
+
+    ``patient=False`` gives up after two quick retries (:func:`_retries`): for a process that
+    serves people (``vsbatch web``), not one that works a batch.
 
     A ``sentinel://`` URL gives a client on the master the sentinels name ``sentinel.master``
     (``store.sentinel``), which follows a failover.
@@ -93,10 +112,9 @@ def redis_client(url: str, *, sentinel: SentinelOptions | None = None) -> redis.
     options: dict[str, Any] = {
         "max_connections": POOL_SIZE,
         "timeout": POOL_WAIT,
-        "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=30),
+        **_retries(patient),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
         "health_check_interval": 30,
-        "socket_connect_timeout": 5,
         "socket_timeout": 30,
     }
     try:
@@ -180,11 +198,12 @@ def _cause(exc: redis.RedisError) -> str:
     return type(exc).__name__
 
 
-def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
-    """Build the process's dependencies from settings (Redis must already be configured)."""
+def bootstrap(settings: Settings, *, check: bool = True, patient: bool = True) -> Deps:
+    """Build the process's dependencies from settings (Redis must already be configured);
+    ``patient`` as :func:`redis_client` has it."""
     from vsbatch.stripe.retry import RetryPolicy
 
-    client = connect(settings, check=check)
+    client = connect(settings, check=check, patient=patient)
     rate = settings.effective_rate_limit
     return Deps(
         settings=settings,
@@ -196,12 +215,13 @@ def bootstrap(settings: Settings, *, check: bool = True) -> Deps:
     )
 
 
-def connect(settings: Settings, *, check: bool = True) -> redis.Redis:
-    """The settings' Redis client, checked reachable (:func:`check_redis`) unless told not to."""
+def connect(settings: Settings, *, check: bool = True, patient: bool = True) -> redis.Redis:
+    """The settings' Redis client, checked reachable (:func:`check_redis`) unless told not to;
+    ``patient`` as :func:`redis_client` has it."""
     if not settings.redis_url:
         raise ConfigError("no Redis configured: set VSBATCH_REDIS_URL")
     sentinel = SentinelOptions.from_settings(settings)
-    client = redis_client(settings.redis_url, sentinel=sentinel)
+    client = redis_client(settings.redis_url, sentinel=sentinel, patient=patient)
     if check:
         check_redis(client, settings.redis_url, sentinel=sentinel)
     return client

@@ -14,12 +14,14 @@ from __future__ import annotations
 import http.client
 import os
 import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,7 +34,8 @@ import redis
 
 from tests.conftest import TEST_API_KEY
 from tests.e2e.conftest import Workers
-from tests.helpers import metadata_csv, outside_env, run_vsbatch
+from tests.helpers import closed_port, metadata_csv, outside_env, run_vsbatch
+from tests.redis_servers import Server, servers, valkey_binary
 from vsbatch.model.row import BatchState, Outcome
 from vsbatch.store.ledger import Ledger
 
@@ -194,7 +197,7 @@ class TestLiveBatch:
 
         # When the faults stop and Retry is pressed on the batch's page with the token
         emulator.configure(fail_503_rate=0.0)
-        page.fill("#token", web.token)
+        page.fill("#token-retry", web.token)
         page.click("text=Retry failed rows")
         page.wait_for_url(lambda url: "/batches/b_" in url and batch_id not in url)
         child_id = page.url.rsplit("/", 1)[1]
@@ -270,30 +273,31 @@ class TestGuardedPage:
         assert HOSTILE in text and f"vs_{HOSTILE}" in text
         assert TEST_API_KEY not in html and "sk_test_" not in html
 
-        # When a wrong token is typed and Cancel is pressed with the keyboard
-        _tab_to(page, "el.id === 'token'")
+        # When a wrong token is typed into Cancel's field and Enter is pressed in the field
+        _tab_to(page, "el.id === 'token-cancel'")
         page.keyboard.type("not-the-token")
-        _tab_to(page, "el.textContent === 'Cancel batch'")
-        focus_on_button = _focus_visible(page)
         with page.expect_navigation():
             page.keyboard.press("Enter")
 
-        # Then it is refused and the batch stays open
+        # Then Enter submitted Cancel's own form (not Retry, the first action): it is
+        # refused and the batch stays open
         assert (True, "wrong access token", BatchState.OPEN) == (
-            focus_on_button,
+            page.url.endswith(f"/batches/{batch_id}/cancel"),
             "wrong access token" if "wrong access token" in page.inner_text("main") else "",
             Ledger(redis_client).get_batch(batch_id).state,
         )
 
-        # When the right token is typed instead
+        # When the right token is typed, and Cancel reached with Tab and pressed with Space
         page.goto(f"{web.url}batches/{batch_id}")
-        _tab_to(page, "el.id === 'token'")
+        _tab_to(page, "el.id === 'token-cancel'")
         page.keyboard.type(web.token)
         _tab_to(page, "el.textContent === 'Cancel batch'")
+        focus_on_button = _focus_visible(page)
         with page.expect_navigation():
-            page.keyboard.press("Enter")
+            page.keyboard.press("Space")
 
         # Then the batch is canceled, and the page says so
+        assert focus_on_button
         assert f"batch {batch_id} canceled" in page.inner_text("main")
         assert BatchState.CANCELED is Ledger(redis_client).get_batch(batch_id).state
 
@@ -372,6 +376,30 @@ class TestStartup:
             (data / "redis" / "server.json").exists(),
         ), stderr
 
+    @pytest.mark.parametrize(
+        "args",
+        [
+            ("--port", "70000"),
+            ("--port", "-1"),
+            ("--refresh", "inf"),
+            ("--refresh", "nan"),
+            ("--refresh", "1e9"),
+            ("--refresh", "0"),
+        ],
+    )
+    def test_web_with_a_port_out_of_range_is_one_line_and_exit_2(
+        self, tmp_path: Path, args: tuple[str, str]
+    ) -> None:
+        """README: no user error ends in a traceback; exit 2 for usage errors (the port is
+        0..65535, the refresh finite and sensible)."""
+        result = run_vsbatch(outside_env(VSBATCH_DATA_DIR=str(tmp_path)), "web", *args)
+        assert (2, 1, False, True) == (
+            result.returncode,
+            len(result.stderr.strip().splitlines()),
+            "Traceback" in result.stderr,
+            args[0] in result.stderr,
+        ), result.stderr
+
     def test_busy_port_is_one_line_and_exit_2(self, tmp_path: Path) -> None:
         """A port already in use ends ``vsbatch web`` with one line naming it, exit 2."""
         with socket.socket() as busy:
@@ -388,3 +416,98 @@ class TestStartup:
             result.stdout,
             f"127.0.0.1:{port}" in result.stderr,
         ), result.stderr
+
+
+MISSING = "vs_doesnotexist0000000000077"
+
+
+def _start_web(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vsbatch", "web", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    url = re.search(r"http://\S+/", _lines(proc, 1)[0])
+    assert url
+    return proc, url.group(0)
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.read().decode()
+
+
+class TestArchivedBatch:
+    def test_the_dashboard_serves_a_batch_that_left_redis_from_the_results_store(
+        self, redis_client: redis.Redis, env: dict[str, str], emulator: Any, tmp_path: Path
+    ) -> None:
+        """docs/web.md: /batches/<id>/failures.csv is 'the failed and rejected rows, as
+        vsbatch failures writes them'; `vsbatch failures` of a batch that has left Redis reads
+        it from SQL (README), and the session page links to the batch page."""
+        (session,) = emulator.seed(count=1)
+        csv = tmp_path / "in.csv"
+        csv.write_text(f"id,metadata.k\n{session},v\n{MISSING},v\n", encoding="utf-8")
+        env = {**env, "VSBATCH_ARCHIVED_RETENTION_DAYS": "0.00003"}
+        ran = run_vsbatch(env, "run", str(csv), timeout=90)
+        assert ran.returncode == 1, ran.stderr
+        found = re.search(r"\bb_[a-z0-9]{10,}\b", ran.stderr)
+        assert found, ran.stderr
+        batch = found.group(0)
+        _until(lambda: not redis_client.exists(f"vsbatch:b:{batch}"), 30, "the batch expires")
+        cli = run_vsbatch(env, "failures", batch)
+        assert cli.returncode == 0 and MISSING in cli.stdout  # the CLI reads it from SQL
+
+        web, base = _start_web(env)
+        try:
+            session_status, session_page = _get(f"{base}sessions/{MISSING}")
+            assert session_status == 200 and f"/batches/{batch}" in session_page
+            page_status, page = _get(f"{base}batches/{batch}")
+            filtered_status, filtered = _get(f"{base}batches/{batch}?outcome=succeeded")
+            csv_status, body = _get(f"{base}batches/{batch}/failures.csv")
+            _, index = _get(base)
+        finally:
+            web.terminate()
+            web.communicate(timeout=30)  # closes its pipes
+        assert page_status == 200
+        assert csv_status == 200
+        assert body.replace("\r\n", "\n") == cli.stdout.replace("\r\n", "\n")
+        # The page reads its rows (filters included) from SQL, says so, and offers no action
+        assert (MISSING in page, "results store" in page, "Retry failed rows" in page) == (
+            True,
+            True,
+            False,
+        )
+        assert (filtered_status, session in filtered, MISSING in filtered) == (200, True, False)
+        # The index lists it as archived, with a link to its page
+        assert f'href="/batches/{batch}"' in index and "archived" in index
+
+
+class TestRedisDown:
+    def test_pages_answer_503_at_once_when_redis_stops(
+        self, data_dir: Path, tmp_path: Path
+    ) -> None:
+        """With Redis gone a page is a 503 within two seconds, not after the long reconnect
+        budget workers have (about half a minute)."""
+        with servers() as started:
+            node = Server(valkey_binary(), tmp_path / "redis", closed_port(), ["save ''"])
+            started.append(node.start())
+            env = outside_env(
+                VSBATCH_REDIS_URL=f"redis://127.0.0.1:{node.port}/0",
+                VSBATCH_DATA_DIR=str(data_dir),
+            )
+            web, base = _start_web(env)
+            try:
+                assert _get(base)[0] == 200
+                node.kill()
+                began = time.monotonic()
+                status, body = _get(f"{base}batches/b_whatever")
+                took = time.monotonic() - began
+            finally:
+                web.terminate()
+                web.communicate(timeout=30)
+        assert (status, "is Redis up?" in body, took < 2.5) == (503, True, True), took

@@ -17,7 +17,7 @@ from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, BatchState, Outcome, RowRecord
 from vsbatch.web.app import create_app
 from vsbatch.web.auth import CSRF_COOKIE, Guard, allowed_hosts, new_token
-from vsbatch.web.data import Feed, RetryResult, RowFilter
+from vsbatch.web.data import Feed, FoundBatch, RetryResult, RowFilter
 
 with warnings.catch_warnings():  # Starlette would rather have httpx2 (not installed): httpx works
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
@@ -53,10 +53,13 @@ class MemoryReads:
     def batches(self) -> list[BatchInfo]:
         return [self._batch]
 
-    def batch(self, batch_id: str) -> BatchInfo:
+    def archived_batches(self) -> list[BatchInfo]:
+        return []
+
+    def batch(self, batch_id: str) -> FoundBatch:
         if batch_id != self._batch.id:
             raise NotFoundError(f"no batch {batch_id} (unknown or expired)")
-        return self._batch
+        return FoundBatch(self._batch)
 
     def rows(self, batch_id: str, wanted: RowFilter, limit: int) -> list[RowRecord]:
         self.batch(batch_id)
@@ -97,7 +100,7 @@ def actions() -> MemoryActions:
 def client(actions: MemoryActions) -> Iterator[TestClient]:
     rows = [_row(2, "vs_ok", Outcome.SUCCEEDED), _row(3, XSS, Outcome.FAILED, message=XSS)]
     reads = MemoryReads(_batch(name=XSS), rows)
-    app = create_app(reads, actions, Guard(TOKEN), allowed_hosts("127.0.0.1"))
+    app = create_app(reads, actions, Guard(TOKEN), allowed_hosts("127.0.0.1"), 12180)
     with TestClient(app, base_url=BASE, follow_redirects=False) as test_client:
         yield test_client
 
@@ -220,14 +223,40 @@ class TestActions:
 
 
 class TestHostsAndHeaders:
-    @pytest.mark.parametrize("host", ["evil.example", "evil.example:12180", "127.0.0.2"])
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "evil.example",
+            "evil.example:12180",
+            "127.0.0.2",
+            "localhost:1@evil.com",  # userinfo-like junk after the port
+            "localhost:abc",  # a port that is not a number
+            "127.0.0.1:12180 evil",  # text after the port
+            "127.0.0.1:8080",  # another port than the one served
+            "localhost:",  # an empty port
+            "[::1",  # an unclosed bracket
+            "[::1]junk",
+            "::1",  # IPv6 without its brackets
+            "",
+        ],
+    )
     def test_foreign_host_header_is_refused(self, client: TestClient, host: str) -> None:
         """A Host that is not this server's (DNS rebinding) gets a 400, even for a page."""
         answer = client.get("/", headers={"host": host})
 
         assert 400 == answer.status_code
 
-    @pytest.mark.parametrize("host", ["127.0.0.1:12180", "localhost:12180", "[::1]:12180"])
+    @pytest.mark.parametrize(
+        "host",
+        [
+            "127.0.0.1:12180",
+            "localhost:12180",
+            "[::1]:12180",
+            "LOCALHOST:12180",
+            "localhost",
+            "[::1]",
+        ],
+    )
     def test_loopback_names_are_served(self, client: TestClient, host: str) -> None:
         """Every loopback name reaches a loopback-bound server."""
         assert 200 == client.get("/", headers={"host": host}).status_code
@@ -281,3 +310,43 @@ class TestFailuresCsv:
         assert answer.headers["content-disposition"] == 'attachment; filename="b_1-failures.csv"'
         assert answer.headers["content-type"].startswith("text/csv")
         assert 2 == len(answer.text.strip().splitlines())
+
+
+class TestBatchPage:
+    def _forms(self, page: str) -> list[str]:
+        return re.findall(r"<form [^>]*method=\"post\".*?</form>", page, flags=re.S)
+
+    def test_each_action_is_its_own_form(self) -> None:
+        """On an open batch Retry and Cancel are two forms, each with its own token field and
+        one button: Enter in a token field submits that form's action, never the other."""
+        from dataclasses import replace
+
+        from vsbatch.web.pages import batch_page
+
+        open_batch = replace(_batch(), state=BatchState.OPEN)
+        page = batch_page(FoundBatch(open_batch), [], wanted=RowFilter(), limit=5, csrf="c")
+        forms = self._forms(page)
+
+        assert [("retry", 1, 1), ("cancel", 1, 1)] == [
+            (
+                re.findall(r'action="/batches/b_1/(\w+)"', form)[0],
+                form.count('name="token"'),
+                form.count("<button"),
+            )
+            for form in forms
+        ]
+
+    def test_an_archived_batch_has_no_action_and_says_where_it_comes_from(self) -> None:
+        """A batch read from the results store shows no Retry or Cancel, and says why."""
+        from vsbatch.web.pages import batch_page, index_page
+
+        found = FoundBatch(_batch(name="old"), archived=True)
+        page = batch_page(found, [], wanted=RowFilter(), limit=5, csrf="c")
+        index = index_page([], {}, [_batch(name="old")])
+
+        assert ([], True, False, True) == (
+            self._forms(page),
+            "results store" in page,
+            "data-batch" in page,  # nothing for the live script to update
+            'href="/batches/b_1"' in index and "archived" in index,
+        )

@@ -6,6 +6,7 @@ Starlette and uvicorn are imported when the command runs, never by ``vsbatch --h
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Annotated
@@ -37,18 +38,37 @@ def _results_store(settings: Settings) -> Iterator[ResultsStore | None]:
         yield store
 
 
+PORTS = (0, 65535)  # 0: the system picks a free port (tests, a second dashboard)
+REFRESH_SECONDS = (0.1, 60.0)  # below: a busy loop on Redis; above: not live any more
+
+
+def _check_options(port: int, refresh: float) -> None:
+    """One line (exit 2) for a port or refresh out of range, before anything is opened.
+
+    Checked here rather than with typer's ``min``/``max``: those print a three-line usage
+    block, and let ``nan`` through (no comparison with it is true).
+    """
+    if not PORTS[0] <= port <= PORTS[1]:
+        raise InputError(f"--port {port}: out of range; use {PORTS[0]}..{PORTS[1]} (0: a free one)")
+    if not (math.isfinite(refresh) and REFRESH_SECONDS[0] <= refresh <= REFRESH_SECONDS[1]):
+        low, high = REFRESH_SECONDS
+        raise InputError(f"--refresh {refresh}: out of range; use {low:g} to {high:g} seconds")
+
+
 @command
 def web(
     host: Annotated[
         str, typer.Option(help="Address to bind (loopback by default: whoever reaches it reads).")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on; 0 picks a free one.")] = 12180,
+    port: Annotated[
+        int, typer.Option(help="Port to listen on, 0..65535; 0 picks a free one.")
+    ] = 12180,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(metavar="NAME", help="Another name the browser may use (repeatable)."),
     ] = None,
     refresh: Annotated[
-        float, typer.Option(min=0.1, help="Seconds between two updates of the live counters.")
+        float, typer.Option(help="Seconds between two updates of the live counters (0.1 to 60).")
     ] = 1.0,
 ) -> None:
     """Serve the live dashboard: batches, rows, sessions; retry and cancel behind a token.
@@ -61,6 +81,7 @@ def web(
     from vsbatch.web.server import bind, serve, url_of
     from vsbatch.worker.runtime import deps_for
 
+    _check_options(port, refresh)
     settings = cli_settings(need_key=False)
     try:  # first: a busy port is said before Redis or the results store are opened
         sock = bind(host, port)
@@ -69,7 +90,11 @@ def web(
             f"--host/--port: cannot listen on {host}:{port} ({exc.strerror or exc});"
             " pick another port (0 picks a free one)"
         ) from None
-    with contextlib.closing(sock), deps_for(settings) as deps, _results_store(settings) as store:
+    with (
+        contextlib.closing(sock),
+        deps_for(settings, patient=False) as deps,
+        _results_store(settings) as store,
+    ):
         guard = Guard(new_token())
         hosts = allowed_hosts(host, allow_host or ())
 
@@ -84,6 +109,7 @@ def web(
                 LedgerActions(deps),
                 guard,
                 hosts,
+                sock.getsockname()[1],
                 interval=refresh,
                 stopping=stopping,
             ),

@@ -108,7 +108,8 @@ class Routes:
         self.stopping = stopping
 
     def index(self, request: Request) -> Response:
-        return _html(pages.index_page(self.reads.batches(), self.reads.feed()()))
+        live = self.reads.feed()()
+        return _html(pages.index_page(self.reads.batches(), live, self.reads.archived_batches()))
 
     def batch(self, request: Request, notice: str = "", status: int = 200) -> Response:
         batch_id = request.path_params["batch_id"]
@@ -204,6 +205,7 @@ def create_app(
     actions: Actions,
     guard: Guard,
     hosts: frozenset[str],
+    port: int,
     *,
     interval: float = 1.0,
     stopping: Callable[[], bool] = lambda: False,
@@ -215,6 +217,7 @@ def create_app(
         actions: What the buttons do.
         guard: The access token (and CSRF checks) actions need.
         hosts: The names the Host header may carry (:func:`vsbatch.web.auth.allowed_hosts`).
+        port: The port served, the only one the Host header may name.
         interval: Seconds between two messages of the live stream.
         stopping: Whether the server is shutting down (live streams then end).
     """
@@ -236,7 +239,7 @@ def create_app(
             Route("/sessions/{session_id:path}", routes.session),
             Mount("/static", StaticFiles(packages=[("vsbatch.web", "static")]), name="static"),
         ],
-        middleware=[Middleware(HostCheck, hosts=hosts), Middleware(SecurityHeaders)],
+        middleware=[Middleware(HostCheck, hosts=hosts, port=port), Middleware(SecurityHeaders)],
         exception_handlers={
             NotFoundError: _not_found,
             VsbatchError: _failed,

@@ -15,6 +15,7 @@ needs all of:
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ __all__ = [
     "Guard",
     "HostCheck",
     "allowed_hosts",
+    "host_name",
     "new_token",
     "same_origin",
 ]
@@ -115,11 +117,19 @@ def allowed_hosts(host: str, extra: Iterable[str] = ()) -> frozenset[str]:
     return frozenset(names)
 
 
-def _host_name(raw: str) -> str:
-    """The name in a Host header, without its port (``[::1]:80`` -> ``::1``)."""
-    if raw.startswith("["):
-        return raw[1 : raw.find("]")].lower() if "]" in raw else ""
-    return raw.rsplit(":", 1)[0].lower() if raw.count(":") == 1 else raw.lower()
+# host[:port]: a DNS name or IPv4 address, or an IPv6 address in brackets; the port digits.
+_HOST = re.compile(
+    r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+def host_name(raw: str, port: int) -> str | None:
+    """The name in a Host header (``[::1]:80`` -> ``::1``), lower-cased; None when the header
+    is not exactly ``host[:port]`` or names another port than ``port`` (the one served)."""
+    found = _HOST.fullmatch(raw)
+    if found is None or (found["port"] is not None and int(found["port"]) != port):
+        return None
+    return (found["v6"] or found["name"]).lower()
 
 
 class HostCheck:
@@ -128,17 +138,19 @@ class HostCheck:
     Args:
         app: The application behind it.
         hosts: The allowed names (:func:`allowed_hosts`).
+        port: The port served: a Host naming another one is refused too.
     """
 
-    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, hosts: frozenset[str], port: int) -> None:
         self.app = app
         self.hosts = hosts
+        self.port = port
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers = dict(scope["headers"])
-            name = _host_name(headers.get(b"host", b"").decode("latin-1"))
-            if name not in self.hosts:
+            name = host_name(headers.get(b"host", b"").decode("latin-1"), self.port)
+            if name is None or name not in self.hosts:
                 from starlette.responses import PlainTextResponse
 
                 refused = PlainTextResponse(

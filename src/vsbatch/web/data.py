@@ -17,16 +17,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from vsbatch.errors import NotFoundError
 from vsbatch.model.row import BatchInfo, Outcome, RowRecord
 from vsbatch.ops.reasons import reason, why
 
 if TYPE_CHECKING:
     from vsbatch.bootstrap import Deps
+    from vsbatch.ops.reports import RowSource
     from vsbatch.results.store import ResultsStore
 
 __all__ = [
     "Actions",
     "Feed",
+    "FoundBatch",
     "LedgerActions",
     "LedgerReads",
     "Reads",
@@ -62,6 +65,15 @@ class RowFilter:
 
 
 @dataclass(frozen=True)
+class FoundBatch:
+    """A batch, and whether it came from the results store (it has left Redis: its counters
+    are final, and retry and cancel, which work on the ledger, cannot act on it)."""
+
+    info: BatchInfo
+    archived: bool = False
+
+
+@dataclass(frozen=True)
 class RetryResult:
     """What a retry started: the child batch's id, or the line saying there was nothing."""
 
@@ -87,8 +99,12 @@ class Reads(Protocol):
         """The newest batches first."""
         ...
 
-    def batch(self, batch_id: str) -> BatchInfo:
-        """One batch (NotFoundError if unknown or expired)."""
+    def archived_batches(self) -> list[BatchInfo]:
+        """The newest batches of the results store that have left Redis, newest first."""
+        ...
+
+    def batch(self, batch_id: str) -> FoundBatch:
+        """One batch, from Redis or else the results store (NotFoundError if in neither)."""
         ...
 
     def rows(self, batch_id: str, wanted: RowFilter, limit: int) -> list[RowRecord]:
@@ -121,11 +137,12 @@ class Actions(Protocol):
 
 
 class LedgerReads:
-    """:class:`Reads` on the Redis ledger of ``deps`` (and the results store, for history).
+    """:class:`Reads` on the Redis ledger of ``deps``, and the results store for the batches
+    that have left Redis (as ``vsbatch report`` and ``failures`` read them) and for history.
 
     Args:
         deps: The process's dependencies (ledger, limiter, settings).
-        store: The SQL results store, for session history; None reads Redis only.
+        store: The SQL results store; None reads Redis only.
         clock: Monotonic seconds, for the rates (injected for tests).
     """
 
@@ -135,15 +152,13 @@ class LedgerReads:
         store: ResultsStore | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        from vsbatch.ops.redacted_ledger import RedactedLedger
         from vsbatch.web.history import SessionHistory
 
         self._deps = deps
+        self._store = store
         self._clock = clock
-        # Pages show rows as reports do: keys always hidden, PII when the settings ask.
-        pii = deps.settings.redact_pii
-        self._rows = RedactedLedger(deps.ledger, pii=pii)
-        self._history = SessionHistory(deps.ledger, store, pii=pii)
+        self._pii = deps.settings.redact_pii
+        self._history = SessionHistory(deps.ledger, store, pii=self._pii)
 
     @property
     def history_source(self) -> str:
@@ -152,20 +167,54 @@ class LedgerReads:
     def batches(self) -> list[BatchInfo]:
         return self._deps.ledger.list_batches(BATCHES_LISTED)
 
-    def batch(self, batch_id: str) -> BatchInfo:
-        return self._deps.ledger.get_batch(batch_id)
+    def archived_batches(self) -> list[BatchInfo]:
+        if self._store is None:
+            return []
+        in_redis = {b.id for b in self.batches()}
+        archived = (a.info for a in self._store.list_batches(BATCHES_LISTED))
+        return [b for b in archived if b.id not in in_redis]
+
+    def batch(self, batch_id: str) -> FoundBatch:
+        return self._source(batch_id)[1]
+
+    def _source(self, batch_id: str) -> tuple[RowSource, FoundBatch]:
+        """The batch and where its rows are, redacted as reports are (keys always, PII when
+        the settings ask): the ledger while it has the batch, else the results store, as
+        ``vsbatch report`` and ``failures`` read it (``cli.results.rows_of``, which opens a
+        store per call; this process holds one open).
+
+        Raises:
+            NotFoundError: Neither has the batch.
+        """
+        from vsbatch.ops.redacted_ledger import RedactedRows
+
+        source: RowSource = self._deps.ledger
+        try:
+            info = self._deps.ledger.get_batch(batch_id)
+        except NotFoundError:
+            if self._store is None:
+                raise
+            try:
+                source, info = self._store, self._store.get_batch(batch_id)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"no batch {batch_id} in Redis (unknown or expired) nor in the results store"
+                ) from None
+        found = FoundBatch(info, archived=source is not self._deps.ledger)
+        return RedactedRows(source, pii=self._pii), found
 
     def rows(self, batch_id: str, wanted: RowFilter, limit: int) -> list[RowRecord]:
+        source, _ = self._source(batch_id)
         outcomes = None if wanted.outcome is None else [wanted.outcome]
-        kept = (r for r in self._rows.iter_rows(batch_id, outcomes) if wanted.keeps(r))
+        kept = (r for r in source.iter_rows(batch_id, outcomes) if wanted.keeps(r))
         return list(itertools.islice(kept, limit))
 
     def session_history(self, session_id: str, limit: int) -> list[RowRecord]:
         return self._history.rows(session_id, limit)
 
     def failures(self, batch_id: str) -> Iterator[RowRecord]:
-        self._deps.ledger.get_batch(batch_id)  # NotFoundError before any byte is sent
-        return self._rows.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
+        source, _ = self._source(batch_id)  # NotFoundError before any byte is sent
+        return source.iter_rows(batch_id, [Outcome.FAILED, Outcome.REJECTED])
 
     def feed(self) -> Feed:
         from vsbatch.web.events import LiveFeed

@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 from vsbatch.model.row import BatchInfo, BatchState, Outcome, RowRecord
 from vsbatch.ops.reasons import why
 from vsbatch.ops.reports import OUTCOME_ORDER, counts_dict
-from vsbatch.web.data import RowFilter
+from vsbatch.web.data import FoundBatch, RowFilter
 
 __all__ = ["batch_page", "esc", "href", "index_page", "message_page", "session_page"]
 
@@ -96,8 +96,32 @@ def _accounts(live: dict[str, Any]) -> str:
     )
 
 
-def index_page(batches: Iterable[BatchInfo], live: dict[str, Any]) -> str:
-    """The newest batches with their progress and rate, and each account's rate and limit."""
+def _archived_table(batches: list[BatchInfo]) -> str:
+    """Batches that have left Redis, from the results store: final counters, nothing live."""
+    if not batches:
+        return ""
+    rows = "".join(
+        f'<tr><td><a href="{href("batches", b.id)}">{esc(b.id)}</a></td><td>{esc(b.name)}</td>'
+        f"<td>archived ({esc(b.state.value)})</td><td>{b.terminal}/{b.total}</td>"
+        f"<td>{esc(b.account or 'platform')}</td><td>{esc(_when(b.created_at))}</td></tr>"
+        for b in batches
+    )
+    return (
+        '<section aria-labelledby="archived-h"><h2 id="archived-h">Archived batches</h2>'
+        "<p>These have left Redis: read from the results store, no live counters, no"
+        " actions.</p>"
+        '<table id="archived"><caption>Newest archived batches first</caption><thead><tr>'
+        '<th scope="col">batch</th><th scope="col">name</th><th scope="col">state</th>'
+        '<th scope="col">rows done</th><th scope="col">account</th>'
+        f'<th scope="col">created</th></tr></thead><tbody>{rows}</tbody></table></section>'
+    )
+
+
+def index_page(
+    batches: Iterable[BatchInfo], live: dict[str, Any], archived: list[BatchInfo] | None = None
+) -> str:
+    """The newest batches with their progress and rate, each account's rate and limit, and
+    the newest batches that have left Redis (``archived``)."""
     rates = {b["id"]: b["rate"] for b in live.get("batches", [])}
     rows = []
     for b in batches:
@@ -118,40 +142,59 @@ def index_page(batches: Iterable[BatchInfo], live: dict[str, Any]) -> str:
     )
     body = _accounts(live) + '<section aria-labelledby="batches-h"><h2 id="batches-h">Batches</h2>'
     body += '<p id="new-batches" hidden>New batches started: <a href="/">show them</a></p>'
-    return layout("vsbatch dashboard", body + table + "</section>")
+    body += table + "</section>" + _archived_table(archived or [])
+    return layout("vsbatch dashboard", body)
 
 
-def _counters(batch: BatchInfo) -> str:
+def _counters(batch: BatchInfo, *, live: bool = True) -> str:
+    """The counters by outcome; ``live`` ones carry the batch id the live script updates."""
     cells = "".join(
         f'<tr><th scope="row">{esc(o)}</th><td data-field="count-{esc(o)}">{n}</td></tr>'
         for o, n in counts_dict(batch).items()
     )
+    followed = f' data-batch="{esc(batch.id)}"' if live else ""
+    caption = "Rows by outcome" if live else "Rows by outcome (final, archived)"
     return (
-        f'<table id="counters" data-batch="{esc(batch.id)}"><caption>Rows by outcome'
-        f"</caption><tbody>{cells}"
+        f'<table id="counters"{followed}><caption>{caption}</caption><tbody>{cells}'
         f'<tr><th scope="row">state</th><td data-field="state">{esc(batch.state.value)}</td></tr>'
         f'<tr><th scope="row">progress</th><td>{_progress(batch)}</td></tr>'
-        '<tr><th scope="row">rate</th><td><span data-field="rate">0</span> rows/s</td></tr>'
-        "</tbody></table>"
+        + (
+            '<tr><th scope="row">rate</th><td><span data-field="rate">0</span> rows/s</td></tr>'
+            if live
+            else ""
+        )
+        + "</tbody></table>"
+    )
+
+
+def _action_form(batch: BatchInfo, csrf: str, action: str, label: str) -> str:
+    """One action's own form: Enter in its token field does this action, never another."""
+    field = f"token-{action}"
+    return (
+        f'<form class="action" method="post" action="{href("batches", batch.id, action)}">'
+        f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
+        f'<label for="{field}">Access token (printed by <code>vsbatch web</code>)</label> '
+        f'<input id="{field}" name="token" type="password" autocomplete="off" required> '
+        f'<button type="submit">{esc(label)}</button></form>'
     )
 
 
 def _actions(batch: BatchInfo, csrf: str) -> str:
-    """One form, two buttons: the token is typed once for either action."""
-    cancel = (
-        f'<button type="submit" formaction="{href("batches", batch.id, "cancel")}">Cancel batch'
-        "</button>"
-        if batch.state is BatchState.OPEN or batch.state is BatchState.STAGING
-        else ""
-    )
+    """Retry, and Cancel while the batch may still change: a form each, each its token."""
+    forms = _action_form(batch, csrf, "retry", "Retry failed rows")
+    if batch.state is BatchState.OPEN or batch.state is BatchState.STAGING:
+        forms += _action_form(batch, csrf, "cancel", "Cancel batch")
     return (
-        '<section aria-labelledby="actions-h"><h2 id="actions-h">Actions</h2>'
-        f'<form id="actions" method="post" action="{href("batches", batch.id, "retry")}">'
-        f'<input type="hidden" name="csrf" value="{esc(csrf)}">'
-        '<label for="token">Access token (printed by <code>vsbatch web</code>)</label> '
-        '<input id="token" name="token" type="password" autocomplete="off" required> '
-        '<button type="submit">Retry failed rows</button> '
-        f"{cancel}</form></section>"
+        '<section aria-labelledby="actions-h" id="actions"><h2 id="actions-h">Actions</h2>'
+        f"{forms}</section>"
+    )
+
+
+def _archived_note() -> str:
+    return (
+        '<section aria-labelledby="actions-h"><h2 id="actions-h">Archived</h2>'
+        "<p>This batch has left Redis: it is read from the results store, its counters are"
+        " final, and retry and cancel (which work on the ledger) cannot act on it.</p></section>"
     )
 
 
@@ -195,7 +238,7 @@ def rows_table(rows: list[RowRecord], caption: str, *, with_batch: bool = False)
 
 
 def batch_page(
-    batch: BatchInfo,
+    found: FoundBatch,
     rows: list[RowRecord],
     *,
     wanted: RowFilter,
@@ -203,7 +246,9 @@ def batch_page(
     csrf: str,
     notice: str = "",
 ) -> str:
-    """A batch: its counters (live), actions, the failures CSV, and its rows, filtered."""
+    """A batch: its counters (live), actions, the failures CSV, and its rows, filtered; for
+    a batch from the results store, its final counters and no action."""
+    batch = found.info
     said = f'<p class="notice" role="alert">{esc(notice)}</p>' if notice else ""
     parent = (
         f'<p>retry of <a href="{href("batches", batch.parent_id)}">{esc(batch.parent_id)}</a></p>'
@@ -221,8 +266,8 @@ def batch_page(
         + f"<p>{esc(batch.name)} · {esc(batch.kind)} · account {esc(batch.account or 'platform')}"
         f" · created {esc(_when(batch.created_at))}</p>"
         + parent
-        + _counters(batch)
-        + _actions(batch, csrf)
+        + _counters(batch, live=not found.archived)
+        + (_archived_note() if found.archived else _actions(batch, csrf))
         + '<section aria-labelledby="rows-h"><h2 id="rows-h">Rows</h2>'
         + csv_link
         + _filters(batch, wanted)

@@ -90,13 +90,14 @@ def reader_for(settings: Settings) -> Iterator[LedgerReader[Any]]:
 
 
 @contextlib.contextmanager
-def deps_for(settings: Settings) -> Iterator[Deps]:
-    """Dependencies on the settings' Redis (embedded if needed), closed afterwards."""
+def deps_for(settings: Settings, *, patient: bool = True) -> Iterator[Deps]:
+    """Dependencies on the settings' Redis (embedded if needed), closed afterwards; with
+    ``patient=False`` Redis commands give up within a second when it is gone (``web``)."""
     from vsbatch.bootstrap import bootstrap
     from vsbatch.worker.celery_app import configure, install_deps
 
     with redis_for(settings) as resolved:
-        deps = bootstrap(resolved)
+        deps = bootstrap(resolved, patient=patient)
         configure(resolved)
         install_deps(deps)
         try:
