@@ -80,6 +80,8 @@ def unreachable(url: str | URL, exc: SQLAlchemyError) -> str:
     how to fix it."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = detail[0] if detail else type(exc).__name__
+    if "disk i/o error" in first.lower() and _disk_full(url):
+        first += " (no space left on its disk)"  # what SQLite says when the WAL cannot grow
     where = shown_url(url)
     return f"results database {where} (VSBATCH_RESULTS_URL) is unusable: {first}; {_fix(first)}"
 
@@ -106,6 +108,19 @@ _FIXES = (
         " it aside and run 'vsbatch archive' to rebuild it from what Redis still holds",
     ),
 )
+
+
+def _disk_full(url: str | URL) -> bool:
+    """Whether a SQLite store's file system has (almost) no byte left."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return False
+    try:
+        found = os.statvfs(Path(database).parent)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < 64 * 1024
 
 
 def _fix(first: str) -> str:
