@@ -124,6 +124,52 @@ class TestQueryCommand:
         )
 
 
+class TestQueryGuards:
+    def test_a_huge_limit_is_refused(self, env: dict[str, str]) -> None:
+        """A --limit past any store's size is a usage error (exit 2), not a traceback."""
+        result = vsbatch(env, "query", "totals", "--limit", "100000000000000000000")
+
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert 2 == result.exit_code, result.output
+
+    def test_a_query_creates_no_store(self, redis_url: str, tmp_path: Path) -> None:
+        """With no SQLite store yet, a query says so in one line (nothing to do: exit 0) and
+        creates neither the file nor its directory."""
+        path = tmp_path / "nowhere" / "results.sqlite3"
+        env = ledger_env(redis_url, tmp_path / "data", VSBATCH_RESULTS_URL=f"sqlite:///{path}")
+
+        results = [vsbatch(env, "query", sub) for sub in ("totals", "failures")]
+        results.append(vsbatch(env, "query", "session", "vs_never"))
+
+        expected = f"no results store yet at {path}: run vsbatch archive\n"
+        assert [(0, expected)] * 3 == [(r.exit_code, r.stderr) for r in results]
+        assert not path.parent.exists()
+
+
+class TestQueryCsvCells:
+    """query's CSV escapes cells as report's and failures' do: a formula gets a leading '."""
+
+    @pytest.fixture
+    def formula(self, deps: Deps, emulator: Any, tmp_path: Path, env: dict[str, str]) -> BatchInfo:
+        named = finished_batch(deps, emulator, tmp_path, n=1, name='=HYPERLINK("http://x")')
+        assert 0 == vsbatch(env, "archive").exit_code
+        return named
+
+    def test_totals(self, formula: BatchInfo, env: dict[str, str]) -> None:
+        result = vsbatch(env, "query", "totals", "-f", "csv")
+
+        (line,) = csv.DictReader(io.StringIO(result.stdout))
+        assert '\'=HYPERLINK("http://x")' == line["name"]
+
+    def test_session(self, deps: Deps, formula: BatchInfo, env: dict[str, str]) -> None:
+        session = deps.ledger.get_row(formula.id, 2).session_id
+
+        result = vsbatch(env, "query", "session", session, "-f", "csv")
+
+        names = {line["batch_name"] for line in csv.DictReader(io.StringIO(result.stdout))}
+        assert {'\'=HYPERLINK("http://x")'} == names
+
+
 class TestReportsFromSql:
     @pytest.fixture(autouse=True)
     def _gone_from_redis(self, deps: Deps, batch: BatchInfo, env: dict[str, str]) -> None:
