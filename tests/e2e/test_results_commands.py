@@ -7,8 +7,12 @@ honours ``VSBATCH_REDACT_PII``; a no-op ``cancel`` leaves an archived batch's sh
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +150,43 @@ def test_query_session_redacts_emails_and_phones_with_redact_pii(
     assert shown.returncode == 0, shown.stderr
     assert "alice.secret@example.com" not in shown.stdout
     assert "+15555550123" not in shown.stdout
+
+
+def test_archive_follow_stops_on_sigterm_as_on_ctrl_c(data_dir: Path) -> None:
+    """SIGTERM (docker stop, systemd) ends ``archive --follow`` as Ctrl-C does: its one line,
+    exit 130, and the embedded Redis it started stopped."""
+    env = outside_env(VSBATCH_DATA_DIR=str(data_dir))  # no VSBATCH_REDIS_URL: embedded
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vsbatch", "archive", "--follow", "--interval", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        first = proc.stderr.readline()
+        assert first.startswith("following:"), first + proc.stderr.read()
+        server = json.loads((data_dir / "redis" / "server.json").read_text())
+
+        proc.send_signal(signal.SIGTERM)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+    assert (130, ["stopped: every batch archived so far is in the results store"]) == (
+        proc.returncode,
+        rest.splitlines(),
+    )
+    assert not (data_dir / "redis" / "server.json").exists()
+    assert not _alive(server["pid"])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

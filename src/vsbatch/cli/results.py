@@ -27,6 +27,7 @@ from vsbatch.cli.app import (
     guarded,
     interrupt_lines,
     out,
+    sigterm_as_interrupt,
 )
 from vsbatch.errors import InputError, NotFoundError
 from vsbatch.ops.terminal_text import safe
@@ -137,7 +138,8 @@ def archive(
     if batch_id is not None and follow:
         raise InputError("--follow archives every batch as it ends: give no BATCH with it")
     settings = cli_settings(need_key=False)
-    with _open(settings) as store, ledger_for(settings) as ledger:
+    stopping = sigterm_as_interrupt() if follow else contextlib.nullcontext()
+    with stopping, _open(settings) as store, ledger_for(settings) as ledger:
         archiver = archiver_for(ledger, store, settings)
         if batch_id is not None:
             out().print(_archived_line(archiver.archive_batch(batch_id)), highlight=False)
@@ -146,6 +148,12 @@ def archive(
             if not _archive_pass(archiver):
                 err().print("nothing to archive: every ended batch is in the results store")
             return
+        err().print(
+            f"following: archiving batches as they end, a pass every {interval:g} s;"
+            " Ctrl-C or SIGTERM stops",
+            highlight=False,
+            soft_wrap=True,
+        )
         while True:
             try:
                 _archive_pass(archiver)
