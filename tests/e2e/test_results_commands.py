@@ -13,6 +13,8 @@ import re
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,12 +53,25 @@ def _assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int = 2
         "postgresql://postgres@127.0.0.1:abc/test",  # a port typo
         "postgresql://[::1",  # an unclosed IPv6 bracket
         "postgresql+asyncpg://postgres@127.0.0.1/test",  # a driver vsbatch does not ship
+        "postgresql+psycopg2://postgres@127.0.0.1/test",  # SQLAlchemy's default, not shipped
+        "sqlite+pysqlcipher:///x.db",
     ],
 )
 def test_a_bad_results_url_is_one_line_and_exit_2(data_dir: Path, url: str) -> None:
     """README: VSBATCH_RESULTS_URL ... Unusable: one line, exit 2."""
     env = outside_env(VSBATCH_DATA_DIR=str(data_dir), VSBATCH_RESULTS_URL=url)
     _assert_one_line_error(run_vsbatch(env, "query", "totals", timeout=60))
+
+
+@pytest.mark.parametrize("command", [["archive"], ["web", "--port", "0"], ["status"]])
+def test_every_command_refuses_a_bad_results_url_before_it_starts(
+    data_dir: Path, command: list[str]
+) -> None:
+    """The URL's form is checked with the other settings: one line naming the variable."""
+    env = outside_env(VSBATCH_DATA_DIR=str(data_dir), VSBATCH_RESULTS_URL="postgresql://[::1")
+    proc = run_vsbatch(env, *command, timeout=60)
+    _assert_one_line_error(proc)
+    assert "VSBATCH_RESULTS_URL" in proc.stderr
 
 
 def test_run_with_a_malformed_results_url_stops_before_anything_is_staged(
@@ -152,36 +167,45 @@ def test_query_session_redacts_emails_and_phones_with_redact_pii(
     assert "+15555550123" not in shown.stdout
 
 
-def test_archive_follow_stops_on_sigterm_as_on_ctrl_c(data_dir: Path) -> None:
+def test_archive_follow_stops_on_sigterm_as_on_ctrl_c(data_dir: Path, tmp_path: Path) -> None:
     """SIGTERM (docker stop, systemd) ends ``archive --follow`` as Ctrl-C does: its one line,
     exit 130, and the embedded Redis it started stopped."""
     env = outside_env(VSBATCH_DATA_DIR=str(data_dir))  # no VSBATCH_REDIS_URL: embedded
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vsbatch", "archive", "--follow", "--interval", "1"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    errors = tmp_path / "stderr.txt"
+    with errors.open("w") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vsbatch", "archive", "--follow", "--interval", "1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
     try:
-        assert proc.stderr is not None
-        first = proc.stderr.readline()
-        assert first.startswith("following:"), first + proc.stderr.read()
+        _until(lambda: "following:" in errors.read_text() or proc.poll() is not None)
+        assert proc.poll() is None, errors.read_text()
         server = json.loads((data_dir / "redis" / "server.json").read_text())
 
         proc.send_signal(signal.SIGTERM)
-        _, rest = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
 
+    following, *rest = errors.read_text().splitlines()
+    assert following.startswith("following:"), following
     assert (130, ["stopped: every batch archived so far is in the results store"]) == (
         proc.returncode,
-        rest.splitlines(),
+        rest,
     )
     assert not (data_dir / "redis" / "server.json").exists()
     assert not _alive(server["pid"])
+
+
+def _until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def _alive(pid: int) -> bool:
