@@ -70,7 +70,7 @@ class TestResultsUrlForm:
     )
     def test_the_settings_refuse_a_malformed_url(self, url: str) -> None:
         """One ConfigError line naming the variable, when settings load."""
-        with pytest.raises(ConfigError, match="^invalid setting VSBATCH_RESULTS_URL: "):
+        with pytest.raises(ConfigError, match=r"^invalid setting VSBATCH_RESULTS_URL: "):
             load_settings(_env_file=None, results_url=url)
 
     def test_postgresql_means_psycopg_3(self) -> None:
