@@ -103,7 +103,11 @@ _FIXES = (
         " command again (sqlite:///PATH?timeout=SECONDS waits longer)",
     ),
     (
-        ("no such table", "no such view", "no such column", "does not exist"),
+        ('database "',),  # PostgreSQL: database "x" does not exist
+        "create the database first (createdb NAME); vsbatch creates its tables in it",
+    ),
+    (
+        ("no such table", "no such view", "no such column", 'relation "'),
         "its schema is damaged (a table or view was dropped): restore it from a backup, or move"
         " it aside and run 'vsbatch archive' to rebuild it from what Redis still holds",
     ),
