@@ -20,7 +20,7 @@ import pytest
 
 from tests.private_postgres import PrivatePostgres, Unavailable
 from vsbatch.bootstrap import Deps
-from vsbatch.intake.stage import submit_csv
+from vsbatch.intake.stage import SubmitOptions, submit_csv
 from vsbatch.model.row import BatchInfo
 from vsbatch.worker.process_row import process_row
 from vsbatch.worker.row_options import RowOptions
@@ -100,7 +100,9 @@ def no_sleep(_seconds: float) -> None:
     """Retries in these tests never really wait."""
 
 
-def finished_batch(deps: Deps, emulator: Any, tmp_path: Path, n: int = 12) -> BatchInfo:
+def finished_batch(
+    deps: Deps, emulator: Any, tmp_path: Path, n: int = 12, name: str | None = None
+) -> BatchInfo:
     """A CSV batch worked row by row against the emulator until done: ``n`` sessions that
     succeed, one unknown session (failed) and one value Stripe refuses (rejected)."""
     ids = emulator.seed(count=n)
@@ -109,7 +111,8 @@ def finished_batch(deps: Deps, emulator: Any, tmp_path: Path, n: int = 12) -> Ba
     path = tmp_path / "plans.csv"
     path.write_text("id,metadata.plan\n" + "".join(lines), encoding="utf-8")
     chunks: list[list[int]] = []
-    batch = submit_csv(deps, path, lambda _b, rows, _o: chunks.append(list(rows)))
+    options = SubmitOptions(name=name)
+    batch = submit_csv(deps, path, lambda _b, rows, _o: chunks.append(list(rows)), options)
     for rows in chunks:
         for row in rows:
             process_row(deps, batch.id, row, options=RowOptions(), sleep=no_sleep)

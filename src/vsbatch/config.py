@@ -181,6 +181,16 @@ class Settings(BaseModel):
     def _check_broker_url(cls, value: str | None) -> str | None:
         return normalize_broker_url(value) if value else value
 
+    @field_validator("results_url")
+    @classmethod
+    def _check_results_url(cls, value: str | None) -> str | None:
+        # Its form only (nothing is connected to): before run stages or applies anything.
+        if value:
+            from vsbatch.results.url import check_form
+
+            check_form(value)
+        return value
+
     @field_validator("key_prefix")
     @classmethod
     def _check_key_prefix(cls, value: str) -> str:

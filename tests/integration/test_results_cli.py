@@ -6,17 +6,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
-from tests.helpers import ledger_env
-from tests.results_db import finished_batch
+from tests.helpers import ledger_env, outside_env, run_vsbatch
+from tests.integration.test_full_data_disk import fill, small_disk  # noqa: F401 - a fixture
+from tests.results_db import finished_batch, postgres_schema_url
 from vsbatch.bootstrap import Deps
 from vsbatch.cli.main import cli
 from vsbatch.model.row import BatchInfo
+from vsbatch.results.store import ResultsStore
+from vsbatch.results.url import parse_url
 
 
 @pytest.fixture
@@ -116,6 +124,52 @@ class TestQueryCommand:
         )
 
 
+class TestQueryGuards:
+    def test_a_huge_limit_is_refused(self, env: dict[str, str]) -> None:
+        """A --limit past any store's size is a usage error (exit 2), not a traceback."""
+        result = vsbatch(env, "query", "totals", "--limit", "100000000000000000000")
+
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+        assert 2 == result.exit_code, result.output
+
+    def test_a_query_creates_no_store(self, redis_url: str, tmp_path: Path) -> None:
+        """With no SQLite store yet, a query says so in one line (nothing to do: exit 0) and
+        creates neither the file nor its directory."""
+        path = tmp_path / "nowhere" / "results.sqlite3"
+        env = ledger_env(redis_url, tmp_path / "data", VSBATCH_RESULTS_URL=f"sqlite:///{path}")
+
+        results = [vsbatch(env, "query", sub) for sub in ("totals", "failures")]
+        results.append(vsbatch(env, "query", "session", "vs_never"))
+
+        expected = f"no results store yet at {path}: run vsbatch archive\n"
+        assert [(0, expected)] * 3 == [(r.exit_code, r.stderr) for r in results]
+        assert not path.parent.exists()
+
+
+class TestQueryCsvCells:
+    """query's CSV escapes cells as report's and failures' do: a formula gets a leading '."""
+
+    @pytest.fixture
+    def formula(self, deps: Deps, emulator: Any, tmp_path: Path, env: dict[str, str]) -> BatchInfo:
+        named = finished_batch(deps, emulator, tmp_path, n=1, name='=HYPERLINK("http://x")')
+        assert 0 == vsbatch(env, "archive").exit_code
+        return named
+
+    def test_totals(self, formula: BatchInfo, env: dict[str, str]) -> None:
+        result = vsbatch(env, "query", "totals", "-f", "csv")
+
+        (line,) = csv.DictReader(io.StringIO(result.stdout))
+        assert '\'=HYPERLINK("http://x")' == line["name"]
+
+    def test_session(self, deps: Deps, formula: BatchInfo, env: dict[str, str]) -> None:
+        session = deps.ledger.get_row(formula.id, 2).session_id
+
+        result = vsbatch(env, "query", "session", session, "-f", "csv")
+
+        names = {line["batch_name"] for line in csv.DictReader(io.StringIO(result.stdout))}
+        assert {'\'=HYPERLINK("http://x")'} == names
+
+
 class TestReportsFromSql:
     @pytest.fixture(autouse=True)
     def _gone_from_redis(self, deps: Deps, batch: BatchInfo, env: dict[str, str]) -> None:
@@ -147,3 +201,139 @@ class TestReportsFromSql:
 
         assert 2 == result.exit_code
         assert "nor in the results store" in result.stderr
+
+
+def _one_line(result: Any) -> str:
+    """The one stderr line of a refused command (exit 2, no traceback)."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert 2 == result.exit_code, result.output
+    (line,) = result.stderr.splitlines()
+    return str(line)
+
+
+class TestStoreFailures:
+    """A store that fails in the middle of a command: one line saying what, where and how to
+    fix it, exit 2; archiving again afterwards leaves every row once."""
+
+    def test_a_sqlite_store_locked_by_another_writer(
+        self, batch: BatchInfo, redis_url: str, data_dir: Path, tmp_path: Path
+    ) -> None:
+        """Another process holds the write lock past the busy timeout (``?timeout=``)."""
+        path = tmp_path / "locked.sqlite3"
+        url = f"sqlite:///{path}?timeout=0.2"
+        env = ledger_env(redis_url, data_dir, VSBATCH_RESULTS_URL=url)
+        ResultsStore.open(url).close()
+        holder = sqlite3.connect(path, isolation_level=None)
+        try:
+            holder.execute("BEGIN EXCLUSIVE")
+            locked = vsbatch(env, "archive")
+        finally:
+            holder.close()
+        again = vsbatch(env, "archive")
+
+        line = _one_line(locked)
+        assert "database is locked" in line and str(path) in line and "let it finish" in line
+        assert (0, f"batch {batch.id}: 5 rows archived, complete\n") == (
+            again.exit_code,
+            again.stdout,
+        )
+
+    def test_a_full_disk(
+        self, batch: BatchInfo, redis_url: str, data_dir: Path, request: pytest.FixtureRequest
+    ) -> None:
+        """The SQLite store's disk fills up: free space, then archive again."""
+        disk: Path = request.getfixturevalue("small_disk")
+        url = f"sqlite:///{disk / 'results.sqlite3'}"
+        env = ledger_env(redis_url, data_dir, VSBATCH_RESULTS_URL=url)
+        ResultsStore.open(url).close()
+        fill(disk)
+        full = vsbatch(env, "archive")
+        (disk / "filler").unlink()
+        again = vsbatch(env, "archive")
+
+        line = _one_line(full)
+        assert "full" in line and "free space" in line and str(disk) in line, line
+        assert (0, f"batch {batch.id}: 5 rows archived, complete\n") == (
+            again.exit_code,
+            again.stdout,
+        )
+
+    def test_a_damaged_schema(
+        self, batch: BatchInfo, env: dict[str, str], results_url: str
+    ) -> None:
+        """Someone dropped a table: query names the store and how to rebuild it."""
+        assert 0 == vsbatch(env, "archive").exit_code
+        engine = create_engine(parse_url(results_url))
+        cascade = " CASCADE" if engine.dialect.name == "postgresql" else ""
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE vsbatch_rows{cascade}"))
+        engine.dispose()
+
+        result = vsbatch(env, "query", "totals", batch.id)
+
+        line = _one_line(result)
+        assert "VSBATCH_RESULTS_URL" in line and "schema is damaged" in line, line
+
+    def test_a_postgresql_connection_killed_mid_archive(
+        self, batch: BatchInfo, redis_url: str, data_dir: Path, postgres_server: str
+    ) -> None:
+        """pg_terminate_backend while archive waits inside its transaction: one line, exit 2,
+        the password hidden; the next archive copies every row once."""
+        schemas = postgres_schema_url(postgres_server)
+        url = next(schemas)
+        try:
+            self._killed_then_again(batch, redis_url, data_dir, url)
+        finally:
+            schemas.close()
+
+    def _killed_then_again(
+        self, batch: BatchInfo, redis_url: str, data_dir: Path, url: str
+    ) -> None:
+        import psycopg
+
+        ResultsStore.open(url).close()
+        env = outside_env(**ledger_env(redis_url, data_dir, VSBATCH_RESULTS_URL=url))
+        plain = url.replace("postgresql+psycopg", "postgresql")
+        holder = psycopg.connect(plain)
+        holder.execute("LOCK TABLE vsbatch_batches IN ACCESS EXCLUSIVE MODE")
+        archive = subprocess.Popen(
+            [sys.executable, "-m", "vsbatch", "archive"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _terminate_the_waiting_backend(plain, holder.info.backend_pid)
+        finally:
+            holder.rollback()
+            holder.close()
+        _, stderr = archive.communicate(timeout=60)
+        again = run_vsbatch(env, "archive", timeout=60)
+
+        assert "Traceback" not in stderr and 2 == archive.returncode, stderr
+        (line,) = stderr.splitlines()
+        assert "VSBATCH_RESULTS_URL" in line and "terminat" in line, line
+        assert (0, f"batch {batch.id}: 5 rows archived, complete\n") == (
+            again.returncode,
+            again.stdout,
+        ), again.stderr
+
+
+def _terminate_the_waiting_backend(url: str, holder_pid: int) -> None:
+    """Wait (10 s at most) for a backend blocked on the holder's lock, then terminate it.
+
+    Its own autocommit connection: a transaction sees one snapshot of pg_stat_activity.
+    """
+    import psycopg
+
+    deadline = time.monotonic() + 10
+    waiting = "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s"
+    with psycopg.connect(url, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            found = watcher.execute(waiting, (holder_pid,)).fetchall()
+            if found:
+                watcher.execute("SELECT pg_terminate_backend(%s)", (found[0][0],))
+                return
+            time.sleep(0.05)
+    raise AssertionError("no archive waited on the lock within 10 s")

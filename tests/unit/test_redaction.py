@@ -102,6 +102,17 @@ class TestUrls:
 
         assert "rediss://***@redis.example:6380/0?password=***&ssl_cert_reqs=none" == safe_url(url)
 
+    def test_safe_url_hides_every_parameter_named_like_a_password(self) -> None:
+        """``sslpassword=``, ``db_passwd=``: any name holding password or passwd; a path such
+        as ``sslkey=`` or ``passfile=`` stays."""
+        from vsbatch.urls import safe_url
+
+        url = "postgresql://h/db?sslpassword=S3&sslkey=/k.pem&db_passwd=S4&passfile=/p&x=1"
+
+        assert "postgresql://h/db?sslpassword=***&sslkey=/k.pem&db_passwd=***&passfile=/p&x=1" == (
+            safe_url(url)
+        )
+
     def test_key_inside_a_word_is_replaced(self) -> None:
         """A key glued to other letters (``req_<key>``, ``x<key>y``) is still replaced."""
         text = f"req{KEY} and x{KEY}y"

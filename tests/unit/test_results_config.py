@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from vsbatch.config import Settings
+from tests.helpers import closed_port
+from vsbatch.config import Settings, load_settings
+from vsbatch.errors import ConfigError
+from vsbatch.results.url import parse_url
 
 
 class TestResultsUrl:
@@ -42,9 +45,34 @@ class TestDoctorLine:
         )
 
     def test_a_bad_url_fails_with_its_fix(self) -> None:
-        """An unusable VSBATCH_RESULTS_URL fails, with the variable in the fix."""
+        """An unusable VSBATCH_RESULTS_URL fails, with the variable in the fix (a malformed
+        one never gets here: the settings refuse it, see TestResultsUrlForm)."""
         from vsbatch.ops.doctor import results_check
 
-        check = results_check(Settings(_env_file=None, results_url="nonsense"))
+        url = f"postgresql://u@127.0.0.1:{closed_port()}/x?connect_timeout=2"
+        check = results_check(Settings(_env_file=None, results_url=url))
 
         assert ("fail", True) == (check.level, "VSBATCH_RESULTS_URL" in check.fix)
+
+
+class TestResultsUrlForm:
+    @pytest.mark.parametrize(
+        "url",
+        [
+            "nonsense",
+            "postgresql://u@127.0.0.1:abc/x",
+            "postgresql://[::1",
+            "postgresql://u@h:70000/x",
+            "postgresql+psycopg2://u@h/x",
+            "mysql://u@h/x",
+            "sqlite:///x.db?timeout=soon",
+        ],
+    )
+    def test_the_settings_refuse_a_malformed_url(self, url: str) -> None:
+        """One ConfigError line naming the variable, when settings load."""
+        with pytest.raises(ConfigError, match=r"^invalid setting VSBATCH_RESULTS_URL: "):
+            load_settings(_env_file=None, results_url=url)
+
+    def test_postgresql_means_psycopg_3(self) -> None:
+        """``postgresql://`` is psycopg 3, the driver vsbatch ships."""
+        assert "postgresql+psycopg" == parse_url("postgresql://u@h/x").drivername

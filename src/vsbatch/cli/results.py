@@ -18,7 +18,17 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from vsbatch.cli.app import cli, cli_settings, command, err, guarded, interrupt_lines, out
+from vsbatch.cli.app import (
+    RedactOpt,
+    cli,
+    cli_settings,
+    command,
+    err,
+    guarded,
+    interrupt_lines,
+    out,
+    sigterm_as_interrupt,
+)
 from vsbatch.errors import InputError, NotFoundError
 from vsbatch.ops.terminal_text import safe
 
@@ -33,7 +43,9 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 QueryFormatOpt = Annotated[str, typer.Option("--format", "-f", help="table, csv or json.")]
-LimitOpt = Annotated[int, typer.Option("--limit", min=1, help="At most this many lines.")]
+LimitOpt = Annotated[
+    int, typer.Option("--limit", min=1, max=1_000_000, help="At most this many lines.")
+]
 
 query = typer.Typer(
     name="query",
@@ -60,15 +72,16 @@ def rows_of(
         return
     except NotFoundError:
         pass
-    from vsbatch.results.store import ResultsStore
+    from vsbatch.results.url import missing_sqlite
 
-    with ResultsStore.open(settings.results_database_url) as store:
+    gone = f"no batch {batch_id} in Redis (unknown or expired) nor in the results store"
+    if missing_sqlite(settings.results_database_url):  # a read creates no store
+        raise NotFoundError(gone)
+    with _open(settings) as store:
         try:
             batch = store.get_batch(batch_id)
         except NotFoundError:
-            raise NotFoundError(
-                f"no batch {batch_id} in Redis (unknown or expired) nor in the results store"
-            ) from None
+            raise NotFoundError(gone) from None
         yield store, batch
 
 
@@ -81,17 +94,15 @@ def archive_ended(ledger: Ledger, settings: Settings, batch: BatchInfo) -> None:
     ended = batch.state in (BatchState.DONE, BatchState.CANCELED)
     if not settings.archive or not ended or batch.terminal < batch.total:
         return
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from vsbatch.errors import ConfigError
     from vsbatch.results.archiver import archiver_for
-    from vsbatch.results.store import ResultsStore
 
     try:
-        with ResultsStore.open(settings.results_database_url) as store:
+        with _open(settings) as store:
             archiver_for(ledger, store, settings).archive_batch(batch.id)
-    except (ConfigError, SQLAlchemyError) as exc:
-        line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    except Exception as exc:  # any failure of the store: the batch is done, its code stands
+        from vsbatch.urls import safe_url
+
+        line = safe_url(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
         err().print(
             f"warning: batch {batch.id} not archived ({safe(line)}); it stays in Redis and"
             f" 'vsbatch archive {batch.id}' copies it later",
@@ -115,19 +126,20 @@ def archive(
         bool, typer.Option(help="Keep archiving batches as they end, until Ctrl-C.")
     ] = False,
     interval: Annotated[
-        float, typer.Option(min=1.0, help="Seconds between two passes of --follow.")
+        float,
+        typer.Option(min=1.0, max=86400.0, help="Seconds between two passes of --follow."),
     ] = 30.0,
 ) -> None:
     """Copy finished rows from Redis to the results store (VSBATCH_RESULTS_URL; default
     SQLite in the data directory). Safe to repeat: each row is kept once."""
     from vsbatch.results.archiver import archiver_for
-    from vsbatch.results.store import ResultsStore
     from vsbatch.worker.runtime import ledger_for
 
     if batch_id is not None and follow:
         raise InputError("--follow archives every batch as it ends: give no BATCH with it")
     settings = cli_settings(need_key=False)
-    with ResultsStore.open(settings.results_database_url) as store, ledger_for(settings) as ledger:
+    stopping = sigterm_as_interrupt() if follow else contextlib.nullcontext()
+    with stopping, _open(settings) as store, ledger_for(settings) as ledger:
         archiver = archiver_for(ledger, store, settings)
         if batch_id is not None:
             out().print(_archived_line(archiver.archive_batch(batch_id)), highlight=False)
@@ -136,6 +148,12 @@ def archive(
             if not _archive_pass(archiver):
                 err().print("nothing to archive: every ended batch is in the results store")
             return
+        err().print(
+            f"following: archiving batches as they end, a pass every {interval:g} s;"
+            " Ctrl-C or SIGTERM stops",
+            highlight=False,
+            soft_wrap=True,
+        )
         while True:
             try:
                 _archive_pass(archiver)
@@ -163,9 +181,12 @@ def _emit(rows: Sequence[dict[str, Any]], columns: list[str], fmt: str, title: s
         return
     flat = [{c: _cell(row[c]) for c in columns} for row in rows]
     if fmt == "csv":
+        from vsbatch.intake.csv_format import neutralise
+
+        # As report's and failures' CSV: a cell a spreadsheet would run gets a leading '.
         writer = csv.DictWriter(sys.stdout, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(flat)
+        writer.writerows({c: neutralise(cell) for c, cell in row.items()} for row in flat)
     else:
         from rich.table import Table
 
@@ -202,10 +223,12 @@ def _batch_line(batch: ArchivedBatch, totals: dict[str, int]) -> dict[str, Any]:
     return {**head, **more, **totals}
 
 
-def _history_line(entry: HistoryEntry) -> dict[str, Any]:
+def _history_line(entry: HistoryEntry, *, pii: bool) -> dict[str, Any]:
     from vsbatch.ops.reasons import reason
+    from vsbatch.ops.redaction import redact_record
 
-    record = entry.record
+    # As report reads through RedactedRows: keys always, emails and phones when asked.
+    record = redact_record(entry.record, pii=pii)
     return {
         "batch_id": record.batch_id,
         "batch_name": entry.batch_name,
@@ -223,10 +246,39 @@ def _check(fmt: str) -> None:
         raise InputError(f"unknown format {fmt!r}: use table, csv or json")
 
 
-def _open(settings: Settings) -> ResultsStore:
+@contextlib.contextmanager
+def _open(settings: Settings) -> Iterator[ResultsStore]:
+    """The results store; a database that fails while in use is one line (exit 2) saying
+    what, where and how to fix it."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from vsbatch.results.engine import store_failure
     from vsbatch.results.store import ResultsStore
 
-    return ResultsStore.open(settings.results_database_url)
+    url = settings.results_database_url
+    with ResultsStore.open(url) as store:
+        try:
+            yield store
+        except SQLAlchemyError as exc:
+            raise store_failure(url, exc) from None
+
+
+@contextlib.contextmanager
+def _reading(settings: Settings) -> Iterator[ResultsStore]:
+    """The store for a query; with no SQLite file yet, one line (nothing to do: exit 0) and
+    no file or directory created."""
+    from vsbatch.results.url import missing_sqlite
+
+    path = missing_sqlite(settings.results_database_url)
+    if path is not None:
+        err().print(
+            f"no results store yet at {safe(str(path))}: run vsbatch archive",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(0)
+    with _open(settings) as store:
+        yield store
 
 
 def _subcommand(name: str) -> Callable[[F], F]:
@@ -249,7 +301,7 @@ def totals(
     from vsbatch.ops.reports import OUTCOME_ORDER
 
     _check(fmt)
-    with _open(cli_settings(need_key=False)) as store:
+    with _reading(cli_settings(need_key=False)) as store:
         if batch_id is not None:
             found = store.batch_totals(batch_id)
             rows = [{"outcome": o, "rows": n} for o, n in found.items()]
@@ -272,7 +324,7 @@ def failures_by_reason(
 ) -> None:
     """Rows not applied (failed, rejected, skipped) by batch, outcome and reason."""
     _check(fmt)
-    with _open(cli_settings(need_key=False)) as store:
+    with _reading(cli_settings(need_key=False)) as store:
         if batch_id is not None:
             store.archived_batch(batch_id)  # an unknown batch is an error, not an empty list
         found = store.failures_by_reason(batch_id)[:limit]
@@ -288,14 +340,17 @@ def session(
     session_id: Annotated[str, typer.Argument(help="A VerificationSession id (vs_...).")],
     fmt: QueryFormatOpt = "table",
     limit: LimitOpt = 500,
+    redact: RedactOpt = None,
 ) -> None:
     """Every archived update of one session, across batches, oldest first."""
     _check(fmt)
-    with _open(cli_settings(need_key=False)) as store:
+    settings = cli_settings(need_key=False)
+    with _reading(settings) as store:
         history = store.session_history(session_id, limit=limit)
     if not history:
         raise NotFoundError(f"no archived update of session {session_id}")
-    rows = [_history_line(entry) for entry in history]
+    pii = settings.redact_pii if redact is None else redact
+    rows = [_history_line(entry, pii=pii) for entry in history]
     columns = [
         "batch_id",
         "batch_name",

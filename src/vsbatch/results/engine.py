@@ -5,8 +5,10 @@ SQLite file in the data directory (``<data_dir>/results.sqlite3``);
 ``postgresql://user@host/db`` a shared PostgreSQL (psycopg 3).
 Opening applies Alembic's migrations (:mod:`vsbatch.results.migrations`, shipped in the
 package) up to the newest, under a lock, so several workers opening at once migrate once.
-A URL that cannot be parsed or a database that cannot be reached is one
-:class:`~vsbatch.errors.ConfigError` line, with the password hidden.
+A URL that cannot be parsed (:mod:`vsbatch.results.url`), a database that cannot be reached
+or that fails in the middle of a command (:func:`store_failure`: locked, full, schema damaged,
+connection killed) is one :class:`~vsbatch.errors.ConfigError` line saying what, where and how
+to fix it, with the password hidden.
 """
 
 from __future__ import annotations
@@ -19,50 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from vsbatch.errors import ConfigError
+from vsbatch.results.url import parse_url, shown_url
 
-__all__ = ["open_engine", "parse_url", "shown_url", "upgrade"]
+__all__ = ["open_engine", "parse_url", "shown_url", "store_failure", "upgrade"]
 
+# How long a SQLite writer waits for another's lock; ``sqlite:///path?timeout=5`` sets it.
+SQLITE_BUSY_SECONDS = 30.0
 SCRIPT_LOCATION = "vsbatch.results:migrations"
 VERSION_TABLE = "vsbatch_alembic_version"  # ours: a shared database may have alembic_version
 HEAD = "r0001"  # the newest migration (a test checks it against the scripts)
 # Any number both sides agree on: PostgreSQL's advisory lock of the migrations.
 _MIGRATION_LOCK = 0x76736261  # "vsba"
-
-
-def parse_url(url: str) -> URL:
-    """The URL, with ``postgresql://`` meaning psycopg 3 (SQLAlchemy's default is psycopg2).
-
-    Raises:
-        ConfigError: The URL cannot be parsed, or names a database other than SQLite or
-            PostgreSQL.
-    """
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(
-            "invalid setting VSBATCH_RESULTS_URL: not a database URL; e.g."
-            " postgresql://user@host:5432/vsbatch or sqlite:////var/lib/vsbatch/results.sqlite3"
-        ) from None
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
-        raise ConfigError(
-            f"invalid setting VSBATCH_RESULTS_URL: {parsed.get_backend_name()} is not supported;"
-            " use postgresql://... or sqlite:///..."
-        )
-    return parsed
-
-
-def shown_url(url: str | URL) -> str:
-    """The URL as it may be printed: without its password."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparseable URL)"
 
 
 def open_engine(url: str, *, migrate: bool = True) -> Engine:
@@ -102,11 +75,67 @@ def _is_alembic_error(exc: Exception) -> bool:
     return isinstance(exc, CommandError)
 
 
-def unreachable(url: URL, exc: SQLAlchemyError) -> str:
-    """One line: which results database failed (no password) and the driver's first line."""
+def unreachable(url: str | URL, exc: SQLAlchemyError) -> str:
+    """One line: which results database failed (no password), the driver's first line, and
+    how to fix it."""
     detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
     first = detail[0] if detail else type(exc).__name__
-    return f"results database {shown_url(url)} (VSBATCH_RESULTS_URL) is unusable: {first}"
+    if "disk i/o error" in first.lower() and _disk_full(url):
+        first += " (no space left on its disk)"  # what SQLite says when the WAL cannot grow
+    where = shown_url(url)
+    return f"results database {where} (VSBATCH_RESULTS_URL) is unusable: {first}; {_fix(first)}"
+
+
+def store_failure(url: str | URL, exc: SQLAlchemyError) -> ConfigError:
+    """A store that failed in the middle of a command, as one line (exit 2)."""
+    return ConfigError(unreachable(url, exc))
+
+
+# (words of the driver's message, the fix): the first match wins.
+_FIXES = (
+    (
+        ("database or disk is full", "no space left", "could not extend", "disk full"),
+        "free space on its disk, then run the command again (archiving is idempotent)",
+    ),
+    (
+        ("database is locked", "database table is locked"),
+        "another process held its write lock too long: let it finish or stop it, then run the"
+        " command again (sqlite:///PATH?timeout=SECONDS waits longer)",
+    ),
+    (
+        ('database "',),  # PostgreSQL: database "x" does not exist
+        "create the database first (createdb NAME); vsbatch creates its tables in it",
+    ),
+    (
+        ("no such table", "no such view", "no such column", 'relation "'),
+        "its schema is damaged (a table or view was dropped): restore it from a backup, or move"
+        " it aside and run 'vsbatch archive' to rebuild it from what Redis still holds",
+    ),
+)
+
+
+def _disk_full(url: str | URL) -> bool:
+    """Whether a SQLite store's file system has (almost) no byte left."""
+    parsed = parse_url(url) if isinstance(url, str) else url
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return False
+    try:
+        found = os.statvfs(Path(database).parent)
+    except OSError:
+        return False
+    return found.f_bavail * found.f_frsize < 64 * 1024
+
+
+def _fix(first: str) -> str:
+    lowered = first.lower()
+    for words, fix in _FIXES:
+        if any(word in lowered for word in words):
+            return fix
+    return (
+        "check VSBATCH_RESULTS_URL and that the database is up, then run the command again"
+        " (archiving is idempotent)"
+    )
 
 
 def _engine(url: URL) -> Engine:
@@ -118,7 +147,8 @@ def _engine(url: URL) -> Engine:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         Path(database).touch(mode=0o600, exist_ok=True)
     # A worker's archiver and a reader share the file: wait for the writer's lock a while.
-    engine = create_engine(url, connect_args={"timeout": 30})
+    busy = float(url.query.get("timeout", SQLITE_BUSY_SECONDS))  # type: ignore[arg-type]
+    engine = create_engine(url, connect_args={"timeout": busy})
     event.listen(engine, "connect", _sqlite_pragmas)
     return engine
 

@@ -18,6 +18,8 @@
 -- cancel:  staging/open -> canceled (finished_at too when every row is terminal);
 --          done and canceled batches are left as they are.
 -- discard: deletes every key of a STAGING batch (UNLINK: a big hash is freed lazily).
+-- The keys' TTL is refreshed unless the batch had ended and is left as it is: a no-op cancel
+-- of an archived batch keeps the short retention the archiver gave it.
 -- Returns the batch's state after the operation ("discarded" for discard), or an error
 -- reply "NOBATCH" / "BATCHSTATE <state>" (discard of a batch that is not staging).
 
@@ -42,6 +44,7 @@ local c = redis.call('HMGET', KEYS[2], 'succeeded', 'skipped', 'failed', 'reject
 local done = 0
 for _, n in ipairs(c) do done = done + (tonumber(n) or 0) end
 local complete = done == (tonumber(b[2]) or 0)
+local ended = state == 'done' or state == 'canceled'
 
 if op == 'open' and state == 'staging' then
   if ARGV[5] then redis.call('HSET', KEYS[1], 'options', ARGV[5]) end
@@ -58,5 +61,7 @@ elseif op == 'cancel' and (state == 'staging' or state == 'open') then
   if complete then redis.call('HSET', KEYS[1], 'finished_at', ARGV[2]) end
 end
 
-for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+if not ended then
+  for i = 1, 5 do redis.call('EXPIRE', KEYS[i], ARGV[3]) end
+end
 return state
