@@ -18,7 +18,7 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -155,23 +155,6 @@ def guarded(fn: F) -> F:
             raise typer.Exit(refusal.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (``kill``, ``docker stop``, systemd) stops the command as Ctrl-C does: its
-    context managers close (an embedded Redis it started stops) and :func:`guarded` prints
-    its interrupt line; SIGTERM's default action would kill it with no line and no cleanup."""
-    import signal
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _reader_left() -> NoReturn:

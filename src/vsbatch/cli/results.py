@@ -27,10 +27,10 @@ from vsbatch.cli.app import (
     guarded,
     interrupt_lines,
     out,
-    sigterm_as_interrupt,
 )
 from vsbatch.errors import InputError, NotFoundError
 from vsbatch.ops.terminal_text import safe
+from vsbatch.signals import sigterm_as_interrupt
 
 if TYPE_CHECKING:
     from vsbatch.config import Settings

@@ -7,14 +7,13 @@ at their next tick, and the command returns without a traceback.
 
 from __future__ import annotations
 
-import signal
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from types import FrameType
+from vsbatch.signals import sigterm_as_interrupt
 
+if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
 __all__ = ["bind", "serve", "url_of"]
@@ -75,16 +74,11 @@ def serve(
     holder.append(server)
     # uvicorn re-raises the signal that stopped it once it has shut down: SIGTERM's default
     # action would kill the process before the embedded Redis and the store are closed.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        ready()
-        server.run(sockets=[sock])
+        with sigterm_as_interrupt():
+            ready()
+            server.run(sockets=[sock])
     except KeyboardInterrupt:  # the Ctrl-C (or SIGTERM) uvicorn handled: we are done
         pass
     finally:
-        signal.signal(signal.SIGTERM, previous)
         sock.close()
-
-
-def _interrupt(_signum: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
