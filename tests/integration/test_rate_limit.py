@@ -270,3 +270,41 @@ class TestFleet:
             busiest <= rate + 1,  # fence posts: both ends of a 1 s span
             len(slots) >= rate * duration * 0.5,
         ), (closest, busiest, len(slots))
+
+
+class TestClaimedSlots:
+    """Slots a row's claim reserved (``claim_row.lua``), used by the row's first request."""
+
+    def test_a_claimed_slot_is_slept_until_its_time_not_its_wait_after(
+        self, redis_client: redis.Redis
+    ) -> None:
+        """A slot reserved 0.5 s ahead and used 0.3 s later sleeps the 0.2 s left: the request
+        goes at its slot, not late by the time between the claim and the send (which bunched
+        requests together when threads were slow to get there)."""
+        clock, slept = FakeClock(), []
+        limiter = RedisRateLimiter(redis_client, rate=40.0, sleep=slept.append, clock=clock)
+        slot = limiter.adopt("acct_1", [1, "500.000", "40.000", "1800000000500.000"])
+        assert slot is not None
+        clock.now += 0.3
+
+        waited = limiter.wait("acct_1", slot=slot)
+
+        assert (pytest.approx(0.2), [pytest.approx(0.2)]) == (waited, slept)
+
+    def test_a_claimed_slot_past_its_freshness_is_reserved_anew(
+        self, redis_client: redis.Redis
+    ) -> None:
+        """Used more than FRESH_SLOT after its claim (a paused worker), the claim's slot is
+        not trusted: the request reserves a slot of its own (here free at once)."""
+        from vsbatch.store.rate_limit import FRESH_SLOT
+
+        clock, slept = FakeClock(), []
+        limiter = RedisRateLimiter(redis_client, rate=40.0, sleep=slept.append, clock=clock)
+        slot = limiter.adopt("acct_1", [1, "500.000", "40.000", "1800000000500.000"])
+        assert slot is not None
+        clock.now += FRESH_SLOT + 0.1
+
+        waited = limiter.wait("acct_1", slot=slot)
+
+        tat = redis_client.hget(limiter.keys.rate("acct_1"), "tat")
+        assert (0.0, [], True) == (waited, slept, tat is not None)

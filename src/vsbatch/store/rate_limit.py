@@ -157,9 +157,9 @@ class RateLimiter(ABC):
             RateLimitBusy: The slot is further than ``max_wait`` away; nothing was reserved.
             LockLostError: The fence's lock was lost; nothing was reserved.
         """
-        if slot is None or not self._fresh(slot):
-            slot = self.reserve_slot(account, fence)
-        delay = slot.wait
+        delay = None if slot is None else self._left(slot)
+        if delay is None:
+            delay = self.reserve_slot(account, fence).wait
         if delay > 0:
             self._sleep(delay)
         return delay
@@ -207,9 +207,10 @@ class RateLimiter(ABC):
             reserved_at = self._local.__dict__.get("reserved", {}).get(account)
         self._penalize(account, reserved_at)
 
-    def _fresh(self, slot: Slot) -> bool:
-        """Whether a slot reserved by a claim (``adopt``) is still fenced by it."""
-        return False
+    def _left(self, slot: Slot) -> float | None:
+        """The seconds left before a slot a claim reserved (``adopt``) comes, or None when it
+        cannot be used (no longer fenced by its claim)."""
+        return None
 
     @abstractmethod
     def _reserve(self, account: str | None, fence: Fence | None = None) -> Slot:
@@ -286,8 +287,11 @@ class RedisRateLimiter(RateLimiter):
         slot = Slot(float(wait_ms) / 1000, float(slot_ms) / 1000, self._clock())
         return self._remember(account, slot)
 
-    def _fresh(self, slot: Slot) -> bool:
-        return self._clock() - slot.taken <= FRESH_SLOT
+    def _left(self, slot: Slot) -> float | None:
+        # Its wait counted from the claim: the time since (decoding the row, building the
+        # request, a thread slow to get the GIL) is already spent waiting.
+        elapsed = self._clock() - slot.taken
+        return None if elapsed > FRESH_SLOT else max(0.0, slot.wait - elapsed)
 
     def _args(self, op: str, account: str | None, reserved_at: float | None) -> list[str | int]:
         return [
