@@ -20,6 +20,44 @@ def _batch_id(text: str) -> str:
     return found.group(0)
 
 
+def _expired_batch(redis_client: redis.Redis, env: dict[str, str], csv: Path) -> str:
+    """Run ``csv`` as a batch whose archived copy leaves Redis within seconds; its id."""
+    ran = run_vsbatch(env, "run", str(csv), timeout=90)
+    assert ran.returncode in (0, 1), ran.stderr
+    batch = _batch_id(ran.stderr)
+    deadline = time.monotonic() + 30
+    while redis_client.exists(f"vsbatch:b:{batch}") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not redis_client.exists(f"vsbatch:b:{batch}")
+    return batch
+
+
+def test_status_of_a_batch_that_left_redis_reads_the_results_store(
+    redis_client: redis.Redis, redis_url: str, emulator: Any, data_dir: Path, tmp_path: Path
+) -> None:
+    """``status B`` of an archived batch gone from Redis shows its counters from the results
+    store, with the batch's exit code, as ``report B`` does (it said "no batch B")."""
+    (session,) = emulator.seed(count=1)
+    (tmp_path / "in.csv").write_text(
+        f"id,metadata.k\n{session},v\nvs_missing{'0' * 18},v\n", "utf-8"
+    )
+    env = outside_env(
+        VSBATCH_REDIS_URL=redis_url,
+        VSBATCH_STRIPE_API_BASE=emulator.url,
+        VSBATCH_STRIPE_API_KEY=TEST_API_KEY,
+        VSBATCH_DATA_DIR=str(data_dir),
+        VSBATCH_ARCHIVED_RETENTION_DAYS="0.00003",
+    )
+    batch = _expired_batch(redis_client, env, tmp_path / "in.csv")
+
+    shown = run_vsbatch(env, "status", batch)
+
+    assert 1 == shown.returncode, shown.stderr
+    assert "results store" in shown.stderr
+    assert re.search(r"succeeded\s*│\s*1", shown.stdout), shown.stdout
+    assert re.search(r"failed\s*│\s*1", shown.stdout), shown.stdout
+
+
 def test_a_redacted_report_reads_the_same_from_redis_and_from_sql(
     redis_client: redis.Redis, redis_url: str, emulator: Any, data_dir: Path, tmp_path: Path
 ) -> None:

@@ -68,10 +68,21 @@ def rows_of(
         NotFoundError: Neither has the batch.
     """
     try:
-        yield ledger, ledger.get_batch(batch_id)
-        return
+        batch = ledger.get_batch(batch_id)
     except NotFoundError:
-        pass
+        with stored_batch(settings, batch_id) as found:
+            yield found
+        return
+    yield ledger, batch
+
+
+@contextlib.contextmanager
+def stored_batch(settings: Settings, batch_id: str) -> Iterator[tuple[ResultsStore, BatchInfo]]:
+    """A batch that has left Redis, from the results store (open for the block).
+
+    Raises:
+        NotFoundError: The store does not have it either (or there is no store yet).
+    """
     from vsbatch.results.url import missing_sqlite
 
     gone = f"no batch {batch_id} in Redis (unknown or expired) nor in the results store"

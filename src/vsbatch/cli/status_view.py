@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from vsbatch.cli.app import err, out
+from vsbatch.errors import NotFoundError
 from vsbatch.ops.terminal_text import safe
 
 if TYPE_CHECKING:
@@ -30,7 +31,10 @@ def show_status(settings: Settings, batch_id: str | None) -> BatchInfo | None:
 
     with reader_for(settings) as ledger:
         if batch_id is not None:
-            batch = ledger.get_batch(batch_id)
+            try:
+                batch = ledger.get_batch(batch_id)
+            except NotFoundError:
+                return _archived(settings, batch_id)
             hint(no_worker_hint(ledger, [batch]))
             return batch
         batches = ledger.list_batches()
@@ -55,6 +59,16 @@ def watch_status(settings: Settings, batch_id: str | None) -> BatchInfo | None:
         batch = ledger.get_batch(batch_id)
         hint(no_worker_hint(ledger, [batch]))
         return live_view(ledger, settings.effective_rate_limit, batch_id, out())
+
+
+def _archived(settings: Settings, batch_id: str) -> BatchInfo:
+    """A batch that has left Redis, as the results store keeps it (SQLAlchemy is imported
+    only on this path: ``status`` of a batch in Redis stays quick)."""
+    from vsbatch.cli.results import stored_batch
+
+    with stored_batch(settings, batch_id) as (_, batch):
+        hint(f"{batch_id} has left Redis: its counters are read from the results store")
+        return batch
 
 
 def hint(line: str | None) -> None:
