@@ -36,6 +36,7 @@ from bench.harness import (
     write_csv,
 )
 from bench.report import Ratio, ScenarioResult, table
+from vsbatch.store.keys import Keys
 
 if TYPE_CHECKING:
     from bench.scenarios import Sizes
@@ -52,7 +53,7 @@ TARGETS: dict[str, float | None] = {
     "client cmds/row": 8.0,
     "server cmds/row": None,
     "Redis B/row (keys)": 250.0,
-    "Redis B/row (used_memory)": 250.0,
+    "Redis B/row (used_memory)": 250.0,  # freed by deleting the batch's keys
 }
 
 
@@ -69,9 +70,34 @@ def command_calls(client: redis.Redis) -> dict[str, int]:
     return {name.removeprefix("cmdstat_"): int(entry["calls"]) for name, entry in stats.items()}
 
 
-def key_bytes(client: redis.Redis) -> int:
-    """``MEMORY USAGE`` of every key, summed."""
-    return sum(int(client.memory_usage(key) or 0) for key in client.scan_iter(count=1000))
+def key_bytes(client: redis.Redis) -> Counter[str]:
+    """``MEMORY USAGE`` of every key, summed by kind of key (its name with the batch, session
+    or node in it replaced by ``*``)."""
+    sizes: Counter[str] = Counter()
+    for key in client.scan_iter(count=1000):
+        sizes[key_kind(key.decode())] += int(client.memory_usage(key, samples=0) or 0)
+    return sizes
+
+
+def batch_bytes_freed(client: redis.Redis, batch_id: str) -> int:
+    """``used_memory`` freed by deleting the batch's keys: what its finished rows hold, without
+    the server's one-off growth during the run (the Lua VM, the script cache, client buffers:
+    about 1 MB whatever the rows)."""
+    before = int(client.info("memory")["used_memory"])
+    client.delete(*Keys().batch_keys(batch_id))
+    time.sleep(0.2)  # deleted in a background thread (lazyfree)
+    return before - int(client.info("memory")["used_memory"])
+
+
+def key_kind(key: str) -> str:
+    """``vsbatch:b:<bid>:rows`` -> ``b:*:rows``; ``vsbatch:applied:<acct>:<sid>`` ->
+    ``applied:*``: the kind of key, for the bytes' breakdown."""
+    parts = key.split(":")[1:]
+    if not parts:
+        return key
+    if parts[0] == "b" and len(parts) > 1:
+        return ":".join(["b", "*", *parts[2:]])
+    return parts[0] + (":*" if len(parts) > 1 else "")
 
 
 class CommandTap:
@@ -165,15 +191,18 @@ def engine_figures(
         time.sleep(0.5)  # the last acks leave the queue
         used_after, keys_after = int(client.info("memory")["used_memory"]), key_bytes(client)
         fleet.stop()
+        freed = batch_bytes_freed(client, str(run.extra["batch_id"]))
     return {
         "rows": float(rows),
         "rows/s": rows / run.wall,
         "CPU ms/row": 1000 * cpu / rows,
         "server cmds/row": sum(calls.values()) / rows,
-        "Redis B/row (keys)": (keys_after - keys_before) / rows,
-        "Redis B/row (used_memory)": (used_after - used_before) / rows,
+        "Redis B/row (keys)": (keys_after.total() - keys_before.total()) / rows,
+        "Redis B/row (used_memory)": freed / rows,
+        "used_memory growth/row": (used_after - used_before) / rows,
         "succeeded": float(run.outcomes.get("succeeded", 0)),
         **{f"cmd {name}": n / rows for name, n in calls.items()},
+        **{f"bytes {kind}": n / rows for kind, n in (keys_after - keys_before).items()},
     }
 
 
@@ -203,6 +232,12 @@ def engine(sizes: Sizes) -> ScenarioResult:
     )
     result.notes.append(f"client commands per row ({TAP_ROWS} rows): {_top(figures, 'sent ')}")
     result.notes.append(f"server commands per row: {_top(figures, 'cmd ')}")
+    result.notes.append(
+        f"Redis bytes per row by kind of key (MEMORY USAGE): {_top(figures, 'bytes ')}; used_memory"
+        " freed by deleting the batch's keys is the row's share of used_memory; used_memory grew"
+        f" {figures['used_memory growth/row']:.0f} B/row over the run, a fixed part of it (the"
+        " Lua VM, the script cache, client buffers: about 1 MB) growing once"
+    )
     if PROFILE_SVG.exists():
         result.notes.append(f"flame graph of the worker (py-spy, {TAP_ROWS} rows): {PROFILE_SVG}")
     result.notes.append(

@@ -6,6 +6,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from vsbatch.model.row import BatchInfo, BatchState, NewRow, Outcome, SkipReason
 from vsbatch.store.keys import Keys
 from vsbatch.store.ledger import Ledger
 from vsbatch.store.locks import SessionLocks
-from vsbatch.store.row_lease import RowLease, RowLeases
+from vsbatch.store.row_lease import Ended, RowLease, RowLeases
 from vsbatch.store.scripts import lua_script
 
 RETENTION = 3600
@@ -167,7 +168,7 @@ class TestBatches:
 
         # The sessions hash (duplicates while rows are added) goes once the batch is done.
         written = {*keys.batch_keys(batch.id)} - {keys.sessions(batch.id)}
-        assert ({*written, keys.batches, keys.applied(None, sid(2))}, True) == (
+        assert ({*written, keys.batches}, True) == (
             set(ttls),
             all(0 < t <= RETENTION for t in ttls.values()),
         )
@@ -554,23 +555,90 @@ class TestTransitions:
 
 
 class TestAppliedMarker:
-    def test_a_row_ending_applied_marks_its_session_and_never_lowers_the_mark(
+    """The applied marker makes an older update of a session that comes late end superseded.
+    Only two such updates exist: a retry of a failed row (it keeps the failed row's place in
+    line) and a row of a batch that was still staging (the order gate passes it over). A
+    session with neither in sight gets no marker: it would be a key per session."""
+
+    def test_a_higher_mark_already_there_stays(
         self, ledger: Ledger, redis_client: redis.Redis
     ) -> None:
-        """A row that ends applied marks its session at its seq; a higher mark already there
-        stays (finish_row keeps the maximum)."""
-        batch = opened(ledger, [row(2), row(3)])
-        leases = RowLeases(ledger, SessionLocks(redis_client))
-        first, second = leases.claim(batch.id, 2), leases.claim(batch.id, 3)
-        assert isinstance(first, RowLease) and isinstance(second, RowLease)
+        """A row that ends applied where a mark is already there keeps the maximum."""
+        batch = opened(ledger, [row(2)])
+        lease = RowLeases(ledger, SessionLocks(redis_client)).claim(batch.id, 2)
+        assert isinstance(lease, RowLease)
         redis_client.set(Keys().applied(None, sid(2)), 10**9)
 
-        first.finish(Outcome.SUCCEEDED, applied=True)
-        second.finish(Outcome.SUCCEEDED, applied=True)
+        lease.finish(Outcome.SUCCEEDED, applied=True)
 
-        assert (10**9, second.record.seq) == (
-            ledger.applied_seq(None, sid(2)),
-            ledger.applied_seq(None, sid(3)),
+        assert 10**9 == ledger.applied_seq(None, sid(2))
+
+    def test_a_session_with_no_older_update_in_sight_gets_no_marker(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """A plain row applied leaves no key for its session (the bytes of a finished row)."""
+        batch = opened(ledger, [row(2)])
+        lease = RowLeases(ledger, SessionLocks(redis_client)).claim(batch.id, 2)
+        assert isinstance(lease, RowLease)
+
+        lease.finish(Outcome.SUCCEEDED, applied=True)
+
+        assert (0, []) == (
+            redis_client.exists(Keys().applied(None, sid(2))),
+            redis_client.keys("vsbatch:applied:*"),
+        )
+
+    @pytest.mark.parametrize("indexed", [True, False], ids=["file", "application"])
+    def test_a_row_of_a_batch_still_staging_ends_superseded(
+        self, ledger: Ledger, redis_client: redis.Redis, indexed: bool
+    ) -> None:
+        """An older row of a batch still staging is passed over; the newer one is applied and
+        marks the session, so the older one, once its batch opens, ends superseded."""
+        leases = RowLeases(ledger, SessionLocks(redis_client))
+        early = ledger.create_batch(name="early", kind="csv", source="a.csv", indexed=indexed)
+        ledger.add_rows(early.id, [row(2, session=7)])
+        late = ledger.create_batch(name="late", kind="csv", source="b.csv", indexed=indexed)
+        ledger.add_rows(late.id, [row(3, session=7)])
+        ledger.open_batch(late.id)
+        newer = leases.claim(late.id, 3)
+        assert isinstance(newer, RowLease)
+        newer.finish(Outcome.SUCCEEDED, applied=True)
+        ledger.open_batch(early.id)
+
+        older = leases.claim(early.id, 2)
+
+        assert isinstance(older, Ended) and older.record is not None
+        assert (Outcome.SKIPPED, SkipReason.SUPERSEDED) == (older.outcome, older.record.reason)
+
+    def test_a_retry_of_a_failure_older_than_an_applied_update_ends_superseded(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """A row fails, a newer update of its session is applied, then the failure is retried
+        (keeping its place in line): the retry ends superseded instead of overwriting."""
+        leases = RowLeases(ledger, SessionLocks(redis_client))
+        first = opened(ledger, [row(2, session=7)])
+        failing = leases.claim(first.id, 2)
+        assert isinstance(failing, RowLease)
+        failing.finish(Outcome.FAILED, retryable=True, reason="api_error")
+        second = opened(ledger, [row(3, session=7)])
+        newer = leases.claim(second.id, 3)
+        assert isinstance(newer, RowLease)
+        newer.finish(Outcome.SUCCEEDED, applied=True)
+        retry = ledger.create_batch(name="retry", kind="retry", source="t", parent_id=first.id)
+        again = row(2, session=7)
+        ledger.add_rows(retry.id, [replace(again, extra={"parent_seq": failing.record.seq})])
+        ledger.open_batch(retry.id)
+
+        retried = leases.claim(retry.id, 2)
+
+        assert isinstance(retried, Ended) and retried.record is not None
+        assert (Outcome.SKIPPED, SkipReason.SUPERSEDED) == (retried.outcome, retried.record.reason)
+        # Both markers expire: the applied one with the retention, the failed one at twice it
+        # (its batch's keys live on past the failure, and a retry may come until they go).
+        applied, failed = Keys().applied(None, sid(7)), Keys().failed(None, sid(7))
+        assert (True, True) == (
+            0 < redis_client.ttl(applied) <= RETENTION,
+            RETENTION < redis_client.ttl(failed) <= 2 * RETENTION,
         )
 
 

@@ -14,7 +14,10 @@ names live in ``Keys``; ``{bid}`` and the like below are placeholders, not hash 
 - ``seq``              counter: global submission sequence (per-session order); never expires
 - ``file:{account}:{digest}``  string: the batch a CSV file's content is claimed by (see
                         ``file_claim``)
-- ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session
+- ``applied:{account}:{session_id}``  string: highest ``seq`` applied to that session, kept
+                        only where an older update of it may still come (``finish_row.lua``)
+- ``failed:{account}:{session_id}``  string: a row of that session failed (a retry of it may
+                        come)
 - ``pending:{account}:{session_id}``  sorted set: "{bid}:{row}" scored by ``seq``, one per
                         unfinished row of that session (per-session FIFO; see ``older_pending``)
                         in a batch that is not indexed
@@ -98,6 +101,10 @@ class Keys:
     def applied(self, account: str | None, session_id: str) -> str:
         """Highest seq applied to one session."""
         return f"{self.prefix}:applied:{self.session_field(account, session_id)}"
+
+    def failed(self, account: str | None, session_id: str) -> str:
+        """Set when a row of the session fails: a retry of it may come later."""
+        return f"{self.prefix}:failed:{self.session_field(account, session_id)}"
 
     @property
     def indexed(self) -> str:

@@ -184,6 +184,7 @@ class RowLeases:
             *keys.row_script_keys(record.batch_id),
             keys.lock(record.account, record.session_id),
             keys.applied(record.account, record.session_id),
+            keys.failed(record.account, record.session_id),
         ]
         args: list[str | int] = [
             str(record.row),
@@ -196,6 +197,7 @@ class RowLeases:
             record.batch_id,
             lease.token,
             str(record.seq) if applied else "",
+            keys.prefix,
         ]
         try:
             written = int(cast(int, self._finish(keys=row_keys, args=args)))

@@ -1,8 +1,9 @@
 -- order_core.lua: per-session FIFO, included by order_gate.lua and claim_row.lua.
 --
--- ``older_in_flight(pending, seq, prefix, session, bid)``: the outcome ("queued", "running",
--- "retrying") of an update of the session older than ``seq`` (the row's global seq) still in
--- flight in another batch that is not STAGING, or false when there is none. Two places hold
+-- ``older_in_flight(pending, seq, prefix, session, bid, staging_too)``: the outcome ("queued",
+-- "running", "retrying") of an update of the session older than ``seq`` (the row's global seq)
+-- still in flight in another batch that is not STAGING (with ``staging_too``, in any other
+-- batch), or false when there is none. Two places hold
 -- a session's unfinished rows:
 --
 -- - its pending set ``pending`` (sorted set: "<bid>:<row>" scored by the row's seq), for rows
@@ -25,7 +26,7 @@ local function outcome_of(raw)
   return raw and (cjson.decode(raw).o or 'queued')
 end
 
-local function older_in_pending_set(pending, seq, prefix)
+local function older_in_pending_set(pending, seq, prefix, staging_too)
   local older = redis.call('ZRANGEBYSCORE', pending, '-inf', '(' .. seq, 'LIMIT', 0, 100)
   for _, member in ipairs(older) do
     local bid, row = string.match(member, '^(.*):(%d+)$')
@@ -33,14 +34,14 @@ local function older_in_pending_set(pending, seq, prefix)
     local outcome = state and outcome_of(redis.call('HGET', prefix .. ':b:' .. bid .. ':rows', row))
     if not outcome or ORDER_TERMINAL[outcome] then
       redis.call('ZREM', pending, member)
-    elseif state ~= 'staging' then
+    elseif staging_too or state ~= 'staging' then
       return outcome
     end
   end
   return false
 end
 
-local function older_in_indexed(seq, prefix, session, bid)
+local function older_in_indexed(seq, prefix, session, bid, staging_too)
   local indexed = prefix .. ':indexed'
   for _, other in ipairs(redis.call('SMEMBERS', indexed)) do
     if other ~= bid then
@@ -48,7 +49,7 @@ local function older_in_indexed(seq, prefix, session, bid)
       local state = redis.call('HGET', batch, 'state')
       if not state then
         redis.call('SREM', indexed, other)
-      elseif state ~= 'staging' then
+      elseif staging_too or state ~= 'staging' then
         local row = redis.call('HGET', batch .. ':sessions', session)
         local raw = row and redis.call('HGET', batch .. ':rows', row)
         if raw then
@@ -64,6 +65,7 @@ local function older_in_indexed(seq, prefix, session, bid)
   return false
 end
 
-local function older_in_flight(pending, seq, prefix, session, bid)
-  return older_in_pending_set(pending, seq, prefix) or older_in_indexed(seq, prefix, session, bid)
+local function older_in_flight(pending, seq, prefix, session, bid, staging_too)
+  return older_in_pending_set(pending, seq, prefix, staging_too)
+    or older_in_indexed(seq, prefix, session, bid, staging_too)
 end
