@@ -19,7 +19,6 @@ from vsbatch.ops.reports import counts_dict
 
 if TYPE_CHECKING:
     from vsbatch.bootstrap import Deps
-    from vsbatch.web.data import Feed
 
 __all__ = ["LiveFeed", "counters_stream", "view_dict"]
 
@@ -81,7 +80,7 @@ def _message(event: str, data: dict[str, Any]) -> str:
 
 
 async def counters_stream(
-    feed: Feed, interval: float, gone: Callable[[], Awaitable[bool]]
+    feed: Callable[[], dict[str, Any]], interval: float, gone: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[str]:
     """Messages of ``feed`` every ``interval`` seconds until the browser goes away.
 
