@@ -14,18 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.harness import (
-    API_KEY,
-    Emulator,
-    Producer,
-    Stack,
-    clean_env,
-    run_vsbatch,
-    start_vsbatch_workers,
-    write_csv,
-)
+from bench.harness import API_KEY, Emulator, Stack, clean_env, start_vsbatch_workers, write_csv
 from bench.recovery import RateTrace, recoveries, summary
 from bench.report import Ratio, ScenarioResult, table
+from bench.runs import Producer, run_vsbatch
 from vsbatch.worker.sizing import worker_threads
 
 ACCOUNT_LIMIT = 25.0  # Stripe's test-mode limit, per connected account

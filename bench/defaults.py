@@ -17,8 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.harness import API_KEY, Emulator, Stack, clean_env, steady_rate, write_csv
+from bench.harness import API_KEY, Emulator, Stack, clean_env, write_csv
 from bench.report import Ratio, ScenarioResult, table
+from bench.runs import steady_rate
 from vsbatch.bootstrap import bootstrap
 from vsbatch.config import Settings
 from vsbatch.store.local_redis import LocalRedis

@@ -26,16 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from bench.harness import (
-    Emulator,
-    Producer,
-    Stack,
-    run_vsbatch,
-    start_vsbatch_workers,
-    vsbatch_env,
-    write_csv,
-)
+from bench.harness import Emulator, Stack, start_vsbatch_workers, vsbatch_env, write_csv
 from bench.report import Ratio, ScenarioResult, table
+from bench.runs import Producer, run_vsbatch
 from vsbatch.store.keys import Keys
 
 if TYPE_CHECKING:

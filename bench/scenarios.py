@@ -28,17 +28,14 @@ from bench.harness import (
     HTTP_TIMEOUT,
     ROOT,
     Emulator,
-    Producer,
-    RunResult,
     Stack,
     clean_env,
-    run_naive,
-    run_vsbatch,
     start_vsbatch_workers,
     vsbatch_env,
     write_csv,
 )
 from bench.report import Ratio, ScenarioResult, table
+from bench.runs import Producer, RunResult, run_naive, run_vsbatch
 from bench.startup import startup
 
 
