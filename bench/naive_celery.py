@@ -71,7 +71,7 @@ def _client() -> stripe.StripeClient:
 
 
 # The baseline uses Celery's per-worker rate limit; NAIVE_RATE_LIMIT="" runs the same
-# task without one (the bench's second variant, see bench/scenarios.py).
+# task without one (the bench's second variant, see bench/throughput.py).
 RATE_LIMIT = os.environ.get("NAIVE_RATE_LIMIT", "100/s") or None
 
 
