@@ -1,10 +1,13 @@
-"""Integration fixtures: process dependencies on the test Redis and the emulator."""
+"""Integration fixtures: process dependencies on the test Redis and the emulator, the ledger on
+a settable clock, and an authenticated client for the emulator's Stripe routes.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import redis
 import stripe
@@ -73,3 +76,15 @@ def clock() -> Clock:
 def ledger(redis_client: redis.Redis, clock: Clock) -> Ledger:
     """A ledger on the test Redis with a one-hour retention and a settable clock."""
     return Ledger(redis_client, retention_seconds=3600, clock=clock)
+
+
+BASE = "/v1/identity/verification_sessions"
+
+
+@pytest.fixture
+def api(emulator: Any) -> Iterator[httpx.Client]:
+    """An httpx client authenticated with a test key, rate limit off."""
+    emulator.configure(rate_limit=0)
+    headers = {"Authorization": f"Bearer {TEST_API_KEY}"}
+    with httpx.Client(base_url=emulator.url, headers=headers, timeout=5) as client:
+        yield client
