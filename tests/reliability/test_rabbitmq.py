@@ -26,14 +26,9 @@ from amqp.exceptions import NotFound, PreconditionFailed
 from kombu import Connection, Queue
 
 from tests.e2e.conftest import settings_from, wait_done, worker_env
+from tests.reliability.fault_cases import CASES, Case
 from tests.reliability.harness import Rig, open_rig
-from tests.reliability.test_fault_matrix import (
-    CASES,
-    Case,
-    _csv,
-    assert_invariants,
-    run_case,
-)
+from tests.reliability.test_fault_matrix import _csv, assert_invariants, run_case
 from vsbatch.intake.stage import submit_csv
 from vsbatch.worker.celery_app import QUEUE, configure
 from vsbatch.worker.row_options import RowOptions

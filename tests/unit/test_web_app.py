@@ -1,7 +1,7 @@
 """The dashboard's routes through Starlette's TestClient: who may act, and hostile text.
 
 Reads and actions are in-memory twins of :class:`vsbatch.web.data.Reads`/``Actions`` (the
-ledger versions are exercised end to end in tests/e2e/test_web.py).
+ledger versions are exercised end to end in tests/e2e/test_web.py and test_web_server.py).
 """
 
 from __future__ import annotations
