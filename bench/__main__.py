@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import ScenarioResult, fmt, table
-from bench.scenarios import FULL, QUICK, SCENARIOS
+from bench.scenarios import SCENARIOS
+from bench.sizes import FULL, QUICK
 
 
 def _args(argv: list[str] | None = None) -> argparse.Namespace:

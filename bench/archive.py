@@ -31,7 +31,7 @@ from vsbatch.store.embedded_redis import EmbeddedRedis
 from vsbatch.store.ledger import Ledger
 
 if TYPE_CHECKING:
-    from bench.scenarios import Sizes
+    from bench.sizes import Sizes
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 FIELDS = ["database", "rows", "archive s", "rows/s", "rows/cpu-s", "rerun rows/s", "bytes/row"]

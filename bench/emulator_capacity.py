@@ -11,7 +11,7 @@ from bench.comparison import STRIPE_LIMIT
 from bench.report import Ratio, ScenarioResult, table
 
 if TYPE_CHECKING:
-    from bench.scenarios import Sizes
+    from bench.sizes import Sizes
 
 
 def emulator(sizes: Sizes) -> ScenarioResult:

@@ -32,7 +32,7 @@ from bench.runs import Producer, run_vsbatch
 from vsbatch.store.keys import Keys
 
 if TYPE_CHECKING:
-    from bench.scenarios import Sizes
+    from bench.sizes import Sizes
 
 LATENCY_MS = 50.0
 NO_LIMIT = 10_000.0  # requests/s: far above what one process reaches

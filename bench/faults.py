@@ -22,7 +22,7 @@ from bench.report import Ratio, ScenarioResult, table
 from bench.runs import Producer, RunResult, run_naive, run_vsbatch
 
 if TYPE_CHECKING:
-    from bench.scenarios import Sizes
+    from bench.sizes import Sizes
 
 FAULTS_NAIVE_RATE = ""
 HANG_SECONDS = 4.0  # above the workers' 2 s http timeout

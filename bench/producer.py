@@ -16,7 +16,7 @@ from bench.harness import ROOT, Stack, clean_env, write_csv
 from bench.report import Ratio, ScenarioResult, table
 
 if TYPE_CHECKING:
-    from bench.scenarios import Sizes
+    from bench.sizes import Sizes
 
 
 def producer(sizes: Sizes) -> ScenarioResult:

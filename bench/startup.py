@@ -34,7 +34,7 @@ from bench.report import Ratio, ScenarioResult, table
 from vsbatch.store.local_redis import LocalRedis
 
 if TYPE_CHECKING:
-    from bench.scenarios import Sizes
+    from bench.sizes import Sizes
 
 TARGET_S = 0.3  # issue 12: --help and status start in 0.3 s or less
 # What any typer command that prints through rich costs: typer builds pydantic adapters for

@@ -25,7 +25,7 @@ from bench.report import Ratio, ScenarioResult, table
 from bench.runs import Producer, RunResult, run_naive, run_vsbatch
 
 if TYPE_CHECKING:
-    from bench.scenarios import Sizes
+    from bench.sizes import Sizes
 
 VSBATCH_RATE_TIGHT = 95.0  # closer to the limit: send-time jitter brings occasional 429s
 NAIVE_VARIANTS = ("100/s", "")  # Celery rate_limit per worker: the issue's, and none
