@@ -53,7 +53,8 @@ class Deps:
         """Claiming and ending rows: the ledger's and the locks' two row scripts."""
         from vsbatch.store.row_lease import RowLeases
 
-        return RowLeases(self.ledger, self.locks, self.limiter)
+        # Half the pool at most is held by worker threads, a connection each (thread_clients).
+        return RowLeases(self.ledger, self.locks, self.limiter, thread_clients=POOL_SIZE // 2)
 
     def stripe(self) -> StripeClient:
         """This thread's Stripe client (built on first use, then reused)."""

@@ -30,6 +30,7 @@ from vsbatch.store.codec import (
 )
 from vsbatch.store.locks import Fence
 from vsbatch.store.scripts import lua_script
+from vsbatch.store.thread_clients import ThreadClients
 
 if TYPE_CHECKING:
     from vsbatch.store.ledger import Ledger
@@ -113,7 +114,12 @@ class RowLeases:
     """Claims and ends rows with the two scripts, on the ledger's and the locks' keys."""
 
     def __init__(
-        self, ledger: Ledger, locks: SessionLocks, limiter: RedisRateLimiter | None = None
+        self,
+        ledger: Ledger,
+        locks: SessionLocks,
+        limiter: RedisRateLimiter | None = None,
+        *,
+        thread_clients: int = 256,
     ) -> None:
         self.ledger = ledger
         self.locks = locks
@@ -121,6 +127,7 @@ class RowLeases:
         client: redis.Redis = ledger.client
         self._claim = client.register_script(lua_script("claim_row.lua"))
         self._finish = client.register_script(lua_script("finish_row.lua"))
+        self._clients = ThreadClients(client, thread_clients)  # see thread_clients.py
 
     def claim(self, batch_id: str, row: int, *, read_first: bool = False) -> Claimed:
         """Claim one row (see the module docstring and ``claim_row.lua``).
@@ -150,7 +157,12 @@ class RowLeases:
         if self.limiter is not None:
             args += self.limiter.slot_script_args() or []
         try:
-            reply = cast(list[Any], self._claim(keys=keys.row_script_keys(batch_id), args=args))
+            reply = cast(
+                list[Any],
+                self._claim(
+                    keys=keys.row_script_keys(batch_id), args=args, client=self._clients.get()
+                ),
+            )
         except redis.ResponseError as exc:
             raise script_error(exc, batch_id) from None
         return self._claimed(batch_id, row, token, reply)
@@ -200,7 +212,9 @@ class RowLeases:
             keys.prefix,
         ]
         try:
-            written = int(cast(int, self._finish(keys=row_keys, args=args)))
+            written = int(
+                cast(int, self._finish(keys=row_keys, args=args, client=self._clients.get()))
+            )
         except redis.ResponseError as exc:
             raise script_error(exc, record.batch_id) from None
         if written < 0:
