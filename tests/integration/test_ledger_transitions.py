@@ -13,7 +13,7 @@ import redis
 from tests.integration.conftest import Clock
 from tests.integration.ledger_data import RETENTION, opened, row, sid
 from vsbatch.errors import NotFoundError
-from vsbatch.model.row import BatchState, Outcome, SkipReason
+from vsbatch.model.row import BatchInfo, BatchState, Outcome, SkipReason
 from vsbatch.store.keys import Keys
 from vsbatch.store.ledger import Ledger
 from vsbatch.store.locks import SessionLocks
@@ -242,6 +242,58 @@ class TestAppliedMarker:
             0 < redis_client.ttl(applied) <= RETENTION,
             RETENTION < redis_client.ttl(failed) <= 2 * RETENTION,
         )
+
+    def test_a_retry_applied_marks_the_place_of_the_update_it_retries(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """Two rows of a session fail, older A then newer B; A's retry is applied, then B's:
+        B's retry is the newer update and is applied too (red team: A's retry marked the
+        session at its own new seq, and B's retry ended superseded)."""
+        leases = RowLeases(ledger, SessionLocks(redis_client))
+        older, a = failed_row(ledger, leases, 2)
+        newer, b = failed_row(ledger, leases, 3)
+        retry_a = leases.claim(retried(ledger, older, a).id, 2)
+        assert isinstance(retry_a, RowLease)
+        retry_a.finish(Outcome.SUCCEEDED, applied=True)
+
+        retry_b = leases.claim(retried(ledger, newer, b).id, 3)
+
+        assert isinstance(retry_b, RowLease)
+
+    def test_a_retry_applied_does_not_supersede_a_newer_row_of_a_staging_batch(
+        self, ledger: Ledger, redis_client: redis.Redis
+    ) -> None:
+        """A row fails; a newer file with its session is still staging when the failure's
+        retry is applied; once the file opens, its row is the newer update and is applied."""
+        leases = RowLeases(ledger, SessionLocks(redis_client))
+        older, failing = failed_row(ledger, leases, 2)
+        staging = ledger.create_batch(name="c", kind="csv", source="c.csv", indexed=True)
+        ledger.add_rows(staging.id, [row(3, session=7)])
+        retry = leases.claim(retried(ledger, older, failing).id, 2)
+        assert isinstance(retry, RowLease)
+        retry.finish(Outcome.SUCCEEDED, applied=True)
+        ledger.open_batch(staging.id)
+
+        newer = leases.claim(staging.id, 3)
+
+        assert isinstance(newer, RowLease)
+
+
+def failed_row(ledger: Ledger, leases: RowLeases, number: int) -> tuple[BatchInfo, RowLease]:
+    """A batch of one row of session 7 that failed, retryable; the batch and the lease."""
+    batch = opened(ledger, [row(number, session=7)])
+    lease = leases.claim(batch.id, number)
+    assert isinstance(lease, RowLease)
+    lease.finish(Outcome.FAILED, retryable=True, reason="api_error")
+    return batch, lease
+
+
+def retried(ledger: Ledger, parent: BatchInfo, failed: RowLease) -> BatchInfo:
+    """The open retry batch of ``parent``'s failed row, in its place in line (as ``retry``)."""
+    child = ledger.create_batch(name="retry", kind="retry", source="t", parent_id=parent.id)
+    again = row(failed.record.row, session=7)
+    ledger.add_rows(child.id, [replace(again, extra={"parent_seq": failed.record.seq})])
+    return ledger.open_batch(child.id)
 
 
 class TestSucceededAfterErrors:

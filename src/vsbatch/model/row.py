@@ -95,6 +95,12 @@ class RowRecord:
         """True once the row has its final outcome."""
         return self.outcome in TERMINAL
 
+    @property
+    def place_in_line(self) -> int:
+        """The row's place in its session's submission order: its ``seq``, or for a retried
+        row the place of the update it retries (``extra["parent_seq"]``)."""
+        return int(self.extra.get("parent_seq", self.seq))
+
 
 @dataclass
 class BatchInfo:

@@ -70,7 +70,7 @@ def retry_batch(deps: Deps, batch_id: str, enqueue: Enqueue) -> BatchInfo | None
                     record.batch_id, record.row, record.params, record.idempotency_key
                 ),
                 # An update applied since the original was submitted must win over it.
-                extra={"parent_seq": int(record.extra.get("parent_seq", record.seq))},
+                extra={"parent_seq": record.place_in_line},
             )
 
     ledger.add_rows(child.id, rows())

@@ -208,7 +208,7 @@ class RowLeases:
             keys.pending_prefix,
             record.batch_id,
             lease.token,
-            str(record.seq) if applied else "",
+            str(record.place_in_line) if applied else "",
             keys.prefix,
         ]
         try:

@@ -14,7 +14,9 @@
 -- ARGV[7]  prefix of the per-session pending sets, "<prefix>:pending:"
 -- ARGV[8]  batch id
 -- ARGV[9]  the caller's lock token (the fence)
--- ARGV[10] the row's seq to record as applied to the session (keeps the maximum), or ""
+-- ARGV[10] the row's place in line to record as applied to the session (keeps the maximum),
+--          or "": its seq, or a retried row's parent_seq (a retry applied says that the
+--          update it retries was applied, not one submitted when the retry was)
 -- ARGV[11] the key prefix, "<prefix>" (the batches an older update of the session may be in)
 --
 -- Returns 1 when the row was written, 0 when it was already terminal (nothing written), -1
