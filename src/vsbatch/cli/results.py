@@ -83,17 +83,13 @@ def stored_batch(settings: Settings, batch_id: str) -> Iterator[tuple[ResultsSto
     Raises:
         NotFoundError: The store does not have it either (or there is no store yet).
     """
+    from vsbatch.results.store import in_neither
     from vsbatch.results.url import missing_sqlite
 
-    gone = f"no batch {batch_id} in Redis (unknown or expired) nor in the results store"
     if missing_sqlite(settings.results_database_url):  # a read creates no store
-        raise NotFoundError(gone)
+        raise in_neither(batch_id)
     with _open(settings) as store:
-        try:
-            batch = store.get_batch(batch_id)
-        except NotFoundError:
-            raise NotFoundError(gone) from None
-        yield store, batch
+        yield store, store.left_redis(batch_id)
 
 
 def archive_ended(ledger: Ledger, settings: Settings, batch: BatchInfo) -> None:

@@ -37,7 +37,7 @@ from vsbatch.results.records import (
 )
 from vsbatch.results.schema import BATCHES, ROWS
 
-__all__ = ["ArchivedBatch", "HistoryEntry", "ReasonCount", "ResultsStore"]
+__all__ = ["ArchivedBatch", "HistoryEntry", "ReasonCount", "ResultsStore", "in_neither"]
 
 WRITE_BLOCK = 500  # rows per INSERT ... ON CONFLICT (SQLite allows 32766 parameters)
 READ_BLOCK = 1000  # rows per page of iter_rows
@@ -52,6 +52,13 @@ REASON: ColumnElement[str] = func.coalesce(
 
 def _own_key(record: RowRecord) -> str | None:
     return record.idempotency_key
+
+
+def in_neither(batch_id: str) -> NotFoundError:
+    """The error for a batch that neither Redis nor the results store has."""
+    return NotFoundError(
+        f"no batch {batch_id} in Redis (unknown or expired) nor in the results store"
+    )
 
 
 class ResultsStore:
@@ -170,6 +177,14 @@ class ResultsStore:
     def get_batch(self, batch_id: str) -> BatchInfo:
         """The archived batch as the ledger last reported it (NotFoundError if absent)."""
         return self.archived_batch(batch_id).info
+
+    def left_redis(self, batch_id: str) -> BatchInfo:
+        """A batch Redis no longer has, as archived (:meth:`get_batch`); NotFoundError saying
+        that neither has it (:func:`in_neither`)."""
+        try:
+            return self.get_batch(batch_id)
+        except NotFoundError:
+            raise in_neither(batch_id) from None
 
     def count_batches(self) -> int:
         """How many batches the store holds."""

@@ -181,7 +181,7 @@ class LedgerReads:
         """The batch and where its rows are, redacted as reports are (keys always, PII when
         the settings ask): the ledger while it has the batch, else the results store, as
         ``vsbatch report`` and ``failures`` read it (``cli.results.rows_of``, which opens a
-        store per call; this process holds one open).
+        store per call; this process holds one open; both ask ``ResultsStore.left_redis``).
 
         Raises:
             NotFoundError: Neither has the batch.
@@ -194,12 +194,7 @@ class LedgerReads:
         except NotFoundError:
             if self._store is None:
                 raise
-            try:
-                source, info = self._store, self._store.get_batch(batch_id)
-            except NotFoundError:
-                raise NotFoundError(
-                    f"no batch {batch_id} in Redis (unknown or expired) nor in the results store"
-                ) from None
+            source, info = self._store, self._store.left_redis(batch_id)
         found = FoundBatch(info, archived=source is not self._deps.ledger)
         return RedactedRows(source, pii=self._pii), found
 
