@@ -57,7 +57,8 @@ def check_form(url: str) -> URL:
         )
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise ValueError(f"port {parsed.port} is out of range (1-65535); e.g. {EXAMPLES}")
-    if driver == "sqlite" and not _seconds(parsed.query.get("timeout", "30")):
+    timeout = parsed.query.get("timeout")  # absent: engine.SQLITE_BUSY_SECONDS
+    if driver == "sqlite" and timeout is not None and not _seconds(timeout):
         raise ValueError("?timeout= must be a number of seconds, e.g. sqlite:///PATH?timeout=30")
     return parsed.set(drivername=driver)
 
