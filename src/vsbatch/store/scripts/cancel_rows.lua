@@ -32,9 +32,7 @@ for i = 7, #ARGV do
       rec.r = ARGV[6]
       rec.ua = now
       redis.call('HSET', KEYS[3], ARGV[i], cjson.encode(rec))
-      local account = rec.a
-      if type(account) ~= 'string' then account = '' end
-      redis.call('ZREM', ARGV[4] .. account .. ':' .. (rec.s or ''), ARGV[5] .. ':' .. ARGV[i])
+      redis.call('ZREM', ARGV[4] .. session_of(rec), ARGV[5] .. ':' .. ARGV[i])
       redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[3], '*',
         'row', ARGV[i], 'from', 'queued', 'to', 'skipped', 'at', ARGV[1])
       skipped = skipped + 1

@@ -60,9 +60,7 @@ if not rec.p then  -- cannot happen for rows the ledger queued; never send it
   move_row(KEYS, row, rec, 'rejected', c, false)
   return {'done', 'rejected', rec.r, cjson.encode(rec)}
 end
-local account = rec.a
-if type(account) ~= 'string' then account = '' end
-local session = account .. ':' .. (rec.s or '')
+local session = session_of(rec)
 local older = older_in_flight(ARGV[5] .. session, rec.q, ARGV[7], session, ARGV[6])
 if older then
   return {'later', older}
@@ -89,7 +87,8 @@ if rec.o ~= 'running' and not (ARGV[10] == '1' and not sent) then
 end
 local go = {'go', cjson.encode(rec), canceled and '1' or '0'}
 if ARGV[11] then
-  local slot = gcra({ARGV[11] .. (account ~= '' and account or 'platform')}, {unpack(ARGV, 12)})
+  local account = type(rec.a) == 'string' and rec.a ~= '' and rec.a or 'platform'
+  local slot = gcra({ARGV[11] .. account}, {unpack(ARGV, 12)})
   for i = 1, 4 do go[3 + i] = slot[i] end
 end
 return go

@@ -39,9 +39,7 @@ local function older_may_come(rec, seq)
   if redis.call('EXISTS', KEYS[7], KEYS[8]) > 0 then
     return true
   end
-  local account = rec.a
-  if type(account) ~= 'string' then account = '' end
-  local session = account .. ':' .. (rec.s or '')
+  local session = session_of(rec)
   return older_in_flight(ARGV[7] .. session, seq, ARGV[11], session, ARGV[8], true)
 end
 

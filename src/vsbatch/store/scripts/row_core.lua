@@ -1,5 +1,6 @@
 -- row_core.lua: the one copy of "move a row", included (``--#include row_core.lua``) by the
--- scripts that move rows: transition.lua, claim_row.lua and finish_row.lua.
+-- scripts that move rows: transition.lua, claim_row.lua, finish_row.lua and cancel_rows.lua;
+-- and the one copy of "a record's session key" (session_of).
 --
 -- K is a table of the batch's keys: batch, counts, rows, events, sessions (Keys.row_script_keys
 -- order, KEYS[1..5] of each including script). A row record is the compact JSON of
@@ -13,6 +14,14 @@ local function read_record(raw)
   local rec = cjson.decode(raw)
   if rec.o == nil then rec.o = 'queued' end
   return rec
+end
+
+-- The record's session as Keys.session_field names it: "<account or ''>:<session id>" (the
+-- end of its pending set's, lock's and markers' keys).
+local function session_of(rec)
+  local account = rec.a
+  if type(account) ~= 'string' then account = '' end
+  return account .. ':' .. (rec.s or '')
 end
 
 -- The set of batches whose rows' sessions are found through their sessions hash
@@ -50,9 +59,7 @@ local function move_row(K, row, rec, to, c, quiet)
     redis.call('EXPIRE', K[4], c.ttl)
   end
   if from ~= to and TERMINAL[to] then
-    local account = rec.a
-    if type(account) ~= 'string' then account = '' end
-    redis.call('ZREM', c.pending .. account .. ':' .. (rec.s or ''), c.bid .. ':' .. row)
+    redis.call('ZREM', c.pending .. session_of(rec), c.bid .. ':' .. row)
     local n = redis.call('HMGET', K[2], 'succeeded', 'skipped', 'failed', 'rejected')
     local done = 0
     for _, v in ipairs(n) do done = done + (tonumber(v) or 0) end
